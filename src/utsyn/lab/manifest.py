@@ -1,0 +1,467 @@
+"""The lab manifest: fictional public bodies, their hosts and services.
+
+The manifest is both the lab's configuration and the ground truth a correct scanner must
+find (see `expected.py`). Values are what a real server would be configured with (header
+values, DNS records, banners), so that the lab serves exactly what the manifest says.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from utsyn.errors import ManifestError
+from utsyn.lab import geo
+from utsyn.orgnr import is_valid_orgnr
+
+LAB_TLD = "test"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- organisations
+
+
+class Sector(StrEnum):
+    MINISTRY = "ministry"
+    STATE_AGENCY = "state_agency"
+    COUNTY = "county"
+    MUNICIPALITY = "municipality"
+    HEALTH_TRUST = "health_trust"
+    MUNICIPAL_ENTERPRISE = "municipal_enterprise"
+    INTERMUNICIPAL = "intermunicipal"
+    UNIVERSITY = "university"
+
+
+# ---------------------------------------------------------------- TLS
+
+
+class TlsVersion(StrEnum):
+    SSL3 = "ssl3"
+    TLS10 = "tls1.0"
+    TLS11 = "tls1.1"
+    TLS12 = "tls1.2"
+    TLS13 = "tls1.3"
+
+
+class CipherClass(StrEnum):
+    """Classes of TLS 1.0–1.2 cipher suites a server offers (TLS 1.3 suites are all AEAD)."""
+
+    AEAD = "aead"  # ECDHE/DHE with AES-GCM or ChaCha20-Poly1305
+    CBC = "cbc"  # ECDHE/DHE with AES-CBC
+    RSA_KEX = "rsa_kex"  # static RSA key exchange: no forward secrecy
+    RC4 = "rc4"
+    TRIPLE_DES = "3des"  # 64-bit block cipher (Sweet32)
+    NULL = "null"  # no encryption
+    ANON = "anon"  # no authentication (ADH/AECDH)
+
+
+LEGACY_CIPHERS = frozenset({CipherClass.RC4, CipherClass.TRIPLE_DES})
+
+
+class CertStatus(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    SELF_SIGNED = "self_signed"
+    UNKNOWN_ISSUER = "unknown_issuer"  # signed by a CA the scanner is not told to trust
+    WRONG_HOST = "wrong_host"  # names another host
+
+
+class CertKey(StrEnum):
+    EC256 = "ec256"
+    EC384 = "ec384"
+    RSA1024 = "rsa1024"
+    RSA2048 = "rsa2048"
+    RSA4096 = "rsa4096"
+
+
+class CertSpec(Strict):
+    status: CertStatus = CertStatus.VALID
+    key: CertKey = CertKey.EC256
+    signature: Literal["sha256", "sha1"] = "sha256"
+    chain: Literal["full", "missing_intermediate"] = "full"
+    # Days from now until notAfter; a small value makes an "expiring soon" certificate.
+    days_left: int = Field(default=200, ge=-3650, le=3650)
+
+
+class TlsSpec(Strict):
+    versions: tuple[TlsVersion, ...] = (TlsVersion.TLS12, TlsVersion.TLS13)
+    ciphers: tuple[CipherClass, ...] = (CipherClass.AEAD,)
+    cert: CertSpec = CertSpec()
+
+    @property
+    def legacy(self) -> bool:
+        """True when only tlslite-ng can serve this profile (the system OpenSSL cannot)."""
+        return TlsVersion.SSL3 in self.versions or bool(LEGACY_CIPHERS & set(self.ciphers))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TlsSpec:
+        if not self.versions:
+            raise ValueError("versions: at least one TLS version is needed")
+        pre13 = [v for v in self.versions if v != TlsVersion.TLS13]
+        if pre13 and not self.ciphers:
+            raise ValueError("ciphers: needed when a version below TLS 1.3 is offered")
+        if self.legacy and TlsVersion.TLS13 in self.versions:
+            raise ValueError("a legacy profile (SSLv3, RC4 or 3DES) cannot also offer TLS 1.3")
+        return self
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+class ScriptRef(Strict):
+    """A <script src> (or a stylesheet) in the home page."""
+
+    src: str
+    integrity: bool = False
+    kind: Literal["script", "style"] = "script"
+
+
+class SecurityTxt(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    MISSING = "missing"
+
+
+class Exposure(StrEnum):
+    GIT = "git"  # /.git/HEAD
+    ENV = "env"  # /.env
+    DIRECTORY_LISTING = "directory_listing"  # /backup/
+
+
+class HttpSpec(Strict):
+    """What one HTTP(S) virtual host answers. Header values are served verbatim."""
+
+    server: str | None = "nginx"
+    powered_by: str | None = None
+    # A Location served with 301 for every path (the http→https redirect, or a chain hop).
+    redirect: str | None = None
+    hsts: str | None = None
+    csp: str | None = None
+    x_frame_options: str | None = None
+    x_content_type_options: str | None = None
+    referrer_policy: str | None = None
+    x_xss_protection: str | None = None
+    cookies: tuple[str, ...] = ()
+    title: str = ""
+    scripts: tuple[ScriptRef, ...] = ()
+    mixed_content: bool = False  # the page loads an http:// image
+    login_form: bool = False
+    generator: str | None = None  # <meta name="generator">, e.g. "WordPress 5.8.1"
+    security_txt: SecurityTxt = SecurityTxt.MISSING
+    exposed: tuple[Exposure, ...] = ()
+    # Answers 200 with the home page to every path: a trap for naive path checks.
+    catch_all: bool = False
+
+
+# ---------------------------------------------------------------- services
+
+
+class ServiceKind(StrEnum):
+    HTTP = "http"
+    HTTPS = "https"
+    SMTP = "smtp"
+    SSH = "ssh"
+    FTP = "ftp"
+    TELNET = "telnet"
+    MYSQL = "mysql"
+    POSTGRES = "postgres"
+    REDIS = "redis"
+    MONGODB = "mongodb"
+    ELASTICSEARCH = "elasticsearch"
+    MEMCACHED = "memcached"
+    RDP = "rdp"
+    SMB = "smb"
+    LDAP = "ldap"
+    VNC = "vnc"
+    MSSQL = "mssql"
+    DNS_RESOLVER = "dns_resolver"  # an open recursive resolver on UDP/TCP 53
+
+
+DEFAULT_PORTS: dict[ServiceKind, int] = {
+    ServiceKind.HTTP: 80,
+    ServiceKind.HTTPS: 443,
+    ServiceKind.SMTP: 25,
+    ServiceKind.SSH: 22,
+    ServiceKind.FTP: 21,
+    ServiceKind.TELNET: 23,
+    ServiceKind.MYSQL: 3306,
+    ServiceKind.POSTGRES: 5432,
+    ServiceKind.REDIS: 6379,
+    ServiceKind.MONGODB: 27017,
+    ServiceKind.ELASTICSEARCH: 9200,
+    ServiceKind.MEMCACHED: 11211,
+    ServiceKind.RDP: 3389,
+    ServiceKind.SMB: 445,
+    ServiceKind.LDAP: 389,
+    ServiceKind.VNC: 5900,
+    ServiceKind.MSSQL: 1433,
+    ServiceKind.DNS_RESOLVER: 53,
+}
+
+
+class Service(Strict):
+    kind: ServiceKind
+    port: int | None = Field(default=None, ge=1, le=65535)
+    # The greeting or version string: SSH identification, SMTP 220 line, FTP 220 line,
+    # MySQL server version, Redis/Elasticsearch/memcached version, ...
+    banner: str | None = None
+    tls: TlsSpec | None = None  # https; smtp with STARTTLS
+    http: HttpSpec | None = None  # http and https
+    starttls: bool = False  # smtp
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else DEFAULT_PORTS[self.kind]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Service:
+        kind = self.kind
+        if kind == ServiceKind.HTTPS and self.tls is None:
+            raise ValueError("tls: an https service needs a tls profile")
+        if kind in (ServiceKind.HTTP, ServiceKind.HTTPS) and self.http is None:
+            raise ValueError(f"http: an {kind} service needs an http section")
+        if kind not in (ServiceKind.HTTP, ServiceKind.HTTPS) and self.http is not None:
+            raise ValueError(f"http: not allowed on a {kind} service")
+        if kind == ServiceKind.SMTP and self.starttls and self.tls is None:
+            raise ValueError("tls: STARTTLS needs a tls profile")
+        if kind not in (ServiceKind.HTTPS, ServiceKind.SMTP) and self.tls is not None:
+            raise ValueError(f"tls: not allowed on a {kind} service")
+        if self.starttls and kind != ServiceKind.SMTP:
+            raise ValueError("starttls: only for smtp")
+        return self
+
+
+# ---------------------------------------------------------------- hosts and domains
+
+
+def _is_lab_name(name: str) -> bool:
+    return name == LAB_TLD or name.endswith("." + LAB_TLD)
+
+
+LabName = Annotated[str, Field(min_length=3, max_length=253, pattern=r"^[a-z0-9.-]+$")]
+
+
+class Host(Strict):
+    name: LabName
+    aliases: tuple[LabName, ...] = ()  # more A records and certificate names for this IP
+    ip: str | None = None  # allocated by the lab when absent
+    ipv6: bool = False  # also an AAAA record for ::1 and listeners there (one host at most)
+    ptr: bool = True  # a reverse record for the IP
+    services: tuple[Service, ...] = ()
+
+    @field_validator("name", "aliases")
+    @classmethod
+    def _lab_names(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for name in (value,) if isinstance(value, str) else value:
+            if not _is_lab_name(name):
+                raise ValueError(f"{name!r} is not under the reserved .{LAB_TLD} domain")
+        return value
+
+    @field_validator("ip")
+    @classmethod
+    def _loopback(cls, value: str | None) -> str | None:
+        if value is not None and not ipaddress.ip_address(value).is_loopback:
+            raise ValueError(f"{value} is not a loopback address (127.0.0.0/8)")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ports(self) -> Host:
+        ports = [s.effective_port for s in self.services]
+        dupes = sorted({p for p in ports if ports.count(p) > 1})
+        if dupes:
+            raise ValueError(f"services: port {dupes[0]} is used twice")
+        return self
+
+
+class DnssecState(StrEnum):
+    UNSIGNED = "unsigned"
+    SIGNED = "signed"
+    BROKEN = "broken"  # signed, but with a bad signature
+
+
+class SpfVerdict(StrEnum):
+    """What a correct SPF evaluation of the domain's TXT records concludes."""
+
+    PASS_STRICT = "strict"  # ends in -all
+    SOFTFAIL = "softfail"  # ~all
+    NEUTRAL = "neutral"  # ?all
+    PASS_ALL = "pass_all"  # +all: anyone may send
+    TOO_MANY_LOOKUPS = "too_many_lookups"  # more than 10 DNS lookups (RFC 7208 4.6.4)
+    MULTIPLE = "multiple"  # two SPF records: a permerror
+    MISSING = "missing"
+
+
+class DmarcPolicy(StrEnum):
+    NONE = "none"
+    QUARANTINE = "quarantine"
+    REJECT = "reject"
+    MALFORMED = "malformed"
+    MISSING = "missing"
+
+
+class MtaSts(Strict):
+    mode: Literal["enforce", "testing", "none"] = "enforce"
+    max_age: int = 604800
+    policy_host: LabName | None = None  # mta-sts.<domain>; must be a host with https
+
+
+class Record(Strict):
+    """A DNS record served as written; the lab adds A/AAAA/PTR/NS/SOA by itself."""
+
+    name: str  # relative to the zone ("@" for the apex) or absolute with a trailing dot
+    type: Literal["A", "AAAA", "CNAME", "MX", "TXT", "CAA", "NS", "SRV"]
+    value: str
+    ttl: int = 3600
+
+
+class Domain(Strict):
+    """A DNS zone of the organisation, served by the lab's authoritative server."""
+
+    name: LabName
+    mx: tuple[LabName, ...] = ()  # mail exchangers, in priority order
+    spf: tuple[str, ...] = ()  # TXT values at the apex that start with v=spf1
+    spf_verdict: SpfVerdict | None = None  # the ground truth; derived when absent
+    dmarc: str | None = None  # TXT value of _dmarc
+    dmarc_policy: DmarcPolicy | None = None  # the ground truth; derived when absent
+    dkim: dict[str, Literal[1024, 2048]] = Field(default_factory=dict)  # selector → bits
+    mta_sts: MtaSts | None = None
+    tls_rpt: str | None = None  # TXT value of _smtp._tls
+    caa: tuple[str, ...] = ()  # CAA values, e.g. '0 issue "buypass.com"'
+    dnssec: DnssecState = DnssecState.UNSIGNED
+    zone_transfer: bool = False  # AXFR answered for anyone
+    records: tuple[Record, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _lab_name(cls, value: str) -> str:
+        if not _is_lab_name(value) or value == LAB_TLD:
+            raise ValueError(f"{value!r} is not a zone under the reserved .{LAB_TLD} domain")
+        return value
+
+
+# ---------------------------------------------------------------- the manifest
+
+
+class Organisation(Strict):
+    slug: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", max_length=40)]
+    name: str
+    orgnr: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
+    sector: Sector
+    county: Annotated[str, Field(pattern=r"^[0-9]{2}$")]
+    municipality: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
+    primary_domain: str | None = None  # defaults to the first domain
+    domains: tuple[Domain, ...] = ()
+    hosts: tuple[Host, ...] = ()
+
+    @field_validator("orgnr")
+    @classmethod
+    def _mod11(cls, value: str) -> str:
+        if not is_valid_orgnr(value):
+            raise ValueError(f"{value} fails the organisation-number mod-11 check")
+        return value
+
+    @field_validator("county")
+    @classmethod
+    def _county(cls, value: str) -> str:
+        if value not in geo.counties():
+            raise ValueError(f"county {value} is not a 2024 county number")
+        return value
+
+    @model_validator(mode="after")
+    def _municipality(self) -> Organisation:
+        if self.municipality is None:
+            return self
+        if self.municipality not in geo.municipalities():
+            raise ValueError(f"municipality {self.municipality} is not a 2024 number")
+        if not self.municipality.startswith(self.county):
+            raise ValueError(
+                f"municipality {self.municipality} does not lie in county {self.county}"
+            )
+        return self
+
+
+class Manifest(Strict):
+    version: Literal[1] = 1
+    name: str
+    description: str = ""
+    organisations: tuple[Organisation, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Manifest:
+        _no_duplicates("organisation slug", [o.slug for o in self.organisations])
+        _no_duplicates("organisation number", [o.orgnr for o in self.organisations])
+        _no_duplicates("host name", [h.name for o in self.organisations for h in o.hosts])
+        _no_duplicates("zone", [d.name for o in self.organisations for d in o.domains])
+        ips = [h.ip for o in self.organisations for h in o.hosts if h.ip]
+        _no_duplicates("host ip", ips)
+        if sum(h.ipv6 for o in self.organisations for h in o.hosts) > 1:
+            raise ValueError("ipv6: only one host can own ::1")
+        return self
+
+    def hosts(self) -> list[tuple[Organisation, Host]]:
+        return [(org, host) for org in self.organisations for host in org.hosts]
+
+
+def _no_duplicates(what: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} {value!r} appears twice")
+        seen.add(value)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate a manifest file; errors name the file and the bad field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_manifest(data, source=str(path))
+
+
+def parse_manifest(data: object, source: str = "<manifest>") -> Manifest:
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(_describe(exc, source, data)) from exc
+
+
+def _describe(exc: ValidationError, source: str, data: object) -> str:
+    lines = [f"{source}: {exc.error_count()} problem(s) in the manifest"]
+    for error in exc.errors()[:20]:
+        path = _readable_path(error["loc"], data)
+        lines.append(f"  at {path or '(top)'}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _readable_path(loc: tuple[int | str, ...], data: object) -> str:
+    """`organisations[3](fjordvik).hosts[0].services[1].tls.versions[0]`."""
+    parts: list[str] = []
+    node = data
+    for key in loc:
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            label = node.get("slug") or node.get("name") if isinstance(node, dict) else None
+            if isinstance(label, str):
+                parts.append(f"({label})")
+        else:
+            parts.append(("." if parts else "") + key)
+            node = node.get(key) if isinstance(node, dict) else None
+    return "".join(parts)
