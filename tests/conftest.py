@@ -4,6 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from utsyn.lab.runtime import LabInfo, running_lab
+from utsyn.lab.scenarios import load_scenario
+from utsyn.settings import get_settings
 from utsyn.testing.egress import egress_guard
 
 
@@ -12,3 +15,14 @@ def _no_egress() -> Iterator[None]:
     """No test may send traffic beyond loopback (127.0.0.0/8 and ::1)."""
     with egress_guard():
         yield
+
+
+@pytest.fixture(scope="session")
+def demo_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    """The demo scenario, served for the whole session on 127.20.x.y and 127.53.0.1:53."""
+    state_dir = tmp_path_factory.mktemp("demo-lab")
+    with (
+        egress_guard(),
+        running_lab(load_scenario("demo"), state_dir, get_settings().cache_dir) as info,
+    ):
+        yield info

@@ -24,8 +24,12 @@ def is_valid_orgnr(value: str) -> bool:
 
 
 def make_orgnr(seed: int) -> str:
-    """A valid fictional number derived from a seed (for generated scenarios)."""
-    base = 800_000_000 + (seed * 7919) % 100_000_000
+    """A valid fictional number derived from a seed (for generated scenarios).
+
+    Brønnøysundregistrene issues numbers starting with 8 or 9; these start with 3, so a
+    generated body can never share a real body's number.
+    """
+    base = 300_000_000 + (seed * 7919) % 100_000_000
     while True:
         eight = f"{base // 10:08d}"
         digit = check_digit(eight)

@@ -109,6 +109,8 @@ class TlsSpec(Strict):
         pre13 = [v for v in self.versions if v != TlsVersion.TLS13]
         if pre13 and not self.ciphers:
             raise ValueError("ciphers: needed when a version below TLS 1.3 is offered")
+        if CipherClass.RSA_KEX in self.ciphers and not self.cert.key.startswith("rsa"):
+            raise ValueError("ciphers: rsa_kex (static RSA key exchange) needs an RSA cert key")
         if self.legacy and TlsVersion.TLS13 in self.versions:
             raise ValueError("a legacy profile (SSLv3, RC4 or 3DES) cannot also offer TLS 1.3")
         return self
@@ -211,7 +213,8 @@ DEFAULT_PORTS: dict[ServiceKind, int] = {
 class Service(Strict):
     kind: ServiceKind
     port: int | None = Field(default=None, ge=1, le=65535)
-    # The greeting or version string: SSH identification, SMTP 220 line, FTP 220 line,
+    # The greeting or version string: SSH identification, the text after "220 " of SMTP
+    # and FTP greetings,
     # MySQL server version, Redis/Elasticsearch/memcached version, ...
     banner: str | None = None
     tls: TlsSpec | None = None  # https; smtp with STARTTLS
@@ -235,6 +238,8 @@ class Service(Strict):
             raise ValueError("tls: STARTTLS needs a tls profile")
         if kind not in (ServiceKind.HTTPS, ServiceKind.SMTP) and self.tls is not None:
             raise ValueError(f"tls: not allowed on a {kind} service")
+        if self.tls is not None and self.tls.legacy and kind != ServiceKind.HTTPS:
+            raise ValueError("tls: SSLv3, RC4 and 3DES can be served on https only")
         if self.starttls and kind != ServiceKind.SMTP:
             raise ValueError("starttls: only for smtp")
         return self

@@ -1,0 +1,3 @@
+from utsyn.cli import main
+
+main()

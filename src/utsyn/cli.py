@@ -1,0 +1,289 @@
+"""The `utsyn` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from utsyn import __version__
+from utsyn.errors import ConfigError, LabError, UtsynError
+from utsyn.lab.manifest import Manifest
+from utsyn.lab.sources import load_source, source_for
+from utsyn.settings import get_settings
+
+app = typer.Typer(
+    help="Utsyn: an open Cyber Risk Score service for the Norwegian public sector.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+lab_app = typer.Typer(help="The loopback lab of fictional public bodies.", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Entry point: user errors become a message and an exit code, never a traceback."""
+    try:
+        app()
+    except UtsynError as exc:
+        err_console.print(f"[bold red]utsyn:[/] {exc}", highlight=False, markup=True)
+        sys.exit(exc.exit_code)
+
+
+@app.command()
+def version() -> None:
+    """Print Utsyn's version."""
+    console.print(__version__)
+
+
+# ------------------------------------------------------------------ lab
+
+
+ScenarioOpt = Annotated[
+    str, typer.Option("--scenario", help="'demo' or the path of a manifest YAML file.")
+]
+OrgsOpt = Annotated[
+    int | None, typer.Option("--orgs", help="Generate a synthetic scenario of N organisations.")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated scenario.")]
+
+
+def _state_dir() -> Path:
+    return get_settings().data_dir / "lab"
+
+
+def _state_file() -> Path:
+    return _state_dir() / "lab.json"
+
+
+@lab_app.command("up")
+def lab_up(
+    scenario: ScenarioOpt = "demo",
+    orgs: OrgsOpt = None,
+    seed: SeedOpt = 1,
+    detach: Annotated[bool, typer.Option(help="Run in the background.")] = False,
+    dns_port: Annotated[int, typer.Option(help="Port of the lab name server.")] = 53,
+) -> None:
+    """Start the lab and serve until interrupted (or in the background with --detach)."""
+    from utsyn.lab.runtime import read_state
+
+    if orgs is not None and orgs < 1:
+        raise ConfigError("--orgs must be at least 1")
+    existing = read_state(_state_file())
+    if existing is not None:
+        raise LabError(f"a lab is already running (pid {existing[0]}); `utsyn lab down` first")
+    source = source_for(scenario, orgs, seed)
+    manifest = load_source(source)
+    if detach:
+        _detach(source, dns_port)
+        return
+    _serve_foreground(manifest, source, dns_port)
+
+
+def _serve_foreground(manifest: Manifest, source: str, dns_port: int) -> None:
+    from utsyn.lab.runtime import Lab, RunningLab, write_state
+
+    settings = get_settings()
+    lab = RunningLab(Lab(manifest, _state_dir(), settings.cache_dir, dns_port=dns_port))
+    info = lab.start()
+    state = _state_file()
+    write_state(state, info, os.getpid())
+    _patch_source(state, source)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        _print_lab(manifest, info.to_json())
+        console.print(f"[green]Lab up[/] in {info.started_in:.2f} s. Ctrl-C stops it.")
+        stop.wait()
+    finally:
+        lab.stop()
+        state.unlink(missing_ok=True)
+        console.print("Lab stopped.")
+
+
+def _patch_source(state: Path, source: str) -> None:
+    data = json.loads(state.read_text(encoding="utf-8"))
+    data["source"] = source
+    tmp = state.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(state)
+
+
+def _detach(source: str, dns_port: int) -> None:
+    from utsyn.lab.runtime import read_state, wait_for
+
+    log = _state_dir() / "lab.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "utsyn", "lab", "up", "--dns-port", str(dns_port)]
+    if source.startswith("generate:"):
+        _, orgs, seed = source.split(":")
+        args += ["--orgs", orgs, "--seed", seed]
+    else:
+        args += ["--scenario", source]
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def ready() -> bool:
+        state = read_state(_state_file())
+        return child.poll() is not None or (state is not None and state[0] == child.pid)
+
+    wait_for(ready, timeout=60)
+    if child.poll() is not None:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise LabError(f"the lab did not start:\n{tail}")
+    console.print(f"[green]Lab up[/] in the background (pid {child.pid}); log: {log}")
+
+
+@lab_app.command("status")
+def lab_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the running lab: organisations, hosts and addresses."""
+    from utsyn.lab.runtime import read_state
+
+    found = read_state(_state_file())
+    if found is None:
+        raise LabError("no lab is running (start one with `utsyn lab up`)")
+    data = json.loads(_state_file().read_text(encoding="utf-8"))
+    manifest = load_source(str(data.get("source", data["scenario"])))
+    if as_json:
+        console.print_json(json.dumps(data))
+        return
+    _print_lab(manifest, data)
+    console.print(f"pid {found[0]}")
+
+
+@lab_app.command("down")
+def lab_down() -> None:
+    """Stop a lab started with --detach."""
+    from utsyn.lab.runtime import _alive, read_state, wait_for
+
+    found = read_state(_state_file())
+    if found is None:
+        raise LabError("no lab is running")
+    pid = found[0]
+    os.kill(pid, signal.SIGTERM)
+    if not wait_for(lambda: not _alive(pid), timeout=20):
+        os.kill(pid, signal.SIGKILL)
+    _state_file().unlink(missing_ok=True)
+    console.print(f"Lab stopped (pid {pid}).")
+
+
+@lab_app.command("expected")
+def lab_expected(scenario: ScenarioOpt = "demo", orgs: OrgsOpt = None, seed: SeedOpt = 1) -> None:
+    """Print the scenario's expected observations (the scanner's ground truth) as JSON."""
+    from utsyn.lab.expected import expected_observations
+
+    manifest = load_source(source_for(scenario, orgs, seed))
+    rows = [o.to_json() for o in expected_observations(manifest)]
+    sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+
+
+def _print_lab(manifest: Manifest, state: dict[str, object]) -> None:
+
+    addresses = state.get("addresses", {})
+    assert isinstance(addresses, dict)
+    table = Table(title=f"Lab '{manifest.name}': {len(manifest.organisations)} organisations")
+    for column in ("organisation", "org.nr", "sector", "hosts", "services"):
+        table.add_column(column)
+    for org in manifest.organisations:
+        hosts = "\n".join(f"{h.name} {addresses.get(h.name, '')}" for h in org.hosts)
+        services = "\n".join(
+            ", ".join(f"{s.kind}:{s.effective_port}" for s in h.services) or "-" for h in org.hosts
+        )
+        table.add_row(org.name, org.orgnr, org.sector, hosts, services)
+    console.print(table)
+    console.print(f"DNS: {state.get('dns_ip')}:{state.get('dns_port')}  CA: {state.get('ca_file')}")
+
+
+# ------------------------------------------------------------------ demo
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option(help="Start, report and stop at once.")] = False,
+) -> None:
+    """The main job on the embedded default: the lab of the demo scenario, served."""
+    from utsyn.lab.runtime import read_state, running_lab
+    from utsyn.lab.scenarios import load_scenario
+
+    if read_state(_state_file()) is not None:
+        raise LabError("a lab is already running; `utsyn lab down` first")
+    manifest = load_scenario("demo")
+    settings = get_settings()
+    with running_lab(manifest, _state_dir(), settings.cache_dir) as info:
+        _print_lab(manifest, info.to_json())
+        hosts = sum(len(o.hosts) for o in manifest.organisations)
+        console.print(
+            f"[green]Demo lab up[/] in {info.started_in:.2f} s: "
+            f"{len(manifest.organisations)} organisations, {hosts} hosts."
+        )
+        if once:
+            return
+        console.print("Try: dig @127.53.0.1 www.fjordvik.test — Ctrl-C stops the lab.")
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
+
+
+# ------------------------------------------------------------------ scan
+
+
+@app.command()
+def scan(
+    names: Annotated[list[str] | None, typer.Argument(help="Domains, hosts or host:port.")] = None,
+    targets: Annotated[
+        Path | None, typer.Option("--targets", help="A file: one domain or host[:port] a line.")
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Scan a lab scenario (e.g. demo).")
+    ] = None,
+    resolver: Annotated[
+        list[str] | None, typer.Option("--resolver", help="Name server IP (repeatable).")
+    ] = None,
+    resolver_port: Annotated[int, typer.Option(help="Port of the name servers.")] = 53,
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="Extra CA file to trust.")
+    ] = None,
+    trust_anchor: Annotated[
+        Path | None, typer.Option("--trust-anchor", help="DNSSEC trust anchor file.")
+    ] = None,
+    scope: Annotated[str, typer.Option(help="internet, or lab (loopback only).")] = "internet",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the JSON report here.")
+    ] = None,
+) -> None:
+    """Scan domains, hosts or a lab scenario, non-intrusively."""
+    from utsyn.scan.run import ScanRequest, run_scan_command
+
+    request = ScanRequest(
+        names=tuple(names or ()),
+        targets_file=targets,
+        scenario=scenario,
+        resolvers=tuple(resolver or ()),
+        resolver_port=resolver_port,
+        ca_file=ca_file,
+        trust_anchor=trust_anchor,
+        scope=scope,
+        as_json=as_json,
+        output=output,
+    )
+    run_scan_command(request, console, err_console)

@@ -1,0 +1,439 @@
+"""Synthetic scenarios: N fictional public bodies with weighted host profiles, for scale tests.
+
+`generate(orgs, seed)` is deterministic for a seed. Each organisation gets a posture (good,
+average or poor) that sets its DNS and e-mail hygiene and weights the quality of each of
+its 1–12 hosts, so a large scenario spreads over the whole grade scale like a real sector
+does. The result is validated as any hand-written manifest is.
+
+Everything is built as plain data and validated once at the end: constructing the pydantic
+models field by field would validate every shared profile again at each level.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+from utsyn.errors import ManifestError
+from utsyn.lab import geo
+from utsyn.lab.context import FIRST_HOST_OCTET
+from utsyn.lab.manifest import Manifest, Sector, parse_manifest
+from utsyn.orgnr import make_orgnr
+
+Quality = Literal["good", "average", "poor"]
+Data = dict[str, Any]
+
+# context.host_address puts organisation i on 127.(20 + i // 256).(i % 256).x and stops at
+# 127.52.255.x, just below the lab's DNS server on 127.53.0.1.
+_LAST_HOST_OCTET = 52
+MAX_ORGANISATIONS = (_LAST_HOST_OCTET - FIRST_HOST_OCTET + 1) * 256
+MAX_HOSTS_PER_ORG = 12
+
+_QUALITIES: tuple[Quality, ...] = ("good", "average", "poor")
+# An organisation's posture weights the quality of each of its hosts: even a careful body
+# has a forgotten server now and then, and a careless one a decent main site.
+_POSTURE_WEIGHTS = (25, 50, 25)
+_HOST_QUALITY_WEIGHTS: dict[Quality, tuple[int, int, int]] = {
+    "good": (80, 18, 2),
+    "average": (20, 60, 20),
+    "poor": (5, 35, 60),
+}
+# Hosts per organisation, 1..12: most bodies expose a handful, a few expose many.
+_HOST_COUNT_WEIGHTS = (10, 20, 20, 15, 10, 7, 5, 4, 3, 2, 2, 2)
+
+_SECTOR_WEIGHTS: tuple[tuple[Sector, int], ...] = (
+    (Sector.MUNICIPALITY, 55),
+    (Sector.STATE_AGENCY, 14),
+    (Sector.MUNICIPAL_ENTERPRISE, 8),
+    (Sector.INTERMUNICIPAL, 8),
+    (Sector.COUNTY, 4),
+    (Sector.HEALTH_TRUST, 4),
+    (Sector.UNIVERSITY, 4),
+    (Sector.MINISTRY, 3),
+)
+
+# ---------------------------------------------------------------- names
+
+_PLACE_HEADS = (
+    "Fjord", "Strand", "Nord", "Sør", "Øst", "Vest", "Berg", "Dal", "Ås", "Li", "Haug",
+    "Vik", "Holm", "Elv", "Skog", "Lyng", "Bjørk", "Furu", "Stein", "Sand", "Eik", "Rogn",
+    "Lauv", "Ravn", "Ørn", "Havn", "Kyst", "Myr", "Tind", "Fjell", "Heim", "Gran", "Sjø",
+    "Brekk", "Hegg", "Nes", "Vang", "Rud", "Bø", "Hav", "Sol", "Mo", "Å", "Ask", "Hell",
+    "Lund", "Kvern", "Tjern", "Breid", "Svart",
+)  # fmt: skip
+_PLACE_TAILS = (
+    "vik", "dal", "berg", "heim", "nes", "øy", "fjord", "li", "mo", "ås", "strand", "haug",
+    "vang", "lund", "myr", "set", "stad", "bø", "land", "sund", "voll", "eid", "hamn", "bu",
+)  # fmt: skip
+# Most places have a plain name; some are told apart by a qualifier, as Norwegian ones are.
+_QUALIFIERS = ("", "", "", "", "", "", "Indre", "Ytre", "Øvre", "Nedre", "Nordre", "Søndre")
+_TOPICS = (
+    ("digital beredskap", "digital"), ("havressurser", "hav"), ("kulturminner", "kultur"),
+    ("jord og skog", "jordskog"), ("geodata", "geodata"), ("arkiv", "arkiv"),
+    ("byggkvalitet", "bygg"), ("vassdrag", "vassdrag"), ("samferdsel", "samferdsel"),
+    ("folkehelse", "folkehelse"), ("utdanning", "utdanning"), ("energi", "energi"),
+    ("forvaltning", "forvaltning"), ("kystsikkerhet", "kyst"), ("matkvalitet", "mat"),
+)  # fmt: skip
+_MINISTRY_TOPICS = (
+    "Kyst", "Distrikt", "Kultur", "Skog", "Energi", "Samferdsel", "Helse", "Beredskap",
+    "Utdanning", "Forvaltning", "Hav", "Fjell",
+)  # fmt: skip
+_ENTERPRISES = (("havn", "havn"), ("eiendom", "eiendom"), ("parkering", "parkering"),
+                ("vann og avløp", "va"), ("kultur", "kultur"))  # fmt: skip
+_JOINT_SERVICES = (("IKT", "ikt"), ("renovasjon", "renovasjon"), ("revisjon", "revisjon"),
+                   ("brann og redning", "brann"), ("legevakt", "legevakt"))  # fmt: skip
+
+# Host labels after www and mail; 12 hosts need at most 10 of them (11 minus mta-sts).
+_HOST_LABELS = (
+    "minside", "intranett", "portal", "api", "kart", "innsyn", "sak", "bibliotek", "skole",
+    "booking", "status", "arkiv", "ansatt", "selvbetjening", "timebestilling", "kurs", "data",
+    "sok", "app", "drift",
+)  # fmt: skip
+
+_ASCII = str.maketrans({"æ": "ae", "ø": "o", "å": "a", " ": "-"})
+
+
+def _slugify(text: str) -> str:
+    return text.lower().translate(_ASCII)
+
+
+# ---------------------------------------------------------------- profiles
+
+_TLS: dict[str, Data] = {
+    "modern": {"versions": ["tls1.2", "tls1.3"], "ciphers": ["aead"]},
+    "typical": {
+        "versions": ["tls1.2", "tls1.3"],
+        "ciphers": ["aead", "cbc"],
+        "cert": {"key": "rsa2048"},
+    },
+    "dated": {
+        "versions": ["tls1.0", "tls1.1", "tls1.2"],
+        "ciphers": ["aead", "cbc"],
+        "cert": {"key": "rsa2048"},
+    },
+    # Served by tlslite-ng, not OpenSSL: rare, as in reality, and slow to serve at scale.
+    "legacy": {
+        "versions": ["ssl3", "tls1.0"],
+        "ciphers": ["rc4", "3des", "rsa_kex"],
+        "cert": {"key": "rsa2048"},
+    },
+}
+# What goes wrong with the certificates of poor hosts, weighted.
+_POOR_CERTS: tuple[tuple[Data, int], ...] = (
+    ({"key": "rsa2048"}, 30),
+    ({"status": "expired", "key": "rsa2048", "days_left": -30}, 12),
+    ({"status": "self_signed", "key": "rsa2048"}, 12),
+    ({"status": "unknown_issuer", "key": "rsa2048"}, 6),
+    ({"status": "wrong_host", "key": "rsa2048"}, 8),
+    ({"key": "rsa1024"}, 6),
+    ({"key": "rsa2048", "signature": "sha1"}, 6),
+    ({"key": "rsa2048", "chain": "missing_intermediate"}, 10),
+    ({"key": "rsa2048", "days_left": 10}, 10),
+)
+
+_WEB: dict[Quality, Data] = {
+    "good": {
+        "server": "nginx",
+        "hsts": "max-age=63072000; includeSubDomains; preload",
+        "csp": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        "x_frame_options": "DENY",
+        "x_content_type_options": "nosniff",
+        "referrer_policy": "no-referrer",
+        "cookies": ["sesjon=1; Path=/; Secure; HttpOnly; SameSite=Strict"],
+        "security_txt": "valid",
+    },
+    "average": {
+        "server": "nginx",
+        "hsts": "max-age=31536000",
+        "csp": "default-src 'self'; script-src 'self' 'unsafe-inline'",
+        "x_frame_options": "SAMEORIGIN",
+        "x_content_type_options": "nosniff",
+        "referrer_policy": "strict-origin-when-cross-origin",
+        "x_xss_protection": "1; mode=block",
+        "cookies": ["JSESSIONID=1; Path=/; Secure; HttpOnly"],
+    },
+    "poor": {
+        "server": "Apache/2.4.29 (Ubuntu)",
+        "powered_by": "PHP/7.4.3",
+        "cookies": ["PHPSESSID=1; path=/"],
+        "generator": "WordPress 5.8.1",
+        "scripts": [{"src": "https://cdn.felles.test/libs/jquery/1.12.4/jquery.min.js"}],
+    },
+}
+_POOR_SERVERS = ("Apache/2.4.29 (Ubuntu)", "nginx/1.18.0", "Microsoft-IIS/8.5")
+
+_SMTP_BANNERS: dict[Quality, tuple[str, ...]] = {
+    "good": ("ESMTP Postfix",),
+    "average": ("ESMTP Postfix (Debian/GNU)", "Microsoft ESMTP MAIL Service ready"),
+    "poor": ("ESMTP Exim 4.92", "Microsoft ESMTP MAIL Service ready", "ESMTP Postfix"),
+}
+_SSH_BANNERS: dict[Quality, str] = {
+    "good": "SSH-2.0-OpenSSH_9.6",
+    "average": "SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.5",
+    "poor": "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7",
+}
+# Services no public body should expose, with the banners their old versions show.
+_RISKY: tuple[tuple[str, str | None], ...] = (
+    ("ftp", "(vsFTPd 3.0.3)"),
+    ("telnet", None),
+    ("mysql", "5.7.33-0ubuntu0.16.04.1"),
+    ("postgres", None),
+    ("redis", "3.2.12"),
+    ("mongodb", "3.6.23"),
+    ("elasticsearch", "6.8.23"),
+    ("memcached", "1.4.25"),
+    ("rdp", None),
+    ("smb", None),
+    ("ldap", None),
+    ("vnc", "RFB 003.008"),
+    ("mssql", None),
+)
+
+
+# ---------------------------------------------------------------- the generator
+
+
+def generate(orgs: int, seed: int) -> Manifest:
+    """A validated synthetic scenario of `orgs` organisations, the same for the same seed."""
+    if not 1 <= orgs <= MAX_ORGANISATIONS:
+        raise ManifestError(
+            f"cannot generate {orgs} organisations: the lab's address plan holds 1 to "
+            f"{MAX_ORGANISATIONS}"
+        )
+    builder = _Builder(random.Random(seed))
+    data: Data = {
+        "version": 1,
+        "name": f"generated-{orgs}-{seed}",
+        "description": f"{orgs} synthetic organisations generated with seed {seed}",
+        "organisations": [builder.organisation() for _ in range(orgs)],
+    }
+    return parse_manifest(data, source=f"<generated orgs={orgs} seed={seed}>")
+
+
+class _Builder:
+    """Draws organisations one by one, keeping slugs and organisation numbers unique."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.slugs: set[str] = set()
+        self.orgnrs: set[str] = set()
+        # Sorted so the draw does not depend on the order of the CSV files.
+        self.municipalities = sorted(geo.municipalities())
+        # Oslo is a municipality with county duties: it has no county authority of its own.
+        self.counties = sorted(c for c in geo.counties() if c != "03")
+        self.sectors = [s for s, _ in _SECTOR_WEIGHTS]
+        self.sector_weights = [w for _, w in _SECTOR_WEIGHTS]
+
+    def organisation(self) -> Data:
+        rng = self.rng
+        sector = rng.choices(self.sectors, self.sector_weights)[0]
+        name, slug = self._unique_name(sector)
+        posture: Quality = rng.choices(_QUALITIES, _POSTURE_WEIGHTS)[0]
+        count = rng.choices(range(1, MAX_HOSTS_PER_ORG + 1), _HOST_COUNT_WEIGHTS)[0]
+        domain = f"{slug}.test"
+        hosts = self._hosts(domain, posture, count)
+        org: Data = {
+            "slug": slug,
+            "name": name,
+            "orgnr": self._unique_orgnr(),
+            "sector": str(sector),
+            "domains": [self._domain(domain, posture, hosts)],
+            "hosts": hosts,
+        }
+        if sector == Sector.COUNTY:
+            org["county"] = rng.choice(self.counties)
+        else:
+            municipality = rng.choice(self.municipalities)
+            org["county"] = municipality[:2]
+            org["municipality"] = municipality
+        return org
+
+    # -------------------------------------------------------- identity
+
+    def _place(self) -> str:
+        rng = self.rng
+        head = rng.choice(_PLACE_HEADS)
+        tail = rng.choice([t for t in _PLACE_TAILS if t not in head.lower()])  # no "Heimheim"
+        place = head + tail
+        qualifier = rng.choice(_QUALIFIERS)
+        return f"{qualifier} {place}" if qualifier else place
+
+    def _candidate(self, sector: Sector) -> tuple[str, str]:
+        rng = self.rng
+        if sector == Sector.MINISTRY:
+            first, second = rng.sample(_MINISTRY_TOPICS, 2)
+            return f"{first}- og {second.lower()}departementet", _slugify(f"{first}{second}dep")
+        if sector == Sector.STATE_AGENCY and rng.random() < 0.5:
+            topic, short = rng.choice(_TOPICS)
+            return f"Direktoratet for {topic}", f"dir-{short}"
+        place = self._place()
+        p = _slugify(place)
+        if sector == Sector.STATE_AGENCY:
+            topic, short = rng.choice(_TOPICS)
+            return f"Statens kontor for {topic}, {place}", f"{short}-{p}"
+        if sector == Sector.MUNICIPALITY:
+            return f"{place} kommune", p
+        if sector == Sector.COUNTY:
+            return f"{place} fylkeskommune", f"{p}-fk"
+        if sector == Sector.MUNICIPAL_ENTERPRISE:
+            what, short = rng.choice(_ENTERPRISES)
+            return f"{place} {what} KF", f"{p}-{short}-kf"
+        if sector == Sector.INTERMUNICIPAL:
+            what, short = rng.choice(_JOINT_SERVICES)
+            return f"{place} {what} IKS", f"{p}-{short}-iks"
+        if sector == Sector.HEALTH_TRUST:
+            return f"Helse {place} HF", f"helse-{p}"
+        if rng.random() < 0.5:
+            return f"Universitetet i {place}", f"ui-{p}"
+        return f"{place} høgskole", f"{p}-hs"
+
+    def _unique_name(self, sector: Sector) -> tuple[str, str]:
+        # A few redraws find a free name while the name space is sparse; when it is crowded
+        # (thousands of organisations) a number tells the rest apart.
+        for _ in range(8):
+            name, slug = self._candidate(sector)
+            if slug not in self.slugs:
+                break
+        number = 2
+        base_name, base_slug = name, slug
+        while slug in self.slugs:
+            name, slug = f"{base_name} {number}", f"{base_slug}-{number}"
+            number += 1
+        self.slugs.add(slug)
+        return name, slug
+
+    def _unique_orgnr(self) -> str:
+        orgnr = make_orgnr(self.rng.randrange(100_000_000))
+        while orgnr in self.orgnrs:  # make_orgnr can map two seeds onto one number
+            orgnr = make_orgnr(self.rng.randrange(100_000_000))
+        self.orgnrs.add(orgnr)
+        return orgnr
+
+    # -------------------------------------------------------- hosts
+
+    def _hosts(self, domain: str, posture: Quality, count: int) -> list[Data]:
+        rng = self.rng
+        labels = ["www"]
+        if count >= 2:
+            labels.append("mail")
+        if posture == "good" and count >= 3:
+            labels.append("mta-sts")
+        labels += rng.sample(_HOST_LABELS, count - len(labels))
+        weights = _HOST_QUALITY_WEIGHTS[posture]
+        hosts = []
+        for label in labels:
+            quality: Quality = rng.choices(_QUALITIES, weights)[0]
+            name = f"{label}.{domain}"
+            host: Data = {"name": name, "services": self._services(label, name, quality)}
+            if label == "www":
+                host["aliases"] = [domain]
+            hosts.append(host)
+        return hosts
+
+    def _services(self, label: str, name: str, quality: Quality) -> list[Data]:
+        if label == "mail":
+            return [self._smtp(name, quality)]
+        if label == "mta-sts":
+            return [{"kind": "https", "tls": _TLS["modern"], "http": {"title": "MTA-STS"}}]
+        services = self._web(name, quality)
+        if label != "www" and quality == "poor":
+            services += self._exposed_extras(quality)
+        elif label != "www" and self.rng.random() < 0.15:
+            services.append({"kind": "ssh", "banner": _SSH_BANNERS[quality]})
+        return services
+
+    def _web(self, name: str, quality: Quality) -> list[Data]:
+        rng = self.rng
+        http = dict(_WEB[quality], title=name)
+        if quality == "good":
+            return [
+                {"kind": "http", "http": {"redirect": f"https://{name}/"}},
+                {"kind": "https", "tls": _TLS["modern"], "http": http},
+            ]
+        if quality == "average":
+            tls = _TLS["typical" if rng.random() < 0.7 else "dated"]
+            return [
+                {"kind": "http", "http": {"redirect": f"https://{name}/"}},
+                {"kind": "https", "tls": tls, "http": http},
+            ]
+        http["server"] = rng.choice(_POOR_SERVERS)
+        if rng.random() < 0.2:
+            http["exposed"] = [rng.choice(("git", "env", "directory_listing"))]
+        if rng.random() < 0.3:
+            http["login_form"] = True
+        # A poor site often answers on plain HTTP instead of redirecting.
+        plain = http if rng.random() < 0.5 else {"redirect": f"https://{name}/"}
+        return [
+            {"kind": "http", "http": plain},
+            {"kind": "https", "tls": self._poor_tls(), "http": http},
+        ]
+
+    def _poor_tls(self, legacy_ok: bool = True) -> Data:
+        rng = self.rng
+        if legacy_ok and rng.random() < 0.05:
+            return _TLS["legacy"]
+        certs = [c for c, _ in _POOR_CERTS]
+        cert = rng.choices(certs, [w for _, w in _POOR_CERTS])[0]
+        return dict(_TLS["dated"], cert=cert)
+
+    def _smtp(self, name: str, quality: Quality) -> Data:
+        rng = self.rng
+        banner = f"{name} {rng.choice(_SMTP_BANNERS[quality])}"
+        if quality == "poor" and rng.random() < 0.4:
+            return {"kind": "smtp", "banner": banner}  # no STARTTLS: mail in the clear
+        if quality == "good":
+            tls = _TLS["modern"]
+        elif quality == "average":
+            tls = _TLS["typical"]
+        else:
+            # The lab serves SSLv3/RC4/3DES (through tlslite-ng) on https only, not STARTTLS.
+            tls = self._poor_tls(legacy_ok=False)
+        return {"kind": "smtp", "banner": banner, "starttls": True, "tls": tls}
+
+    def _exposed_extras(self, quality: Quality) -> list[Data]:
+        rng = self.rng
+        extras: list[Data] = [{"kind": "ssh", "banner": _SSH_BANNERS[quality]}]
+        for kind, banner in rng.sample(_RISKY, rng.randint(1, 3)):
+            service: Data = {"kind": kind}
+            if banner is not None:
+                service["banner"] = banner
+            extras.append(service)
+        return extras
+
+    # -------------------------------------------------------- DNS and e-mail
+
+    def _domain(self, domain: str, posture: Quality, hosts: list[Data]) -> Data:
+        rng = self.rng
+        names = [h["name"] for h in hosts]
+        mx = [n for n in names if n.startswith("mail.")]
+        data: Data = {"name": domain, "mx": mx}
+        sends = "mx" if mx else None  # no mail host: the SPF record authorises nobody
+        if posture == "good":
+            data["spf"] = [_spf(sends, "-all")]
+            data["dmarc"] = f"v=DMARC1; p=reject; rua=mailto:dmarc@{domain}"
+            data["dkim"] = {"selector1": 2048}
+            data["caa"] = ['0 issue "buypass.com"']
+            data["dnssec"] = "signed" if rng.random() < 0.6 else "unsigned"
+            policy_host = f"mta-sts.{domain}"
+            if mx and policy_host in names:
+                data["mta_sts"] = {"mode": "enforce", "policy_host": policy_host}
+                data["tls_rpt"] = f"v=TLSRPTv1; rua=mailto:tlsrpt@{domain}"
+        elif posture == "average":
+            data["spf"] = [_spf(sends, "~all")]
+            policy = rng.choice(("none", "quarantine", "quarantine"))
+            data["dmarc"] = f"v=DMARC1; p={policy}; rua=mailto:dmarc@{domain}"
+            data["dkim"] = {rng.choice(("selector1", "default", "s1")): rng.choice((1024, 2048))}
+        else:
+            all_term = rng.choice(("", "+all", "?all", "~all", "~all"))
+            if all_term:
+                data["spf"] = [_spf(sends, all_term)]
+            dmarc = rng.choice((None, None, "v=DMARC1; p=none", "v=DMARC1; p=rejct"))
+            if dmarc is not None:
+                data["dmarc"] = dmarc
+            data["zone_transfer"] = rng.random() < 0.1
+            data["dnssec"] = "broken" if rng.random() < 0.05 else "unsigned"
+        return data
+
+
+def _spf(*terms: str | None) -> str:
+    return " ".join(["v=spf1", *(t for t in terms if t)])

@@ -1,0 +1,74 @@
+"""Port discovery: which of the curated ports answer on a host, and what speaks first there.
+
+One job per port, one TCP connection each. Services that greet first (SSH, FTP, SMTP,
+Telnet, MySQL, VNC) are given a moment to do so; the banner travels on with the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from utsyn.scan.family import ScanContext
+from utsyn.scan.guard import ScopeRefused
+from utsyn.scan.model import Observation, ServiceTarget, excerpt, failed
+
+PROTOCOL_BY_PORT: dict[int, str] = {
+    21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "dns", 80: "http", 389: "ldap",
+    443: "https", 445: "smb", 587: "smtp", 1433: "mssql", 3306: "mysql", 3389: "rdp",
+    5432: "postgres", 5900: "vnc", 6379: "redis", 8080: "http", 8443: "https",
+    9200: "elasticsearch", 11211: "memcached", 27017: "mongodb",
+}  # fmt: skip
+
+# Ports whose service speaks first: wait for its greeting.
+SPEAKS_FIRST = frozenset({21, 22, 23, 25, 587, 3306, 5900})
+BANNER_LIMIT = 1024
+
+
+def protocol_of(port: int, banner: bytes) -> str:
+    """The protocol on a port, by its greeting when it gave one, else by the port number."""
+    head = banner[:64]
+    if head.startswith(b"SSH-"):
+        return "ssh"
+    if head.startswith(b"RFB "):
+        return "vnc"
+    if head.startswith(b"220"):
+        upper = banner.upper()
+        if b"SMTP" in upper or b"ESMTP" in upper or b" MAIL" in upper:
+            return "smtp"
+        if b"FTP" in upper:
+            return "ftp"
+    return PROTOCOL_BY_PORT.get(port, "unknown")
+
+
+async def probe_port(
+    host: str, ip: str, port: int, scan: ScanContext
+) -> tuple[ServiceTarget | None, Observation | None]:
+    """Connect once; an open port becomes a ServiceTarget, a refusal by scope an observation."""
+    try:
+        async with scan.net.tcp(ip, port, name=host, limit=BANNER_LIMIT * 4) as (reader, _):
+            banner = b""
+            if port in SPEAKS_FIRST:
+                banner = await _greeting(reader, scan)
+    except ScopeRefused as exc:
+        return None, failed(ServiceTarget(host, ip, port, "unknown"), "scope.refused", str(exc))
+    except (OSError, TimeoutError):
+        return None, None  # closed or filtered: nothing to report
+    protocol = protocol_of(port, banner)
+    text = excerpt(banner.split(b"\n")[0].rstrip(b"\r"), BANNER_LIMIT) if banner else None
+    return ServiceTarget(host, ip, port, protocol, text), None
+
+
+async def _greeting(reader: asyncio.StreamReader, scan: ScanContext) -> bytes:
+    try:
+        return await scan.net.read(reader, BANNER_LIMIT)
+    except (TimeoutError, OSError):
+        return b""
+
+
+async def discover(
+    host: str, ip: str, scan: ScanContext, ports: tuple[int, ...]
+) -> tuple[list[ServiceTarget], list[Observation]]:
+    results = await asyncio.gather(*(probe_port(host, ip, p, scan) for p in ports))
+    targets = [t for t, _ in results if t is not None]
+    notes = [o for _, o in results if o is not None]
+    return targets, notes[:1]  # one refusal says it all for a host

@@ -1,0 +1,195 @@
+"""The scan engine: footprints in, one `TargetResult` per zone and per host out, streamed.
+
+Targets are expanded lazily and at most `hosts_in_flight` are worked on at once, so memory
+stays flat however many hosts are queued. Every job runs under the guarded network's limits
+and timeouts; every host has an overall deadline; no failure of one job stops another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from utsyn.scan.discovery import discover
+from utsyn.scan.family import CheckFamily, ScanConfig, ScanContext
+from utsyn.scan.guard import GuardedNet, ScopeRefused
+from utsyn.scan.model import (
+    DomainTarget,
+    Footprint,
+    Job,
+    Observation,
+    ServiceTarget,
+    Target,
+    TargetResult,
+    failed,
+    observe,
+)
+from utsyn.scan.resolve import ResolveError, Resolver
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One zone or one host name of one organisation: the engine's unit of progress."""
+
+    org: str
+    kind: Literal["domain", "host"]
+    name: str
+
+
+def units(footprint: Footprint) -> Iterator[Unit]:
+    for domain in footprint.domains:
+        yield Unit(footprint.org, "domain", domain)
+    for name in (*footprint.hostnames, *footprint.ips):
+        yield Unit(footprint.org, "host", name)
+
+
+Progress = Callable[[TargetResult], None]
+
+
+class Scanner:
+    def __init__(self, config: ScanConfig, families: Iterable[CheckFamily] | None = None) -> None:
+        if families is None:
+            from utsyn.scan.registry import FAMILIES
+
+            families = FAMILIES
+        self.config = config
+        self.families = list(families)
+        self.last_context: ScanContext | None = None
+
+    def _context(self) -> ScanContext:
+        c = self.config
+        net = GuardedNet(c.scope, c.timeouts, c.max_connections, c.per_host)
+        return ScanContext(c, net, Resolver(net, list(c.nameservers), c.dns_port))
+
+    async def scan(self, footprints: Iterable[Footprint]) -> AsyncIterator[TargetResult]:
+        """Results in completion order; stopping the iteration cancels the rest."""
+        scan = self._context()
+        self.last_context = scan
+        queue: asyncio.Queue[TargetResult | None] = asyncio.Queue(self.config.hosts_in_flight)
+        producer = asyncio.create_task(self._produce(footprints, scan, queue))
+        try:
+            while (result := await queue.get()) is not None:
+                yield result
+            await producer  # re-raises a failure of the producer itself
+        finally:
+            producer.cancel()
+
+    async def _produce(
+        self,
+        footprints: Iterable[Footprint],
+        scan: ScanContext,
+        queue: asyncio.Queue[TargetResult | None],
+    ) -> None:
+        slots = asyncio.Semaphore(self.config.hosts_in_flight)
+
+        async def work(unit: Unit) -> None:
+            try:
+                await queue.put(await self.scan_unit(unit, scan))
+            finally:
+                slots.release()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for footprint in footprints:
+                    for unit in units(footprint):
+                        await slots.acquire()
+                        group.create_task(work(unit))
+        finally:
+            await queue.put(None)
+
+    async def scan_unit(self, unit: Unit, scan: ScanContext) -> TargetResult:
+        began = time.perf_counter()
+        observations: list[Observation] = []
+        try:
+            async with asyncio.timeout(self.config.host_deadline):
+                if unit.kind == "domain":
+                    await self._run_jobs(DomainTarget(unit.name), scan, observations)
+                else:
+                    await self._scan_host(unit.name, scan, observations)
+        except TimeoutError:
+            observations.append(
+                Observation(unit.name, "scan.deadline", None, error="host deadline reached")
+            )
+        kind: Literal["domain", "host"] = unit.kind
+        seconds = time.perf_counter() - began
+        return TargetResult(unit.org, unit.name, kind, tuple(observations), seconds)
+
+    async def _scan_host(self, spec: str, scan: ScanContext, out: list[Observation]) -> None:
+        name, ports = split_host_port(spec)
+        ips = await self._addresses(name, scan, out)
+        for ip in ips:
+            targets, notes = await discover(name, ip, scan, ports or scan.config.ports)
+            out.extend(notes)
+            out.extend(observe(t, "service.open", True, probe="tcp connect") for t in targets)
+            await asyncio.gather(*(self._run_jobs(t, scan, out) for t in targets))
+
+    async def _addresses(self, name: str, scan: ScanContext, out: list[Observation]) -> list[str]:
+        if _is_ip(name):
+            return [name]
+        try:
+            ips = await scan.resolver.addresses(name)
+        except ResolveError as exc:
+            out.append(Observation(name, "dns.resolve", None, error=str(exc)))
+            return []
+        out.append(Observation(name, "dns.resolve", ips, probe="A/AAAA"))
+        return ips
+
+    async def _run_jobs(self, target: Target, scan: ScanContext, out: list[Observation]) -> None:
+        jobs = [job for family in self.families for job in family.jobs(target)]
+        by_family = {f.family: f for f in self.families}
+        await asyncio.gather(*(self._run_job(by_family[j.family], j, scan, out) for j in jobs))
+
+    async def _run_job(
+        self, family: CheckFamily, job: Job, scan: ScanContext, out: list[Observation]
+    ) -> None:
+        for attempt in range(self.config.retries + 1):
+            try:
+                out.extend(await family.run(job, scan))
+                return
+            except ScopeRefused as exc:
+                out.append(failed(job.target, "scope.refused", str(exc), probe=job.name))
+                return
+            except (TimeoutError, ConnectionError) as exc:
+                if attempt == self.config.retries:
+                    reason = "timeout" if isinstance(exc, TimeoutError) else _reason(exc)
+                    out.append(failed(job.target, f"{job.family}.error", reason, job.name))
+            except OSError as exc:
+                out.append(failed(job.target, f"{job.family}.error", _reason(exc), job.name))
+                return
+            except Exception as exc:  # a check's bug must not cost the other results
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                out.append(failed(job.target, f"{job.family}.error", reason, job.name))
+                return
+
+
+def split_host_port(spec: str) -> tuple[str, tuple[int, ...]]:
+    """`host`, `host:port`, `1.2.3.4:443` or `[::1]:443` → (host, ports)."""
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        return host, (int(rest[1:]),) if rest.startswith(":") else ()
+    if spec.count(":") == 1:
+        host, port = spec.split(":")
+        return host, (int(port),)
+    return spec, ()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def is_service(target: Target, *protocols: str) -> bool:
+    return isinstance(target, ServiceTarget) and target.protocol in protocols

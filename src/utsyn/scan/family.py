@@ -1,0 +1,60 @@
+"""The typed interface every check family implements, and what a check is given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from utsyn import __version__
+from utsyn.scan.guard import GuardedNet, ScopePolicy, Timeouts
+from utsyn.scan.model import Job, Observation, Target
+from utsyn.scan.resolve import Resolver
+
+USER_AGENT = f"Utsyn/{__version__} (+https://utsyn.example/om-skanning; non-intrusive)"
+
+# Risky and common ports probed on every host: what a browser or mail server would reach,
+# plus the services that should never face the internet (CISA/NCSC exposure guidance).
+DEFAULT_PORTS: tuple[int, ...] = (
+    21, 22, 23, 25, 53, 80, 389, 443, 445, 1433, 3306, 3389,
+    5432, 5900, 6379, 9200, 11211, 27017,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    scope: ScopePolicy
+    nameservers: tuple[str, ...]
+    dns_port: int = 53
+    ca_file: Path | None = None  # trusted in addition to the system store (the lab CA)
+    trust_anchor_file: Path | None = None  # DNSSEC trust anchor (the lab's in lab mode)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_connections: int = 256
+    per_host: int = 4
+    hosts_in_flight: int = 64
+    host_deadline: float = 90.0
+    retries: int = 1
+    ports: tuple[int, ...] = DEFAULT_PORTS
+    user_agent: str = USER_AGENT
+
+
+@dataclass
+class ScanContext:
+    """What a running check may use: the guarded network, the resolver and the settings."""
+
+    config: ScanConfig
+    net: GuardedNet
+    resolver: Resolver
+
+
+class CheckFamily(Protocol):
+    family: ClassVar[str]
+
+    def jobs(self, target: Target) -> Iterable[Job]:
+        """The jobs for a target; none when the family does not apply to it."""
+        ...
+
+    async def run(self, job: Job, scan: ScanContext) -> list[Observation]:
+        """Run one job: at most one connection (or one DNS exchange per question)."""
+        ...

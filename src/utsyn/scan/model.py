@@ -1,0 +1,139 @@
+"""The scan's plain data: targets, jobs and observations.
+
+Everything here is serialisable (to JSON via `to_json`), so that the same jobs can run on
+distributed workers and their observations travel back unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+# Evidence is an excerpt of what a server said: capped, and with control characters escaped
+# so that a hostile banner can neither bloat storage nor drive a terminal.
+EVIDENCE_LIMIT = 2048
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def excerpt(data: bytes | str, limit: int = EVIDENCE_LIMIT) -> str:
+    """A printable, size-capped excerpt of untrusted bytes or text."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    cut = text[:limit]
+    clean = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", cut)
+    return clean + ("…" if len(text) > limit else "")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainTarget:
+    """A DNS zone: SPF, DMARC, DKIM, MTA-STS, DNSSEC, CAA and friends are asked of it."""
+
+    name: str
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTarget:
+    """An open port on an address, reached under a host name."""
+
+    host: str
+    ip: str
+    port: int
+    protocol: str  # "https", "http", "smtp", "ssh", "ftp", ... (see scan.services)
+    banner: str | None = None  # what the service said first, when it speaks first
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+Target = DomainTarget | ServiceTarget
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One unit of work: opens at most one connection (sslyze's invariant)."""
+
+    family: str
+    name: str  # e.g. "version:tls1.0", "path:/.git/HEAD"
+    target: Target
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One fact a check observed, with the evidence behind it.
+
+    `check` names the fact ("tls.version.tls1.0", "http.header.server"); `value` is plain JSON.
+    When the check could not be made, `error` says why and `value` is None.
+    """
+
+    target: str
+    check: str
+    value: Any
+    ip: str | None = None
+    probe: str = ""
+    evidence: str = ""
+    error: str | None = None
+    time: str = field(default_factory=now_iso)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Observation:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """What to scan for one organisation: its domains, host names and addresses."""
+
+    org: str  # organisation number or another stable key
+    domains: tuple[str, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TargetResult:
+    """Everything observed about one target (a zone or a host); stored in one transaction."""
+
+    org: str
+    target: str
+    kind: Literal["domain", "host"]
+    observations: tuple[Observation, ...]
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "org": self.org,
+            "target": self.target,
+            "kind": self.kind,
+            "seconds": round(self.seconds, 3),
+            "observations": [o.to_json() for o in self.observations],
+        }
+
+
+def failed(target: Target, check: str, error: str, probe: str = "") -> Observation:
+    ip = target.ip if isinstance(target, ServiceTarget) else None
+    return Observation(target.label, check, None, ip=ip, probe=probe, error=error)
+
+
+def observe(
+    target: Target, check: str, value: Any, probe: str = "", evidence: bytes | str = ""
+) -> Observation:
+    ip = target.ip if isinstance(target, ServiceTarget) else None
+    return Observation(target.label, check, value, ip=ip, probe=probe, evidence=excerpt(evidence))
+
+
+def by_check(observations: Iterable[Observation]) -> dict[tuple[str, str], Observation]:
+    return {(o.target, o.check): o for o in observations}

@@ -1,0 +1,154 @@
+"""`utsyn scan`: from command-line arguments to a finished scan with progress and a report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from utsyn.errors import ConfigError
+from utsyn.scan.engine import Scanner, units
+from utsyn.scan.family import ScanConfig
+from utsyn.scan.guard import ScopePolicy
+from utsyn.scan.model import Footprint, TargetResult, now_iso
+from utsyn.scan.output import print_summary, report_json
+from utsyn.scan.targets import from_file, from_manifest, from_names
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    names: tuple[str, ...] = ()
+    targets_file: Path | None = None
+    scenario: str | None = None
+    resolvers: tuple[str, ...] = ()
+    resolver_port: int = 53
+    ca_file: Path | None = None
+    trust_anchor: Path | None = None
+    scope: str = "internet"
+    as_json: bool = False
+    output: Path | None = None
+
+
+def system_nameservers(path: Path = Path("/etc/resolv.conf")) -> tuple[str, ...]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ()
+    return tuple(line.split()[1] for line in lines if line.startswith("nameserver "))
+
+
+def run_scan_command(request: ScanRequest, console: Console, err: Console) -> None:
+    with ExitStack() as stack:
+        footprints, config = _prepare(request, stack)
+        results = asyncio.run(_scan(footprints, config, err, request.as_json))
+        _report(request, results, config, console)
+
+
+def _prepare(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], ScanConfig]:
+    if request.scope not in ("internet", "lab"):
+        raise ConfigError(f"--scope must be 'internet' or 'lab', not {request.scope!r}")
+    sources = sum(bool(x) for x in (request.names, request.targets_file, request.scenario))
+    if sources != 1:
+        raise ConfigError("give domains, or --targets FILE, or --scenario NAME (one of them)")
+    if request.scenario:
+        return _prepare_scenario(request, stack)
+    if request.targets_file:
+        footprints = [from_file(request.targets_file)]
+    else:
+        footprints = [from_names(request.names)]
+    resolvers = request.resolvers or system_nameservers()
+    if not resolvers:
+        raise ConfigError("no name server: pass --resolver IP")
+    policy = ScopePolicy.lab() if request.scope == "lab" else ScopePolicy.internet()
+    config = ScanConfig(
+        scope=policy,
+        nameservers=resolvers,
+        dns_port=request.resolver_port,
+        ca_file=request.ca_file,
+        trust_anchor_file=request.trust_anchor,
+    )
+    return footprints, config
+
+
+def _prepare_scenario(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], ScanConfig]:
+    """Use the running lab when it serves this scenario, else start one in-process."""
+    from utsyn.lab.runtime import read_state, running_lab
+    from utsyn.lab.sources import load_source
+    from utsyn.settings import get_settings
+
+    assert request.scenario is not None
+    manifest = load_source(request.scenario)
+    settings = get_settings()
+    found = read_state(settings.data_dir / "lab" / "lab.json")
+    if found is not None and found[1].scenario == manifest.name:
+        info = found[1]
+    else:
+        state_dir = settings.data_dir / "lab-scan"
+        info = stack.enter_context(running_lab(manifest, state_dir, settings.cache_dir))
+    config = ScanConfig(
+        scope=ScopePolicy.lab(),
+        nameservers=(info.dns_ip,),
+        dns_port=info.dns_port,
+        ca_file=request.ca_file or info.ca_file,
+        trust_anchor_file=request.trust_anchor or info.trust_anchor_file,
+    )
+    return from_manifest(manifest), config
+
+
+async def _scan(
+    footprints: list[Footprint], config: ScanConfig, err: Console, quiet: bool
+) -> tuple[list[TargetResult], dict[str, int], str]:
+    started = now_iso()
+    total = sum(1 for fp in footprints for _ in units(fp))
+    scanner = Scanner(config)
+    results: list[TargetResult] = []
+    columns = (
+        TextColumn("[bold]Scanning[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task("", total=total)
+        async for result in scanner.scan(footprints):
+            results.append(result)
+            bar.update(task, advance=1, description=result.target[:40])
+    assert scanner.last_context is not None
+    net = scanner.last_context.net.stats
+    stats = {
+        "targets": len(results),
+        "connections": net.connections,
+        "dns_queries": net.dns_queries,
+        "refused_by_scope": net.refused,
+    }
+    if not err.is_terminal and not quiet:
+        err.print(f"Scanned {len(results)} targets.")
+    return results, stats, started
+
+
+def _report(
+    request: ScanRequest,
+    outcome: tuple[list[TargetResult], dict[str, int], str],
+    config: ScanConfig,
+    console: Console,
+) -> None:
+    results, stats, started = outcome
+    document = report_json(results, started, config.scope.mode, stats)
+    text = json.dumps(document, indent=1, ensure_ascii=False)
+    if request.output:
+        request.output.write_text(text + "\n", encoding="utf-8")
+    if request.as_json:
+        sys.stdout.write(text + "\n")
+        return
+    print_summary(console, results)
+    console.print(
+        f"{stats['targets']} targets, {stats['connections']} connections, "
+        f"{stats['dns_queries']} DNS queries, {stats['refused_by_scope']} refused by scope."
+    )

@@ -1,0 +1,77 @@
+"""Where scan targets come from: the command line, a targets file, or a lab scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from utsyn.errors import ConfigError
+from utsyn.lab.manifest import Manifest
+from utsyn.scan.engine import split_host_port
+from utsyn.scan.model import Footprint
+
+
+def from_names(names: Iterable[str], org: str = "cli") -> Footprint:
+    """Bare domains are scanned as zones and as hosts; `host:port` only as that service."""
+    domains: list[str] = []
+    hosts: list[str] = []
+    for raw in names:
+        name = raw.strip().lower().rstrip(".")
+        host, ports = split_host_port(name)
+        _validate(host, raw)
+        if not ports and not _is_ip(host):
+            domains.append(host)
+        hosts.append(name)
+    return Footprint(org=org, domains=tuple(domains), hostnames=tuple(hosts))
+
+
+def from_file(path: Path) -> Footprint:
+    """One domain, or host[:port], per line; blank lines and # comments are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the targets file ({exc.strerror})") from exc
+    names = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            _validate(split_host_port(text)[0], text)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}:{number}: {exc}") from exc
+        names.append(text)
+    return from_names(names, org=path.stem)
+
+
+def from_manifest(manifest: Manifest) -> list[Footprint]:
+    """Each organisation's zones and host names, as its footprint."""
+    return [
+        Footprint(
+            org=org.orgnr,
+            domains=tuple(d.name for d in org.domains),
+            hostnames=tuple(h.name for h in org.hosts),
+        )
+        for org in manifest.organisations
+    ]
+
+
+def _validate(host: str, raw: str) -> None:
+    if _is_ip(host):
+        return
+    labels = host.split(".")
+    ok = 1 < len(host) <= 253 and all(
+        0 < len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
+    )
+    if not ok:
+        raise ConfigError(f"{raw!r} is not a host name, an IP address or host:port")
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
