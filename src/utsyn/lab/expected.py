@@ -67,7 +67,9 @@ def expected_index(manifest: Manifest) -> dict[tuple[str, str], Any]:
 
 def _service_facts(manifest: Manifest, host: Host, service: Service) -> Iterator[Expected]:
     target = f"{host.name}:{service.effective_port}"
-    yield Expected(target, "service.kind", str(service.kind))
+    # A scanner names the protocol it finds; an open resolver is a DNS service to it.
+    protocol = "dns" if service.kind == ServiceKind.DNS_RESOLVER else str(service.kind)
+    yield Expected(target, "service.kind", protocol)
     if service.banner is not None:
         yield Expected(target, "service.banner", service.banner)
     if service.kind == ServiceKind.SMTP:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -179,6 +180,31 @@ class GuardedNet:
                 yield reader, writer
             finally:
                 writer.transport.abort()  # no lingering close handshake with a hostile peer
+
+    @asynccontextmanager
+    async def blocking_socket(
+        self, ip: str, port: int, name: str | None = None
+    ) -> AsyncIterator[socket.socket]:
+        """A connected blocking socket (with the read timeout) for a library that needs one.
+
+        tlslite-ng speaks only to blocking sockets: use the socket in `asyncio.to_thread`.
+        The connection counts against the same limits as `tcp()`.
+        """
+        self.check(ip, name)
+        async with self._global, self._host_slot(ip):
+            self.stats.connections += 1
+            self.stats.per_ip[ip] += 1
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                loop = asyncio.get_running_loop()
+                await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), self.timeouts.connect)
+                sock.setblocking(True)
+                sock.settimeout(self.timeouts.read)
+                yield sock
+            finally:
+                sock.close()
 
     async def dns(
         self,
