@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from utsyn.lab.manifest import (
@@ -29,6 +29,9 @@ from utsyn.lab.manifest import (
     TlsSpec,
     TlsVersion,
 )
+
+if TYPE_CHECKING:
+    from utsyn.scan.model import TargetResult
 
 # RFC 7208 section 4.6.4: at most 10 mechanisms and modifiers that cause DNS lookups.
 SPF_LOOKUP_LIMIT = 10
@@ -277,3 +280,24 @@ def dangling_cnames(manifest: Manifest, domain: Domain) -> list[str]:
             owner = domain.name if record.name == "@" else f"{record.name}.{domain.name}"
             dangling.append(owner.rstrip("."))
     return sorted(dangling)
+
+
+def expected_results(manifest: Manifest) -> list[TargetResult]:
+    """The ground truth shaped like a scan's output: what a perfect scanner would return."""
+    from utsyn.scan.model import Observation, TargetResult
+
+    results = []
+    for org in manifest.organisations:
+        for domain in org.domains:
+            facts = tuple(
+                Observation(f.target, f.check, f.value) for f in _domain_facts(manifest, domain)
+            )
+            results.append(TargetResult(org.orgnr, domain.name, "domain", facts))
+        for host in org.hosts:
+            observations = [
+                Observation(f.target, f.check, f.value)
+                for service in host.services
+                for f in _service_facts(manifest, host, service)
+            ]
+            results.append(TargetResult(org.orgnr, host.name, "host", tuple(observations)))
+    return results

@@ -1,0 +1,78 @@
+"""Observations → findings: classify each target's observations and apply the rulebook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from utsyn.rating.model import (
+    VALUE_DEFAULT,
+    VALUE_LOGIN,
+    VALUE_MAIL,
+    VALUE_PRIMARY_WEBSITE,
+    Assessment,
+    Asset,
+    Finding,
+)
+from utsyn.rules.outcomes import Hit, classify, factor_of
+from utsyn.rules.rulebook import Factor, Rulebook
+from utsyn.scan.model import TargetResult
+
+
+@dataclass(frozen=True)
+class HostTraits:
+    login: frozenset[str]  # hosts with a password form
+    mail: frozenset[str]  # hosts running SMTP, and zones with MX records
+    primary: frozenset[str]  # the primary website's names
+
+
+def host_of(asset: str) -> str:
+    return asset.rsplit(":", 1)[0] if ":" in asset else asset
+
+
+def traits(results: Iterable[TargetResult], primary_domain: str | None) -> HostTraits:
+    login: set[str] = set()
+    mail: set[str] = set()
+    for result in results:
+        for o in result.observations:
+            if o.check == "http.login_form" and o.value is True:
+                login.add(host_of(o.target))
+            elif (o.check == "service.kind" and o.value == "smtp") or (
+                o.check == "dns.mx" and o.value
+            ):
+                mail.add(host_of(o.target))
+    primary = {primary_domain, f"www.{primary_domain}"} if primary_domain else set()
+    return HostTraits(frozenset(login), frozenset(mail), frozenset(primary))
+
+
+def asset_value(asset: str, factor: Factor, host: HostTraits) -> float:
+    name = host_of(asset)
+    value = VALUE_DEFAULT
+    if name in host.primary and factor in (Factor.WEB, Factor.TLS, Factor.LEAKAGE):
+        value = max(value, VALUE_PRIMARY_WEBSITE)
+    if name in host.login:
+        value = max(value, VALUE_LOGIN)
+    if name in host.mail:
+        value = max(value, VALUE_MAIL)
+    return value
+
+
+def assess(
+    org: str, results: Iterable[TargetResult], book: Rulebook, primary_domain: str | None = None
+) -> Assessment:
+    """The rating's view of one organisation's latest scan results."""
+    results = list(results)
+    host = traits(results, primary_domain)
+    hits: list[Hit] = [hit for result in results for hit in classify(result)]
+    assets = {(hit.asset, factor_of(hit.outcome)) for hit in hits}
+    primary = host.primary
+    asset_list = tuple(
+        Asset(a, Factor(f), asset_value(a, Factor(f), host), host_of(a) in primary)
+        for a, f in sorted(assets)
+    )
+    findings = []
+    for hit in hits:
+        rule = book.rule_for(hit.outcome)
+        if rule is not None:
+            findings.append(Finding(rule.id, hit.asset, hit.detail, hit.evidence))
+    return Assessment(org, asset_list, tuple(findings))

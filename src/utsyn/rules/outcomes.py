@@ -1,0 +1,582 @@
+"""From observations to outcomes: one closed set of outcomes, one classifier per check family.
+
+Like the HTTP Observatory's test results, every outcome a classifier can produce is a member
+of `Outcome`; the rulebook maps each failing outcome to exactly one rule, and `PASSING`
+lists the outcomes that cost nothing. A test holds the two tables in agreement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from utsyn.scan.model import Observation, TargetResult
+
+
+class Outcome(StrEnum):
+    # TLS (on https and on SMTP after STARTTLS)
+    TLS_SSL3 = "tls.ssl3"
+    TLS_TLS10 = "tls.tls10"
+    TLS_TLS11 = "tls.tls11"
+    TLS_NO_TLS13 = "tls.no_tls13"
+    TLS_MODERN = "tls.modern"
+    TLS_RC4 = "tls.rc4"
+    TLS_3DES = "tls.3des"
+    TLS_NULL = "tls.null"
+    TLS_ANON = "tls.anon"
+    TLS_NO_FS = "tls.no_forward_secrecy"
+    TLS_CBC_ONLY = "tls.cbc_only"
+    TLS_CIPHERS_OK = "tls.ciphers_ok"
+    CERT_VALID = "cert.valid"
+    CERT_EXPIRED = "cert.expired"
+    CERT_NOT_YET_VALID = "cert.not_yet_valid"
+    CERT_SELF_SIGNED = "cert.self_signed"
+    CERT_UNTRUSTED = "cert.untrusted"
+    CERT_WRONG_HOST = "cert.wrong_host"
+    CERT_INCOMPLETE_CHAIN = "cert.incomplete_chain"
+    CERT_WEAK_KEY = "cert.weak_key"
+    CERT_KEY_OK = "cert.key_ok"
+    CERT_SHA1 = "cert.sha1"
+    CERT_SIGNATURE_OK = "cert.signature_ok"
+    CERT_EXPIRING_SOON = "cert.expiring_soon"
+    # Web
+    HTTP_NO_HTTPS_REDIRECT = "web.no_https_redirect"
+    HTTP_HTTPS_REDIRECT = "web.https_redirect"
+    HTTP_REDIRECT_HTTP_HOP = "web.redirect_http_hop"
+    HTTP_NO_HTTPS = "web.no_https"
+    HTTP_LOGIN_OVER_HTTP = "web.login_over_http"
+    HSTS_MISSING = "web.hsts_missing"
+    HSTS_SHORT = "web.hsts_short"
+    HSTS_OK = "web.hsts_ok"
+    CSP_MISSING = "web.csp_missing"
+    CSP_UNSAFE = "web.csp_unsafe"
+    CSP_OK = "web.csp_ok"
+    FRAMING_UNPROTECTED = "web.framing_unprotected"
+    FRAMING_OK = "web.framing_ok"
+    NOSNIFF_MISSING = "web.nosniff_missing"
+    NOSNIFF_OK = "web.nosniff_ok"
+    REFERRER_POLICY_MISSING = "web.referrer_policy_missing"
+    REFERRER_POLICY_OK = "web.referrer_policy_ok"
+    XSS_FILTER_ENABLED = "web.xss_filter_enabled"
+    XSS_FILTER_OK = "web.xss_filter_ok"
+    COOKIE_NO_SECURE = "web.cookie_no_secure"
+    COOKIE_NO_HTTPONLY = "web.cookie_no_httponly"
+    COOKIE_NO_SAMESITE = "web.cookie_no_samesite"
+    COOKIES_OK = "web.cookies_ok"
+    SRI_MISSING = "web.sri_missing"
+    SRI_OK = "web.sri_ok"
+    MIXED_CONTENT = "web.mixed_content"
+    MIXED_CONTENT_NONE = "web.mixed_content_none"
+    SECURITY_TXT_MISSING = "web.security_txt_missing"
+    SECURITY_TXT_EXPIRED = "web.security_txt_expired"
+    SECURITY_TXT_OK = "web.security_txt_ok"
+    # Information leakage
+    LEAK_SERVER_VERSION = "leak.server_version"
+    LEAK_POWERED_BY = "leak.powered_by"
+    LEAK_GENERATOR_VERSION = "leak.generator_version"
+    LEAK_NO_VERSION = "leak.no_version"
+    LEAK_GIT = "leak.git"
+    LEAK_ENV = "leak.env"
+    LEAK_DIRECTORY_LISTING = "leak.directory_listing"
+    LEAK_NOTHING_EXPOSED = "leak.nothing_exposed"
+    # E-mail
+    SPF_MISSING = "email.spf_missing"
+    SPF_PASS_ALL = "email.spf_pass_all"
+    SPF_NEUTRAL = "email.spf_neutral"
+    SPF_TOO_MANY_LOOKUPS = "email.spf_too_many_lookups"
+    SPF_MULTIPLE = "email.spf_multiple"
+    SPF_OK = "email.spf_ok"
+    DMARC_MISSING = "email.dmarc_missing"
+    DMARC_NONE = "email.dmarc_none"
+    DMARC_MALFORMED = "email.dmarc_malformed"
+    DMARC_ENFORCED = "email.dmarc_enforced"
+    DKIM_NOT_FOUND = "email.dkim_not_found"
+    DKIM_WEAK_KEY = "email.dkim_weak_key"
+    DKIM_OK = "email.dkim_ok"
+    MTA_STS_MISSING = "email.mta_sts_missing"
+    MTA_STS_NOT_ENFORCED = "email.mta_sts_not_enforced"
+    MTA_STS_ENFORCED = "email.mta_sts_enforced"
+    TLS_RPT_MISSING = "email.tls_rpt_missing"
+    TLS_RPT_OK = "email.tls_rpt_ok"
+    STARTTLS_MISSING = "email.starttls_missing"
+    STARTTLS_OK = "email.starttls_ok"
+    # DNS
+    DNSSEC_MISSING = "dns.dnssec_missing"
+    DNSSEC_BROKEN = "dns.dnssec_broken"
+    DNSSEC_OK = "dns.dnssec_ok"
+    CAA_MISSING = "dns.caa_missing"
+    CAA_OK = "dns.caa_ok"
+    ZONE_TRANSFER = "dns.zone_transfer"
+    ZONE_TRANSFER_REFUSED = "dns.zone_transfer_refused"
+    DANGLING_CNAME = "dns.dangling_cname"
+    DANGLING_NONE = "dns.dangling_none"
+    # Network exposure
+    OPEN_RESOLVER = "net.open_resolver"
+    EXPOSED_TELNET = "net.telnet"
+    EXPOSED_FTP = "net.ftp"
+    EXPOSED_RDP = "net.rdp"
+    EXPOSED_SMB = "net.smb"
+    EXPOSED_VNC = "net.vnc"
+    EXPOSED_DATABASE = "net.database"
+    EXPOSED_NOSQL = "net.nosql"
+    EXPOSED_LDAP = "net.ldap"
+    EXPECTED_SERVICE = "net.expected_service"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One outcome on one asset, with the observation behind it."""
+
+    outcome: Outcome
+    asset: str  # "host:port" or a zone name
+    evidence: str = ""
+    detail: str = ""  # distinguishes hits of one outcome on one asset (a cookie's name)
+
+
+class TargetView:
+    """The observations of one target result, looked up by (asset, check)."""
+
+    def __init__(self, result: TargetResult) -> None:
+        self.result = result
+        self.by_key: dict[tuple[str, str], Observation] = {}
+        self.assets: dict[str, dict[str, Observation]] = {}
+        for o in result.observations:
+            if o.error is None:
+                self.by_key[(o.target, o.check)] = o
+                self.assets.setdefault(o.target, {})[o.check] = o
+
+    def value(self, asset: str, check: str) -> Any:
+        o = self.by_key.get((asset, check))
+        return None if o is None else o.value
+
+    def has(self, asset: str, check: str) -> bool:
+        return (asset, check) in self.by_key
+
+    def kind(self, asset: str) -> str | None:
+        value = self.value(asset, "service.kind")
+        return value if isinstance(value, str) else None
+
+    def assets_with(self, check: str) -> Iterator[tuple[str, Observation]]:
+        for asset, checks in self.assets.items():
+            if check in checks:
+                yield asset, checks[check]
+
+
+Classifier = Callable[[TargetView], Iterator[Hit]]
+CLASSIFIERS: list[Classifier] = []
+
+
+def classifier(fn: Classifier) -> Classifier:
+    CLASSIFIERS.append(fn)
+    return fn
+
+
+def classify(result: TargetResult) -> list[Hit]:
+    view = TargetView(result)
+    return [hit for fn in CLASSIFIERS for hit in fn(view)]
+
+
+def _hit(outcome: Outcome, asset: str, o: Observation | None, detail: str = "") -> Hit:
+    evidence = (o.evidence or f"{o.check} = {o.value!r}") if o is not None else ""
+    return Hit(outcome, asset, evidence[:500], detail)
+
+
+# ------------------------------------------------------------------ TLS
+
+
+_VERSION_OUTCOMES = {
+    "tls.version.ssl3": Outcome.TLS_SSL3,
+    "tls.version.tls1.0": Outcome.TLS_TLS10,
+    "tls.version.tls1.1": Outcome.TLS_TLS11,
+}
+_CIPHER_OUTCOMES = {
+    "tls.cipher.rc4": Outcome.TLS_RC4,
+    "tls.cipher.3des": Outcome.TLS_3DES,
+    "tls.cipher.null": Outcome.TLS_NULL,
+    "tls.cipher.anon": Outcome.TLS_ANON,
+    "tls.cipher.rsa_kex": Outcome.TLS_NO_FS,
+}
+_CERT_STATUS = {
+    "valid": Outcome.CERT_VALID,
+    "expired": Outcome.CERT_EXPIRED,
+    "not_yet_valid": Outcome.CERT_NOT_YET_VALID,
+    "self_signed": Outcome.CERT_SELF_SIGNED,
+    "unknown_issuer": Outcome.CERT_UNTRUSTED,
+    "wrong_host": Outcome.CERT_WRONG_HOST,
+    "incomplete_chain": Outcome.CERT_INCOMPLETE_CHAIN,
+}
+
+
+@classifier
+def tls_protocols(view: TargetView) -> Iterator[Hit]:
+    for asset, o in view.assets_with("tls.version.tls1.3"):
+        checks = view.assets[asset]
+        old = [(c, out) for c, out in _VERSION_OUTCOMES.items() if view.value(asset, c) is True]
+        for check, outcome in old:
+            yield _hit(outcome, asset, checks[check])
+        if o.value is not True:
+            yield _hit(Outcome.TLS_NO_TLS13, asset, o)
+        elif not old:
+            yield _hit(Outcome.TLS_MODERN, asset, o)
+
+
+@classifier
+def tls_ciphers(view: TargetView) -> Iterator[Hit]:
+    for asset, aead in view.assets_with("tls.cipher.aead"):
+        checks = view.assets[asset]
+        weak = [(c, out) for c, out in _CIPHER_OUTCOMES.items() if view.value(asset, c) is True]
+        for check, outcome in weak:
+            yield _hit(outcome, asset, checks[check])
+        cbc_only = view.value(asset, "tls.cipher.cbc") is True and aead.value is not True
+        if cbc_only:
+            yield _hit(Outcome.TLS_CBC_ONLY, asset, checks.get("tls.cipher.cbc"))
+        if not weak and not cbc_only:
+            yield _hit(Outcome.TLS_CIPHERS_OK, asset, aead)
+
+
+@classifier
+def certificates(view: TargetView) -> Iterator[Hit]:
+    for asset, o in view.assets_with("tls.cert.status"):
+        outcome = _CERT_STATUS.get(str(o.value))
+        if outcome is not None:
+            yield _hit(outcome, asset, o)
+        key = view.assets[asset].get("tls.cert.key")
+        if key is not None:
+            weak = key.value in ("rsa1024", "rsa512")
+            yield _hit(Outcome.CERT_WEAK_KEY if weak else Outcome.CERT_KEY_OK, asset, key)
+        sig = view.assets[asset].get("tls.cert.signature")
+        if sig is not None:
+            sha1 = sig.value in ("sha1", "md5")
+            yield _hit(Outcome.CERT_SHA1 if sha1 else Outcome.CERT_SIGNATURE_OK, asset, sig)
+        soon = view.assets[asset].get("tls.cert.expiring_soon")
+        if soon is not None and soon.value is True:
+            yield _hit(Outcome.CERT_EXPIRING_SOON, asset, soon)
+
+
+# ------------------------------------------------------------------ web
+
+ONE_YEAR = 31_536_000  # seconds; HSTS preload list minimum (hstspreload.org)
+_MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_VERSION = re.compile(r"\d+\.\d+")
+_SESSION_COOKIE = re.compile(r"sess|sid|token|auth|login|jwt|csrf|xsrf", re.IGNORECASE)
+
+
+@classifier
+def http_transport(view: TargetView) -> Iterator[Hit]:
+    kinds = {a: view.kind(a) for a in view.assets}
+    has_https = "https" in kinds.values()
+    for asset, o in view.assets_with("http.redirects_to_https"):
+        yield _hit(
+            Outcome.HTTP_HTTPS_REDIRECT if o.value else Outcome.HTTP_NO_HTTPS_REDIRECT, asset, o
+        )
+        if view.value(asset, "http.redirect_http_hop") is True:
+            yield _hit(
+                Outcome.HTTP_REDIRECT_HTTP_HOP,
+                asset,
+                view.assets[asset].get("http.redirect_http_hop"),
+            )
+        if view.value(asset, "http.status") == 200 and not has_https:
+            yield _hit(Outcome.HTTP_NO_HTTPS, asset, view.assets[asset].get("http.status"))
+        if view.value(asset, "http.login_form") is True:
+            yield _hit(Outcome.HTTP_LOGIN_OVER_HTTP, asset, view.assets[asset]["http.login_form"])
+
+
+def _https_assets(view: TargetView) -> Iterator[tuple[str, dict[str, Observation]]]:
+    for asset, checks in view.assets.items():
+        if view.kind(asset) == "https" and "http.status" in checks:
+            yield asset, checks
+
+
+@classifier
+def http_headers(view: TargetView) -> Iterator[Hit]:
+    for asset, checks in _https_assets(view):
+        yield _hsts(asset, checks.get("http.header.strict-transport-security"))
+        if checks["http.status"].value != 200:
+            continue  # a redirect has no page of its own to protect
+        csp = checks.get("http.header.content-security-policy")
+        yield _csp(asset, csp)
+        yield _framing(asset, checks.get("http.header.x-frame-options"), csp)
+        nosniff = checks.get("http.header.x-content-type-options")
+        ok = nosniff is not None and str(nosniff.value).strip().lower() == "nosniff"
+        yield _hit(Outcome.NOSNIFF_OK if ok else Outcome.NOSNIFF_MISSING, asset, nosniff)
+        referrer = checks.get("http.header.referrer-policy")
+        ok = referrer is not None and referrer.value not in (None, "", "unsafe-url")
+        outcome = Outcome.REFERRER_POLICY_OK if ok else Outcome.REFERRER_POLICY_MISSING
+        yield _hit(outcome, asset, referrer)
+        xss = checks.get("http.header.x-xss-protection")
+        enabled = xss is not None and str(xss.value or "").strip().startswith("1")
+        yield _hit(Outcome.XSS_FILTER_ENABLED if enabled else Outcome.XSS_FILTER_OK, asset, xss)
+
+
+def _hsts(asset: str, o: Observation | None) -> Hit:
+    if o is None or not o.value:
+        return _hit(Outcome.HSTS_MISSING, asset, o)
+    match = _MAX_AGE.search(str(o.value))
+    if match is None or int(match.group(1)) < ONE_YEAR:
+        return _hit(Outcome.HSTS_SHORT, asset, o)
+    return _hit(Outcome.HSTS_OK, asset, o)
+
+
+def _csp(asset: str, o: Observation | None) -> Hit:
+    if o is None or not o.value:
+        return _hit(Outcome.CSP_MISSING, asset, o)
+    directives = _csp_directives(str(o.value))
+    scripts = directives.get("script-src", directives.get("default-src"))
+    if scripts is None:
+        return _hit(Outcome.CSP_UNSAFE, asset, o)
+    unsafe = {"'unsafe-inline'", "'unsafe-eval'", "*", "http:", "https:", "data:"}
+    nonce_or_hash = any(s.startswith(("'nonce-", "'sha")) for s in scripts)
+    risky = unsafe & set(scripts)
+    if nonce_or_hash and risky <= {"'unsafe-inline'"}:
+        risky = set()  # CSP level 2: a nonce or hash makes browsers ignore 'unsafe-inline'
+    return _hit(Outcome.CSP_UNSAFE if risky else Outcome.CSP_OK, asset, o)
+
+
+def _csp_directives(value: str) -> dict[str, list[str]]:
+    directives: dict[str, list[str]] = {}
+    for part in value.split(";"):
+        tokens = part.strip().split()
+        if tokens:
+            directives.setdefault(tokens[0].lower(), [t.lower() for t in tokens[1:]])
+    return directives
+
+
+def _framing(asset: str, xfo: Observation | None, csp: Observation | None) -> Hit:
+    if csp is not None and "frame-ancestors" in _csp_directives(str(csp.value or "")):
+        return _hit(Outcome.FRAMING_OK, asset, csp)
+    if xfo is not None and str(xfo.value or "").strip().upper() in ("DENY", "SAMEORIGIN"):
+        return _hit(Outcome.FRAMING_OK, asset, xfo)
+    return _hit(Outcome.FRAMING_UNPROTECTED, asset, xfo)
+
+
+@classifier
+def http_page(view: TargetView) -> Iterator[Hit]:
+    for asset, checks in _https_assets(view):
+        if "http.cookies" in checks:
+            yield from _cookies(asset, checks["http.cookies"])
+        if "http.sri_missing" in checks:
+            missing = checks["http.sri_missing"]
+            yield _hit(Outcome.SRI_MISSING if missing.value else Outcome.SRI_OK, asset, missing)
+        if "http.mixed_content" in checks:
+            mixed = checks["http.mixed_content"]
+            outcome = Outcome.MIXED_CONTENT if mixed.value else Outcome.MIXED_CONTENT_NONE
+            yield _hit(outcome, asset, mixed)
+        if "http.security_txt" in checks:
+            found = checks["http.security_txt"]
+            outcome = {
+                "valid": Outcome.SECURITY_TXT_OK,
+                "expired": Outcome.SECURITY_TXT_EXPIRED,
+            }.get(str(found.value), Outcome.SECURITY_TXT_MISSING)
+            yield _hit(outcome, asset, found)
+
+
+def _cookies(asset: str, o: Observation) -> Iterator[Hit]:
+    cookies = o.value if isinstance(o.value, list) else []
+    flawless = True
+    for cookie in cookies:
+        name = str(cookie.get("name", ""))
+        if not cookie.get("secure"):
+            flawless = False
+            yield _hit(Outcome.COOKIE_NO_SECURE, asset, o, detail=name)
+        if not cookie.get("httponly") and _SESSION_COOKIE.search(name):
+            flawless = False
+            yield _hit(Outcome.COOKIE_NO_HTTPONLY, asset, o, detail=name)
+        if not cookie.get("samesite"):
+            flawless = False
+            yield _hit(Outcome.COOKIE_NO_SAMESITE, asset, o, detail=name)
+    if flawless:
+        yield _hit(Outcome.COOKIES_OK, asset, o)
+
+
+@classifier
+def leakage(view: TargetView) -> Iterator[Hit]:
+    for asset, checks in view.assets.items():
+        if view.kind(asset) not in ("http", "https") or "http.status" not in checks:
+            continue
+        leaks = [
+            (Outcome.LEAK_SERVER_VERSION, checks.get("http.header.server")),
+            (Outcome.LEAK_POWERED_BY, checks.get("http.header.x-powered-by")),
+            (Outcome.LEAK_GENERATOR_VERSION, checks.get("http.generator")),
+        ]
+        versioned = [
+            (out, o) for out, o in leaks if o is not None and _VERSION.search(str(o.value or ""))
+        ]
+        for outcome, o in versioned:
+            yield _hit(outcome, asset, o)
+        if not versioned:
+            yield _hit(Outcome.LEAK_NO_VERSION, asset, checks["http.status"])
+        exposed = [
+            (Outcome.LEAK_GIT, checks.get("http.exposed.git")),
+            (Outcome.LEAK_ENV, checks.get("http.exposed.env")),
+            (Outcome.LEAK_DIRECTORY_LISTING, checks.get("http.exposed.directory_listing")),
+        ]
+        found = [(out, o) for out, o in exposed if o is not None and o.value is True]
+        for outcome, o in found:
+            yield _hit(outcome, asset, o)
+        if not found and any(o is not None for _, o in exposed):
+            yield _hit(Outcome.LEAK_NOTHING_EXPOSED, asset, checks["http.status"])
+
+
+# ------------------------------------------------------------------ e-mail and DNS
+
+_SPF = {
+    "missing": Outcome.SPF_MISSING,
+    "pass_all": Outcome.SPF_PASS_ALL,
+    "neutral": Outcome.SPF_NEUTRAL,
+    "too_many_lookups": Outcome.SPF_TOO_MANY_LOOKUPS,
+    "multiple": Outcome.SPF_MULTIPLE,
+    "strict": Outcome.SPF_OK,
+    "softfail": Outcome.SPF_OK,  # ~all with an enforcing DMARC policy is the common norm
+}
+_DMARC = {
+    "missing": Outcome.DMARC_MISSING,
+    "none": Outcome.DMARC_NONE,
+    "malformed": Outcome.DMARC_MALFORMED,
+    "quarantine": Outcome.DMARC_ENFORCED,
+    "reject": Outcome.DMARC_ENFORCED,
+}
+_DNSSEC = {
+    "unsigned": Outcome.DNSSEC_MISSING,
+    "broken": Outcome.DNSSEC_BROKEN,
+    "signed": Outcome.DNSSEC_OK,
+}
+
+
+def _table(view: TargetView, check: str, table: Mapping[str, Outcome]) -> Iterator[Hit]:
+    for asset, o in view.assets_with(check):
+        outcome = table.get(str(o.value))
+        if outcome is not None:
+            yield _hit(outcome, asset, o)
+
+
+def _flag(
+    view: TargetView, check: str, bad: Outcome, good: Outcome, bad_when: bool
+) -> Iterator[Hit]:
+    for asset, o in view.assets_with(check):
+        yield _hit(bad if bool(o.value) == bad_when else good, asset, o)
+
+
+@classifier
+def email(view: TargetView) -> Iterator[Hit]:
+    yield from _table(view, "dns.spf", _SPF)
+    yield from _table(view, "dns.dmarc", _DMARC)
+    for asset, o in view.assets_with("dns.dkim"):
+        keys = o.value if isinstance(o.value, dict) else {}
+        if not keys:
+            yield _hit(Outcome.DKIM_NOT_FOUND, asset, o)
+        elif min(keys.values()) < 2048:
+            yield _hit(Outcome.DKIM_WEAK_KEY, asset, o)
+        else:
+            yield _hit(Outcome.DKIM_OK, asset, o)
+    for asset, o in view.assets_with("dns.mta_sts"):
+        if view.value(asset, "dns.mx") in (None, []):
+            continue  # no mail, no transport policy to ask for
+        outcome = {
+            None: Outcome.MTA_STS_MISSING,
+            "enforce": Outcome.MTA_STS_ENFORCED,
+        }.get(o.value, Outcome.MTA_STS_NOT_ENFORCED)
+        yield _hit(outcome, asset, o)
+    for asset, o in view.assets_with("dns.tls_rpt"):
+        if view.value(asset, "dns.mx") not in (None, []):
+            yield _hit(Outcome.TLS_RPT_OK if o.value else Outcome.TLS_RPT_MISSING, asset, o)
+    yield from _flag(view, "smtp.starttls", Outcome.STARTTLS_MISSING, Outcome.STARTTLS_OK, False)
+
+
+@classifier
+def dns_health(view: TargetView) -> Iterator[Hit]:
+    yield from _table(view, "dns.dnssec", _DNSSEC)
+    yield from _flag(view, "dns.caa", Outcome.CAA_MISSING, Outcome.CAA_OK, False)
+    yield from _flag(
+        view, "dns.zone_transfer", Outcome.ZONE_TRANSFER, Outcome.ZONE_TRANSFER_REFUSED, True
+    )
+    for asset, o in view.assets_with("dns.dangling_cname"):
+        names = o.value if isinstance(o.value, list) else []
+        for name in names:
+            yield _hit(Outcome.DANGLING_CNAME, asset, o, detail=str(name))
+        if not names:
+            yield _hit(Outcome.DANGLING_NONE, asset, o)
+
+
+# ------------------------------------------------------------------ network exposure
+
+_EXPOSED = {
+    "telnet": Outcome.EXPOSED_TELNET,
+    "ftp": Outcome.EXPOSED_FTP,
+    "rdp": Outcome.EXPOSED_RDP,
+    "smb": Outcome.EXPOSED_SMB,
+    "vnc": Outcome.EXPOSED_VNC,
+    "mysql": Outcome.EXPOSED_DATABASE,
+    "postgres": Outcome.EXPOSED_DATABASE,
+    "mssql": Outcome.EXPOSED_DATABASE,
+    "redis": Outcome.EXPOSED_NOSQL,
+    "mongodb": Outcome.EXPOSED_NOSQL,
+    "elasticsearch": Outcome.EXPOSED_NOSQL,
+    "memcached": Outcome.EXPOSED_NOSQL,
+    "ldap": Outcome.EXPOSED_LDAP,
+}
+
+
+@classifier
+def exposure(view: TargetView) -> Iterator[Hit]:
+    # A closed resolver is simply a DNS service: only an open one is an outcome of its own.
+    for asset, o in view.assets_with("dns.open_resolver"):
+        if o.value is True:
+            yield _hit(Outcome.OPEN_RESOLVER, asset, o)
+    for asset, o in view.assets_with("service.kind"):
+        yield _hit(_EXPOSED.get(str(o.value), Outcome.EXPECTED_SERVICE), asset, o)
+
+
+# ------------------------------------------------------------------ tables
+
+# Outcomes that cost nothing: the question was asked and the answer was good (or neutral).
+PASSING: frozenset[Outcome] = frozenset(
+    {
+        Outcome.TLS_MODERN,
+        Outcome.TLS_CIPHERS_OK,
+        Outcome.CERT_VALID,
+        Outcome.CERT_KEY_OK,
+        Outcome.CERT_SIGNATURE_OK,
+        Outcome.HTTP_HTTPS_REDIRECT,
+        Outcome.HSTS_OK,
+        Outcome.CSP_OK,
+        Outcome.FRAMING_OK,
+        Outcome.NOSNIFF_OK,
+        Outcome.REFERRER_POLICY_OK,
+        Outcome.XSS_FILTER_OK,
+        Outcome.COOKIES_OK,
+        Outcome.SRI_OK,
+        Outcome.MIXED_CONTENT_NONE,
+        Outcome.SECURITY_TXT_OK,
+        Outcome.LEAK_NO_VERSION,
+        Outcome.LEAK_NOTHING_EXPOSED,
+        Outcome.SPF_OK,
+        Outcome.DMARC_ENFORCED,
+        Outcome.DKIM_OK,
+        Outcome.MTA_STS_ENFORCED,
+        Outcome.TLS_RPT_OK,
+        Outcome.STARTTLS_OK,
+        Outcome.DNSSEC_OK,
+        Outcome.CAA_OK,
+        Outcome.ZONE_TRANSFER_REFUSED,
+        Outcome.DANGLING_NONE,
+        Outcome.EXPECTED_SERVICE,
+    }
+)
+
+# Each outcome belongs to one rating factor, named by its prefix.
+_FACTOR_OF_PREFIX = {
+    "tls": "tls",
+    "cert": "tls",
+    "web": "web",
+    "leak": "leakage",
+    "email": "email",
+    "dns": "dns",
+    "net": "network",
+}
+
+
+def factor_of(outcome: Outcome) -> str:
+    return _FACTOR_OF_PREFIX[outcome.value.split(".", 1)[0]]

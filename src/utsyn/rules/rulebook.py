@@ -1,0 +1,171 @@
+"""The rulebook: one versioned, reviewed data file defining every issue type.
+
+Validated at load: unique ids, every failing outcome mapped to exactly one rule, NIST CSF 2.0
+subcategories that exist, texts in Norwegian bokmål and English.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from enum import StrEnum
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from utsyn.errors import ConfigError
+from utsyn.rules.outcomes import PASSING, Outcome, factor_of
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+class Factor(StrEnum):
+    TLS = "tls"
+    WEB = "web"
+    EMAIL = "email"
+    DNS = "dns"
+    NETWORK = "network"
+    VULNERABILITIES = "vulnerabilities"
+    LEAKAGE = "leakage"
+
+
+# Points an issue type costs when it affects every asset it could affect. Informational
+# findings never cost points. See docs/methodology.md, which is generated from these.
+SEVERITY_WEIGHT: dict[Severity, float] = {
+    Severity.CRITICAL: 20.0,
+    Severity.HIGH: 10.0,
+    Severity.MEDIUM: 5.0,
+    Severity.LOW: 2.0,
+    Severity.INFO: 0.0,
+}
+DEFAULT_DECAY_DAYS = 30
+
+Grade = Literal["A", "B", "C", "D", "F"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    nb: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.nb
+
+
+class Cap(_Strict):
+    """The best grade an organisation can have while this finding counts."""
+
+    grade: Grade
+    assets: Literal["any", "primary"] = "any"
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+    factor: Factor
+    severity: Severity
+    outcomes: tuple[Outcome, ...] = Field(min_length=1)
+    csf: tuple[str, ...] = Field(min_length=1)
+    title: Text
+    description: Text
+    remediation: Text
+    references: tuple[str, ...] = ()
+    weight: float | None = Field(default=None, ge=0, le=50)
+    decay_days: int = Field(default=DEFAULT_DECAY_DAYS, ge=1, le=365)
+    cap: Cap | None = None
+
+    @property
+    def points(self) -> float:
+        """The most this issue type can cost (its weight)."""
+        if self.severity == Severity.INFO:
+            return 0.0
+        return self.weight if self.weight is not None else SEVERITY_WEIGHT[self.severity]
+
+
+class Rulebook(_Strict):
+    version: str
+    released: date
+    rules: tuple[Rule, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rulebook:
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rule ids must be unique")
+        seen: dict[Outcome, str] = {}
+        known_csf = csf_subcategories()
+        for rule in self.rules:
+            for outcome in rule.outcomes:
+                if outcome in PASSING:
+                    raise ValueError(f"{rule.id}: {outcome} is a passing outcome")
+                if outcome in seen:
+                    raise ValueError(f"{outcome} is mapped by {seen[outcome]} and {rule.id}")
+                if factor_of(outcome) != rule.factor:
+                    raise ValueError(f"{rule.id}: {outcome} belongs to another factor")
+                seen[outcome] = rule.id
+            unknown = [c for c in rule.csf if c not in known_csf]
+            if unknown:
+                raise ValueError(f"{rule.id}: not NIST CSF 2.0 subcategories: {unknown}")
+        return self
+
+    def rule(self, rule_id: str) -> Rule:
+        return self._by_id()[rule_id]
+
+    def rule_for(self, outcome: Outcome) -> Rule | None:
+        return self._by_outcome().get(outcome)
+
+    def _by_id(self) -> dict[str, Rule]:
+        return _index_by_id(self)
+
+    def _by_outcome(self) -> dict[Outcome, Rule]:
+        return _index_by_outcome(self)
+
+
+@cache
+def _index_by_id(book: Rulebook) -> dict[str, Rule]:
+    return {r.id: r for r in book.rules}
+
+
+@cache
+def _index_by_outcome(book: Rulebook) -> dict[Outcome, Rule]:
+    return {o: r for r in book.rules for o in r.outcomes}
+
+
+@cache
+def csf_subcategories() -> frozenset[str]:
+    """Active NIST CSF 2.0 subcategory ids (US government work, public domain)."""
+    text = files("utsyn.data").joinpath("csf", "nist_csf_2.0_core.csv").read_text("utf-8")
+    rows = csv.DictReader(text.splitlines())
+    return frozenset(r["subcategory_id"] for r in rows if r["withdrawn"] == "False")
+
+
+def load_rulebook(path: Path | None = None) -> Rulebook:
+    """The shipped rulebook, or another version's file (for `utsyn rating diff`)."""
+    if path is None:
+        return _shipped()
+    return _parse(path.read_text(encoding="utf-8"), str(path))
+
+
+@cache
+def _shipped() -> Rulebook:
+    text = files("utsyn.rules").joinpath("rulebook.yaml").read_text(encoding="utf-8")
+    return _parse(text, "rulebook.yaml")
+
+
+def _parse(text: str, source: str) -> Rulebook:
+    try:
+        return Rulebook.model_validate(yaml.safe_load(text))
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: invalid rulebook: {exc}") from exc
