@@ -9,10 +9,11 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from utsyn import __version__
@@ -20,6 +21,9 @@ from utsyn.errors import ConfigError, LabError, UtsynError
 from utsyn.lab.manifest import Manifest
 from utsyn.lab.sources import load_source, source_for
 from utsyn.settings import get_settings
+
+if TYPE_CHECKING:
+    from utsyn.rating.service import Rated
 
 app = typer.Typer(
     help="Utsyn: an open Cyber Risk Score service for the Norwegian public sector.",
@@ -38,7 +42,7 @@ def main() -> None:
     try:
         app()
     except UtsynError as exc:
-        err_console.print(f"[bold red]utsyn:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]utsyn:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 
@@ -287,3 +291,140 @@ def scan(
         output=output,
     )
     run_scan_command(request, console, err_console)
+
+
+# ------------------------------------------------------------------ rating
+
+rating_app = typer.Typer(help="Scores, grades and their explanations.", no_args_is_help=True)
+app.add_typer(rating_app, name="rating")
+
+ScanOpt = Annotated[Path, typer.Option("--scan", help="A scan report (`utsyn scan -o FILE`).")]
+OrgOpt = Annotated[
+    str | None, typer.Option("--org", help="Organisation number (default: every one).")
+]
+LangOpt = Annotated[str, typer.Option("--lang", help="nb (default) or en.")]
+
+
+@rating_app.command("methodology")
+def rating_methodology() -> None:
+    """Print docs/methodology.md, generated from the scoring constants and the rulebook."""
+    from utsyn.rating.methodology import render
+    from utsyn.rules.rulebook import load_rulebook
+
+    sys.stdout.write(render(load_rulebook()))
+
+
+def _rated(scan_file: Path, org: str | None, rulebook: Path | None = None) -> list[Rated]:
+    from utsyn.rating.service import load_scan, rate_all
+    from utsyn.rules.rulebook import load_rulebook
+
+    footprints, results = load_scan(scan_file)
+    rated = rate_all(footprints, results, load_rulebook(rulebook))
+    if org is not None:
+        rated = [r for r in rated if r.org == org]
+        if not rated:
+            raise ConfigError(f"organisation {org} is not in {scan_file}")
+    return rated
+
+
+@rating_app.command("show")
+def rating_show(scan: ScanOpt, org: OrgOpt = None, lang: LangOpt = "nb") -> None:
+    """Score, grade, factor scores and every finding with the points it costs."""
+    from rich.markup import escape
+
+    from utsyn.rating.explain import impacts
+    from utsyn.rules.rulebook import load_rulebook
+
+    book = load_rulebook()
+    for item in _rated(scan, org):
+        r = item.rating
+        console.print(
+            f"[bold]{escape(r.org)}[/]: {r.score:.1f} [bold]{r.grade}[/] "
+            f"(rulebook {r.rulebook_version})"
+        )
+        for cap in r.caps:
+            console.print(f"  grade capped at {cap.grade} by {cap.rule} on {escape(cap.asset)}")
+        factors = "  ".join(f"{k} {v:.0f}" for k, v in r.factors.items())
+        console.print(f"  {factors}")
+        table = Table(show_header=True, box=None)
+        for column in ("points", "if fixed", "rule", "asset"):
+            table.add_column(column)
+        for line in impacts(r):
+            title = book.rule(line.rule).title.get(lang)
+            asset = line.asset + (f" ({line.detail})" if line.detail else "")
+            table.add_row(
+                f"{line.points:.2f}", f"+{line.recover:.2f}", escape(title), escape(asset)
+            )
+        console.print(table)
+
+
+@rating_app.command("plan")
+def rating_plan(
+    scan: ScanOpt,
+    org: Annotated[str, typer.Option("--org", help="Organisation number.")],
+    fix: Annotated[
+        list[str] | None, typer.Option("--fix", help="Rule id or finding key (repeatable).")
+    ] = None,
+) -> None:
+    """Projected score and grade if the chosen findings were fixed (or the best fixes)."""
+    from utsyn.rating.explain import best_fixes, plan
+    from utsyn.rules.rulebook import load_rulebook
+
+    book = load_rulebook()
+    (item,) = _rated(scan, org)
+    if not fix:
+        console.print("Fixes that give back the most points:")
+        for rule, gain in best_fixes(item.assessment, book):
+            console.print(f"  +{gain:4.1f}  {rule}")
+        return
+    result = plan(item.assessment, book, fix)
+    if result.unknown:
+        raise ConfigError(f"no finding matches: {', '.join(result.unknown)}")
+    console.print(
+        f"{result.current:.1f} {result.grade_now} → {result.projected:.1f} "
+        f"{result.grade_projected} by fixing {len(result.fixed)} finding(s)"
+    )
+
+
+@rating_app.command("diff")
+def rating_diff(
+    scan: ScanOpt,
+    from_: Annotated[Path, typer.Option("--from", help="The rulebook file in force.")],
+    to: Annotated[Path, typer.Option("--to", help="The proposed rulebook file.")],
+) -> None:
+    """Every organisation's score and grade under two rulebook versions, before adoption."""
+
+    old = {r.org: r for r in _rated(scan, None, from_)}
+    new = {r.org: r for r in _rated(scan, None, to)}
+    table = Table(title="Rulebook change")
+    for column in ("organisation", "before", "after", "change"):
+        table.add_column(column)
+    for org in sorted(old):
+        a, b = old[org].rating, new[org].rating
+        table.add_row(
+            org,
+            f"{a.score:.1f} {a.grade} ({a.rulebook_version})",
+            f"{b.score:.1f} {b.grade} ({b.rulebook_version})",
+            f"{b.score - a.score:+.1f}",
+        )
+    console.print(table)
+
+
+@rating_app.command("change")
+def rating_change(
+    before: Annotated[Path, typer.Option("--before", help="The earlier scan report.")],
+    after: Annotated[Path, typer.Option("--after", help="The later scan report.")],
+    org: Annotated[str, typer.Option("--org", help="Organisation number.")],
+) -> None:
+    """Why did the score change? Finding by finding, between two scans."""
+    from utsyn.rating.explain import diff
+
+    (a,) = _rated(before, org)
+    (b,) = _rated(after, org)
+    change = diff(a.rating, b.rating)
+    console.print(
+        f"{change.before:.1f} {change.grade_before} → {change.after:.1f} {change.grade_after} "
+        f"({change.delta:+.1f})"
+    )
+    for c in change.changes:
+        console.print(f"  {-c.points:+6.2f}  {c.change:15} {c.rule}  {c.asset}")

@@ -45,7 +45,7 @@ def _without(a: Assessment, index: int) -> Assessment:
     return Assessment(a.org, a.assets, findings)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(assessments())
 def test_bounded_deterministic_and_order_independent(a: Assessment) -> None:
     rating = rate(a, BOOK)
@@ -58,7 +58,7 @@ def test_bounded_deterministic_and_order_independent(a: Assessment) -> None:
     assert again.penalties == rating.penalties
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(assessments(), st.data())
 def test_resolving_a_finding_never_lowers_the_score(a: Assessment, data: st.DataObject) -> None:
     if not a.findings:
@@ -71,7 +71,7 @@ def test_resolving_a_finding_never_lowers_the_score(a: Assessment, data: st.Data
         assert after.factors[factor] >= score
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(assessments(), st.sampled_from(RULES), st.data())
 def test_adding_a_finding_never_raises_the_score(
     a: Assessment, rule: object, data: st.DataObject
@@ -85,7 +85,7 @@ def test_adding_a_finding_never_raises_the_score(
     assert rate(more, BOOK).score <= rate(a, BOOK).score
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(assessments())
 def test_grade_agrees_with_score_and_caps(a: Assessment) -> None:
     rating = rate(a, BOOK)

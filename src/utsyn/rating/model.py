@@ -141,11 +141,7 @@ def rate(assessment: Assessment, book: Rulebook) -> Rating:
 
 
 def _known(book: Rulebook, rule_id: str) -> bool:
-    try:
-        book.rule(rule_id)
-    except KeyError:
-        return False
-    return True
+    return book.has(rule_id)
 
 
 def _asset_values(assets: Iterable[Asset]) -> dict[Factor, dict[str, float]]:

@@ -261,7 +261,9 @@ def certificates(view: TargetView) -> Iterator[Hit]:
 ONE_YEAR = 31_536_000  # seconds; HSTS preload list minimum (hstspreload.org)
 _MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _VERSION = re.compile(r"\d+\.\d+")
-_SESSION_COOKIE = re.compile(r"sess|sid|token|auth|login|jwt|csrf|xsrf", re.IGNORECASE)
+# Cookies that carry a session. CSRF tokens (XSRF-TOKEN) are meant to be read by scripts.
+_SESSION_COOKIE = re.compile(r"sess|sid|token|auth|login|jwt", re.IGNORECASE)
+_CSRF_COOKIE = re.compile(r"csrf|xsrf", re.IGNORECASE)
 
 
 @classifier
@@ -315,6 +317,8 @@ def _hsts(asset: str, o: Observation | None) -> Hit:
     if o is None or not o.value:
         return _hit(Outcome.HSTS_MISSING, asset, o)
     match = _MAX_AGE.search(str(o.value))
+    if match is not None and int(match.group(1)) == 0:
+        return _hit(Outcome.HSTS_MISSING, asset, o)  # max-age=0 tells browsers to forget HSTS
     if match is None or int(match.group(1)) < ONE_YEAR:
         return _hit(Outcome.HSTS_SHORT, asset, o)
     return _hit(Outcome.HSTS_OK, asset, o)
@@ -345,7 +349,8 @@ def _csp_directives(value: str) -> dict[str, list[str]]:
 
 
 def _framing(asset: str, xfo: Observation | None, csp: Observation | None) -> Hit:
-    if csp is not None and "frame-ancestors" in _csp_directives(str(csp.value or "")):
+    ancestors = _csp_directives(str(csp.value or "")).get("frame-ancestors") if csp else None
+    if ancestors is not None and not {"*", "http:", "https:"} & set(ancestors):
         return _hit(Outcome.FRAMING_OK, asset, csp)
     if xfo is not None and str(xfo.value or "").strip().upper() in ("DENY", "SAMEORIGIN"):
         return _hit(Outcome.FRAMING_OK, asset, xfo)
@@ -381,7 +386,8 @@ def _cookies(asset: str, o: Observation) -> Iterator[Hit]:
         if not cookie.get("secure"):
             flawless = False
             yield _hit(Outcome.COOKIE_NO_SECURE, asset, o, detail=name)
-        if not cookie.get("httponly") and _SESSION_COOKIE.search(name):
+        session = _SESSION_COOKIE.search(name) and not _CSRF_COOKIE.search(name)
+        if not cookie.get("httponly") and session:
             flawless = False
             yield _hit(Outcome.COOKIE_NO_HTTPONLY, asset, o, detail=name)
         if not cookie.get("samesite"):

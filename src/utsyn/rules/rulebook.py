@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from utsyn.errors import ConfigError
 from utsyn.rules.outcomes import PASSING, Outcome, factor_of
@@ -98,6 +98,8 @@ class Rulebook(_Strict):
     version: str
     released: date
     rules: tuple[Rule, ...]
+    _by_id: dict[str, Rule] = PrivateAttr(default_factory=dict)
+    _by_outcome: dict[Outcome, Rule] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Rulebook:
@@ -120,27 +122,19 @@ class Rulebook(_Strict):
                 raise ValueError(f"{rule.id}: not NIST CSF 2.0 subcategories: {unknown}")
         return self
 
+    def model_post_init(self, context: object, /) -> None:
+        # Lookups are on the scoring hot path: index once (hashing the model would be slow).
+        self._by_id.update({r.id: r for r in self.rules})
+        self._by_outcome.update({o: r for r in self.rules for o in r.outcomes})
+
     def rule(self, rule_id: str) -> Rule:
-        return self._by_id()[rule_id]
+        return self._by_id[rule_id]
+
+    def has(self, rule_id: str) -> bool:
+        return rule_id in self._by_id
 
     def rule_for(self, outcome: Outcome) -> Rule | None:
-        return self._by_outcome().get(outcome)
-
-    def _by_id(self) -> dict[str, Rule]:
-        return _index_by_id(self)
-
-    def _by_outcome(self) -> dict[Outcome, Rule]:
-        return _index_by_outcome(self)
-
-
-@cache
-def _index_by_id(book: Rulebook) -> dict[str, Rule]:
-    return {r.id: r for r in book.rules}
-
-
-@cache
-def _index_by_outcome(book: Rulebook) -> dict[Outcome, Rule]:
-    return {o: r for r in book.rules for o in r.outcomes}
+        return self._by_outcome.get(outcome)
 
 
 @cache

@@ -10,13 +10,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from utsyn import __version__
-from utsyn.scan.model import TargetResult, now_iso
+from utsyn.scan.model import Footprint, Observation, TargetResult, now_iso
 
 SCHEMA_VERSION = 1
 
 
 def report_json(
-    results: Iterable[TargetResult], started: str, scope: str, stats: dict[str, int]
+    results: Iterable[TargetResult],
+    started: str,
+    scope: str,
+    stats: dict[str, int],
+    footprints: Iterable[Footprint] = (),
 ) -> dict[str, Any]:
     ordered = sorted(results, key=lambda r: (r.org, r.kind, r.target))
     return {
@@ -26,8 +30,31 @@ def report_json(
         "started": started,
         "finished": now_iso(),
         "stats": stats,
+        "footprints": [
+            {"org": f.org, "domains": list(f.domains), "hostnames": list(f.hostnames)}
+            for f in footprints
+        ],
         "results": [r.to_json() for r in ordered],
     }
+
+
+def read_report(data: dict[str, Any]) -> tuple[list[Footprint], list[TargetResult]]:
+    """The footprints and results of a report written by `report_json`."""
+    footprints = [
+        Footprint(f["org"], tuple(f["domains"]), tuple(f["hostnames"]))
+        for f in data.get("footprints", [])
+    ]
+    results = [
+        TargetResult(
+            r["org"],
+            r["target"],
+            r["kind"],
+            tuple(Observation.from_json(o) for o in r["observations"]),
+            float(r.get("seconds", 0.0)),
+        )
+        for r in data["results"]
+    ]
+    return footprints, results
 
 
 _HIGHLIGHTS = ("service.kind", "tls.cert.status", "http.status", "dns.spf", "dns.dmarc")

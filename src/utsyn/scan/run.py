@@ -47,7 +47,7 @@ def run_scan_command(request: ScanRequest, console: Console, err: Console) -> No
     with ExitStack() as stack:
         footprints, config = _prepare(request, stack)
         results = asyncio.run(_scan(footprints, config, err, request.as_json))
-        _report(request, results, config, console)
+        _report(request, results, config, console, footprints)
 
 
 def _prepare(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], ScanConfig]:
@@ -138,9 +138,10 @@ def _report(
     outcome: tuple[list[TargetResult], dict[str, int], str],
     config: ScanConfig,
     console: Console,
+    footprints: list[Footprint],
 ) -> None:
     results, stats, started = outcome
-    document = report_json(results, started, config.scope.mode, stats)
+    document = report_json(results, started, config.scope.mode, stats, footprints)
     text = json.dumps(document, indent=1, ensure_ascii=False)
     if request.output:
         request.output.write_text(text + "\n", encoding="utf-8")

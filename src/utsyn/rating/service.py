@@ -1,0 +1,48 @@
+"""From scan results to ratings, per organisation: the pipeline the CLI and views use."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from utsyn.errors import ConfigError
+from utsyn.rating.model import Assessment, Rating, rate
+from utsyn.rules.evaluate import assess
+from utsyn.rules.rulebook import Rulebook
+from utsyn.scan.model import Footprint, TargetResult
+from utsyn.scan.output import read_report
+
+
+@dataclass(frozen=True)
+class Rated:
+    org: str
+    assessment: Assessment
+    rating: Rating
+
+
+def rate_all(
+    footprints: Iterable[Footprint], results: Iterable[TargetResult], book: Rulebook
+) -> list[Rated]:
+    """One rating per organisation; its first domain is taken as its primary website."""
+    by_org: dict[str, list[TargetResult]] = defaultdict(list)
+    for result in results:
+        by_org[result.org].append(result)
+    primary = {f.org: (f.domains[0] if f.domains else None) for f in footprints}
+    rated = []
+    for org in sorted(by_org):
+        assessment = assess(org, by_org[org], book, primary.get(org))
+        rated.append(Rated(org, assessment, rate(assessment, book)))
+    return rated
+
+
+def load_scan(path: Path) -> tuple[list[Footprint], list[TargetResult]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_report(data)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the scan report ({exc.strerror})") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a scan report written by `utsyn scan -o`: {exc}") from exc
