@@ -6,5 +6,10 @@ Adding a check = one module + one line here + rulebook entries + lab cases.
 from __future__ import annotations
 
 from utsyn.scan.family import CheckFamily
+from utsyn.scan.http import HttpFamily
+from utsyn.scan.tls import TlsFamily
 
-FAMILIES: list[CheckFamily] = []
+FAMILIES: list[CheckFamily] = [
+    TlsFamily(),
+    HttpFamily(),
+]

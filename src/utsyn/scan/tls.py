@@ -1,0 +1,283 @@
+"""The TLS family: protocol versions, cipher-suite classes and the certificate of a service.
+
+Every probe is one hand-built ClientHello on one connection (see `clienthello`), so the
+answers do not depend on what the local OpenSSL can speak:
+
+- `version:<v>`: a hello whose highest version is v (TLS 1.3: supported_versions holding
+  only 1.3), offering every suite valid at v. Supported when the server answers with v.
+- `cipher:<class>`: a hello at TLS 1.2 offering only the suites of one class, with the
+  extensions real clients send; the server may answer at a lower version. Offered when the
+  server picks one. Classes describe TLS ≤ 1.2 suites (every TLS 1.3 suite is AEAD).
+- `cert`: a hello offering TLS 1.0–1.3 and every authenticated suite; the chain comes out
+  of the Certificate message (decrypted for TLS 1.3) and is judged by `certs.classify`.
+- `starttls` (SMTP only): whether EHLO lists STARTTLS. The TLS probes of an SMTP service
+  run inside STARTTLS on their own connection, and observe nothing when it is not offered.
+
+A server that answers with an alert, a close or a reset has refused: the fact is false. A
+server that answers with garbage, or not in time, leaves the fact unknown: an observation
+with `error` set and value None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from utsyn.errors import UtsynError
+from utsyn.scan import clienthello as ch
+from utsyn.scan.certs import classify, trust_store
+from utsyn.scan.family import ScanContext
+from utsyn.scan.guard import GuardedNet
+from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
+
+VERSIONS: dict[str, int] = {
+    "ssl3": ch.SSL3,
+    "tls1.0": ch.TLS10,
+    "tls1.1": ch.TLS11,
+    "tls1.2": ch.TLS12,
+    "tls1.3": ch.TLS13,
+}
+CIPHER_CLASSES = ("aead", "cbc", "rsa_kex", "rc4", "3des", "null", "anon")
+CERT_CHECKS = ("tls.cert.status", "tls.cert.key", "tls.cert.signature", "tls.cert.expiring_soon")
+PROTOCOLS = frozenset({"https", "smtp"})
+
+# Key exchanges that are ephemeral and authenticated: the only ones AEAD and CBC classes
+# count. Static RSA is its own class (no forward secrecy), anonymous ones too.
+_EPHEMERAL = frozenset({"ECDHE_RSA", "ECDHE_ECDSA", "DHE_RSA", "DHE_DSS"})
+# 64-bit block ciphers, all open to Sweet32 (CVE-2016-2183): graded with 3DES.
+_SHORT_BLOCK = ("3DES", "DES_", "IDEA")
+_AEAD_MODES = ("GCM", "CCM", "CHACHA20")
+
+
+def suite_classes(name: str) -> frozenset[str]:
+    """The classes of a TLS ≤ 1.2 suite (IANA name); a suite can be in several, e.g.
+    TLS_RSA_WITH_RC4_128_SHA is rsa_kex and rc4. TLS 1.3 suites belong to none."""
+    kex, cipher = ch.key_exchange(name), ch.bulk_cipher(name)
+    classes: set[str] = set()
+    if kex == "RSA":
+        classes.add("rsa_kex")
+    if kex.endswith("_anon"):
+        classes.add("anon")
+    if cipher.startswith("NULL"):
+        classes.add("null")
+    elif cipher.startswith("RC4"):
+        classes.add("rc4")
+    elif cipher.startswith(_SHORT_BLOCK):
+        classes.add("3des")
+    elif kex in _EPHEMERAL:
+        classes.add("aead" if any(m in cipher for m in _AEAD_MODES) else "cbc")
+    return frozenset(classes)
+
+
+def class_suites(cipher_class: str) -> tuple[int, ...]:
+    return tuple(c for c, n in ch.SUITES.items() if cipher_class in suite_classes(n))
+
+
+def version_suites(version: int) -> tuple[int, ...]:
+    """Every suite a client of `version` could offer (TLS 1.3: the 1.3 suites alone)."""
+    return tuple(
+        code
+        for code, name in ch.SUITES.items()
+        if ch.min_version(name) <= version <= ch.max_version(name)
+    )
+
+
+def version_hello(version: str, host: str) -> ch.HelloSpec:
+    number = VERSIONS[version]
+    suites = version_suites(number)
+    if number == ch.TLS13:
+        return ch.HelloSpec(ch.TLS12, suites, host, supported_versions=(ch.TLS13,))
+    # OpenSSL sends no extensions in an SSLv3 hello; some SSLv3 stacks choke on them.
+    return ch.HelloSpec(number, suites, host, extensions=number != ch.SSL3)
+
+
+def cipher_hello(cipher_class: str, host: str) -> ch.HelloSpec:
+    return ch.HelloSpec(ch.TLS12, class_suites(cipher_class), host)
+
+
+def certificate_hello(host: str) -> ch.HelloSpec:
+    """Any version, any authenticated suite: whatever the server speaks, it shows its chain."""
+    suites = tuple(c for c, n in ch.SUITES.items() if "anon" not in suite_classes(n))
+    offered = (ch.TLS13, ch.TLS12, ch.TLS11, ch.TLS10)
+    return ch.HelloSpec(ch.TLS12, suites, host, supported_versions=offered)
+
+
+# ---------------------------------------------------------------- SMTP STARTTLS
+
+# RFC 5321 4.1.1.1 wants the client's own name after EHLO; the scanner has no mail domain.
+EHLO_NAME = "scanner.utsyn.invalid"
+_MAX_REPLY_LINES = 64
+
+
+class SmtpError(UtsynError):
+    """The SMTP server refused the session or did not speak SMTP."""
+
+
+@dataclass
+class _Stream:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    net: GuardedNet
+
+
+async def _reply(stream: _Stream) -> tuple[int, list[str]]:
+    """One (multi-line) SMTP reply: its code and the text of each line."""
+    lines: list[str] = []
+    for _ in range(_MAX_REPLY_LINES):
+        try:
+            raw = await stream.net.readline(stream.reader)
+        except ValueError as exc:  # longer than the stream's limit
+            raise SmtpError("an SMTP reply line is too long") from exc
+        if not raw:
+            raise SmtpError("the server closed the SMTP session")
+        line = raw.decode("latin-1").rstrip("\r\n")
+        if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
+            raise SmtpError(f"not an SMTP reply: {excerpt(line, 120)}")
+        lines.append(line[4:])
+        if line[3:4] != "-":
+            return int(line[:3]), lines
+    raise SmtpError(f"an SMTP reply of more than {_MAX_REPLY_LINES} lines")
+
+
+async def _command(stream: _Stream, command: str, expected: int) -> list[str]:
+    stream.writer.write(f"{command}\r\n".encode())
+    await stream.writer.drain()
+    code, lines = await _reply(stream)
+    if code != expected:
+        raise SmtpError(f"{command} answered {code} {excerpt(' '.join(lines), 200)}")
+    return lines
+
+
+async def _ehlo(stream: _Stream) -> list[str]:
+    """The EHLO reply after the greeting: its first line, then one extension a line."""
+    code, greeting = await _reply(stream)
+    if code != 220:
+        raise SmtpError(f"the greeting was {code} {excerpt(' '.join(greeting), 200)}")
+    return await _command(stream, f"EHLO {EHLO_NAME}", 250)
+
+
+def _offers_starttls(ehlo: list[str]) -> bool:
+    return any(line.split()[:1] == ["STARTTLS"] for line in (x.upper() for x in ehlo[1:]))
+
+
+async def _start_tls(stream: _Stream) -> bool:
+    """EHLO, then STARTTLS when offered; False when it is not."""
+    if not _offers_starttls(await _ehlo(stream)):
+        return False
+    await _command(stream, "STARTTLS", 220)
+    return True
+
+
+# ---------------------------------------------------------------- probes
+
+
+async def _version(job: Job, stream: _Stream) -> list[Observation]:
+    version = job.name.partition(":")[2]
+    hello = ch.build_client_hello(version_hello(version, _service(job).host))
+    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello)
+    check = f"tls.version.{version}"
+    if isinstance(answer, ch.Refused):
+        return [observe(job.target, check, False, job.name, answer.reason)]
+    agreed = answer.hello.version == VERSIONS[version]
+    return [observe(job.target, check, agreed, job.name, answer.hello.describe())]
+
+
+async def _cipher(job: Job, stream: _Stream) -> list[Observation]:
+    cipher_class = job.name.partition(":")[2]
+    hello = ch.build_client_hello(cipher_hello(cipher_class, _service(job).host))
+    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello)
+    check = f"tls.cipher.{cipher_class}"
+    if isinstance(answer, ch.Refused):
+        return [observe(job.target, check, False, job.name, answer.reason)]
+    return [observe(job.target, check, True, job.name, answer.hello.describe())]
+
+
+async def _certificate(job: Job, stream: _Stream, scan: ScanContext) -> list[Observation]:
+    host = _service(job).host
+    hello = ch.build_client_hello(certificate_hello(host))
+    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello, certificates=True)
+    if isinstance(answer, ch.Refused):
+        raise ch.HandshakeError(f"the server refused every version and suite: {answer.reason}")
+    if not answer.certificates:
+        raise ch.HandshakeError(f"{answer.hello.describe()}: no certificate was reached")
+    try:
+        report = classify(answer.certificates, host, trust_store(scan.config.ca_file))
+    except ValueError as exc:
+        raise ch.HandshakeError(f"the leaf certificate does not parse: {exc}") from exc
+    evidence = f"{answer.hello.describe()}; {report.evidence()}"
+    values = (report.status, report.key, report.signature, report.expiring_soon)
+    return [
+        observe(job.target, check, value, job.name, evidence)
+        for check, value in zip(CERT_CHECKS, values, strict=True)
+    ]
+
+
+async def _starttls_offered(job: Job, stream: _Stream) -> list[Observation]:
+    ehlo = await _ehlo(stream)
+    evidence = " | ".join(ehlo)
+    return [observe(job.target, "smtp.starttls", _offers_starttls(ehlo), job.name, evidence)]
+
+
+def _checks(job: Job) -> tuple[str, ...]:
+    """The facts a job reports, so that a failed job reports each of them as unknown."""
+    kind, _, arg = job.name.partition(":")
+    if kind == "version":
+        return (f"tls.version.{arg}",)
+    if kind == "cipher":
+        return (f"tls.cipher.{arg}",)
+    if kind == "starttls":
+        return ("smtp.starttls",)
+    return CERT_CHECKS
+
+
+def _service(job: Job) -> ServiceTarget:
+    if not isinstance(job.target, ServiceTarget):
+        raise TypeError(f"a TLS job needs a service, not {job.target!r}")
+    return job.target
+
+
+# ---------------------------------------------------------------- the family
+
+
+class TlsFamily:
+    family: ClassVar[str] = "tls"
+
+    def jobs(self, target: Target) -> Iterator[Job]:
+        if not isinstance(target, ServiceTarget) or target.protocol not in PROTOCOLS:
+            return
+        if target.protocol == "smtp":
+            yield Job(self.family, "starttls", target)
+        for version in VERSIONS:
+            yield Job(self.family, f"version:{version}", target)
+        for cipher_class in CIPHER_CLASSES:
+            yield Job(self.family, f"cipher:{cipher_class}", target)
+        yield Job(self.family, "cert", target)
+
+    async def run(self, job: Job, scan: ScanContext) -> list[Observation]:
+        """One connection. Connect failures propagate: the engine retries and reports them."""
+        target = _service(job)
+        async with scan.net.tcp(target.ip, target.port, name=target.host) as (reader, writer):
+            stream = _Stream(reader, writer, scan.net)
+            try:
+                return await self._converse(job, stream, scan)
+            except TimeoutError:
+                reason = "timeout: the server did not answer in time"
+            except (ch.HandshakeError, SmtpError) as exc:
+                reason = str(exc)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                reason = f"connection lost: {type(exc).__name__}"
+        return [failed(target, check, reason, job.name) for check in _checks(job)]
+
+    async def _converse(self, job: Job, stream: _Stream, scan: ScanContext) -> list[Observation]:
+        kind = job.name.partition(":")[0]
+        if kind == "starttls":
+            return await _starttls_offered(job, stream)
+        if _service(job).protocol == "smtp" and not await _start_tls(stream):
+            return []  # no STARTTLS: the smtp.starttls job says so; no TLS to observe
+        if kind == "version":
+            return await _version(job, stream)
+        if kind == "cipher":
+            return await _cipher(job, stream)
+        return await _certificate(job, stream, scan)
