@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     lab_dns_ip: str = "127.53.0.1"
     require_services: bool = False
+    # None: one SQLite file, data_dir / "utsyn.db" (embedded). At national scale:
+    # "postgresql+psycopg://user@host:5432/utsyn" (see utsyn.store.db).
+    database_url: str | None = None
 
 
 @lru_cache(maxsize=1)
