@@ -217,6 +217,8 @@ def spf_verdict(manifest: Manifest, domain: Domain) -> SpfVerdict:
         return SpfVerdict.MULTIPLE
     if _spf_lookups(manifest, domain.spf[0], depth=0) > SPF_LOOKUP_LIMIT:
         return SpfVerdict.TOO_MANY_LOOKUPS
+    if any(_domain_named(manifest, t) is None for t in _includes(domain.spf[0])):
+        return SpfVerdict.INVALID  # RFC 7208 5.2: an include of a name with no SPF record
     terms = domain.spf[0].split()[1:]
     qualifier = next((t[0] if t[0] in "+-~?" else "+" for t in terms if t.endswith("all")), "?")
     return {
@@ -242,6 +244,10 @@ def _spf_lookups(manifest: Manifest, record: str, depth: int) -> int:
         if included is not None and included.spf:
             count += _spf_lookups(manifest, included.spf[0], depth + 1)
     return count
+
+
+def _includes(record: str) -> list[str]:
+    return [t.split(":", 1)[1] for t in record.split() if t.lstrip("+?~-").startswith("include:")]
 
 
 def _domain_named(manifest: Manifest, name: str) -> Domain | None:

@@ -259,7 +259,9 @@ class Host(Strict):
     name: LabName
     aliases: tuple[LabName, ...] = ()  # more A records and certificate names for this IP
     ip: str | None = None  # allocated by the lab when absent
-    ipv6: bool = False  # also an AAAA record for ::1 and listeners there (one host at most)
+    # Also an AAAA record for ::1 and listeners there (one host at most). ::1 is shared
+    # with every other service on the machine, which a scan of the host will see too.
+    ipv6: bool = False
     ptr: bool = True  # a reverse record for the IP
     services: tuple[Service, ...] = ()
 
@@ -302,6 +304,7 @@ class SpfVerdict(StrEnum):
     PASS_ALL = "pass_all"  # +all: anyone may send
     TOO_MANY_LOOKUPS = "too_many_lookups"  # more than 10 DNS lookups (RFC 7208 4.6.4)
     MULTIPLE = "multiple"  # two SPF records: a permerror
+    INVALID = "invalid"  # another permerror: bad syntax, an include without SPF
     MISSING = "missing"
 
 

@@ -88,6 +88,7 @@ class Outcome(StrEnum):
     SPF_NEUTRAL = "email.spf_neutral"
     SPF_TOO_MANY_LOOKUPS = "email.spf_too_many_lookups"
     SPF_MULTIPLE = "email.spf_multiple"
+    SPF_INVALID = "email.spf_invalid"
     SPF_OK = "email.spf_ok"
     DMARC_MISSING = "email.dmarc_missing"
     DMARC_NONE = "email.dmarc_none"
@@ -434,6 +435,7 @@ _SPF = {
     "neutral": Outcome.SPF_NEUTRAL,
     "too_many_lookups": Outcome.SPF_TOO_MANY_LOOKUPS,
     "multiple": Outcome.SPF_MULTIPLE,
+    "invalid": Outcome.SPF_INVALID,
     "strict": Outcome.SPF_OK,
     "softfail": Outcome.SPF_OK,  # ~all with an enforcing DMARC policy is the common norm
 }

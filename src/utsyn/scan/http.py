@@ -838,7 +838,10 @@ class HttpFamily:
                 return [failed(target, "http.status", str(exc), probe="GET /")]
             out = home_observations(target, home)
             if home.location is None:
-                out += page_observations(target, origin.url("/"), home)
+                # Parsing and fingerprinting a hostile page can take a second of CPU:
+                # off the event loop, so other connections keep their timeouts.
+                url = origin.url("/")
+                out += await asyncio.to_thread(page_observations, target, url, home)
                 out += await self._files(target, session)
         return out
 

@@ -1,0 +1,152 @@
+"""MTA-STS (RFC 8461): the `_mta-sts` TXT record and the policy it announces, fetched over
+HTTPS from `mta-sts.<domain>` as a sending mail server would fetch it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from utsyn.scan.family import ScanContext
+from utsyn.scan.guard import ScopeRefused
+from utsyn.scan.pacing import paced
+
+POLICY_PATH = "/.well-known/mta-sts.txt"
+POLICY_LIMIT = 64 * 1024  # senders may refuse larger policies (RFC 8461 3.3)
+HEAD_LIMIT = 16 * 1024
+MODES = ("enforce", "testing", "none")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A parsed policy file (RFC 8461 3.2): `key: value` lines."""
+
+    version: str | None
+    mode: str | None
+    mx: tuple[str, ...]
+    max_age: str | None
+
+    @property
+    def valid_mode(self) -> str | None:
+        return self.mode if self.version == "STSv1" and self.mode in MODES else None
+
+
+def sts_records(texts: list[str]) -> list[str]:
+    """TXT records that announce a policy: "v=STSv1" first (RFC 8461 3.1)."""
+    return [t for t in texts if t.replace(" ", "").startswith("v=STSv1;") or t == "v=STSv1"]
+
+
+def parse_policy(text: str) -> Policy:
+    fields: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(key.strip().lower(), []).append(value.strip())
+
+    def first(key: str) -> str | None:
+        return fields[key][0] if key in fields else None
+
+    return Policy(first("version"), first("mode"), tuple(fields.get("mx", [])), first("max_age"))
+
+
+def policy_tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The context for `ca_file` as it is now (a lab restarted with a new CA gets a new one)."""
+    stamp = ca_file.stat().st_mtime_ns if ca_file is not None and ca_file.exists() else 0
+    return _tls_context(ca_file, stamp)
+
+
+@functools.cache
+def _tls_context(ca_file: Path | None, stamp: int) -> ssl.SSLContext:  # stamp: a cache key
+    """Certificate-checking TLS as RFC 8461 3.3 requires: the system store plus `ca_file`.
+
+    Built from OpenSSL's compiled-in locations, not `create_default_context()`: that one
+    follows SSL_CERT_FILE, which is set globally on these machines and must not decide.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    paths = ssl.get_default_verify_paths()
+    if paths.openssl_cafile and os.path.isfile(paths.openssl_cafile):
+        context.load_verify_locations(cafile=paths.openssl_cafile)
+    if paths.openssl_capath and os.path.isdir(paths.openssl_capath):
+        context.load_verify_locations(capath=paths.openssl_capath)
+    if ca_file is not None:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
+class PolicyFetchError(Exception):
+    """The policy could not be fetched; the message says why."""
+
+
+async def fetch_policy(domain: str, scan: ScanContext) -> str:
+    """The policy text from https://mta-sts.<domain>/.well-known/mta-sts.txt."""
+    host = f"mta-sts.{domain}"
+    addresses = await paced(scan).addresses(host)
+    if not addresses:
+        raise PolicyFetchError(f"{host} does not resolve")
+    reasons = []
+    for ip in addresses:
+        try:
+            return await _get(host, ip, scan)
+        except ScopeRefused as exc:
+            reasons.append(f"{ip}: {exc}")
+        except ssl.SSLError as exc:
+            reasons.append(f"{ip}: TLS {exc.reason or exc}")
+        except (OSError, TimeoutError) as exc:
+            reasons.append(f"{ip}: {type(exc).__name__} {exc}".rstrip())
+    raise PolicyFetchError("; ".join(reasons))
+
+
+async def _get(host: str, ip: str, scan: ScanContext) -> str:
+    tls = policy_tls_context(scan.config.ca_file)
+    request = (
+        f"GET {POLICY_PATH} HTTP/1.1\r\nHost: {host}\r\n"
+        f"User-Agent: {scan.config.user_agent}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+    )
+    async with scan.net.tcp(ip, 443, name=host, tls=tls) as (reader, writer):
+        writer.write(request.encode("ascii"))
+        await writer.drain()
+        raw = b""
+        while len(raw) < POLICY_LIMIT + HEAD_LIMIT:
+            chunk = await scan.net.read(reader, POLICY_LIMIT + HEAD_LIMIT - len(raw))
+            if not chunk:
+                break
+            raw += chunk
+    return _policy_body(raw)
+
+
+def _policy_body(raw: bytes) -> str:
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    if not separator:
+        raise PolicyFetchError("no complete HTTP response")
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split()
+    # Only 200 counts: redirects must not be followed (RFC 8461 3.3).
+    if len(status) < 2 or status[1] != "200":
+        raise PolicyFetchError(f"HTTP status {lines[0]!r}")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _unchunk(body)
+    elif headers.get("content-length", "").isdigit():
+        body = body[: int(headers["content-length"])]
+    if not headers.get("content-type", "").lower().startswith("text/plain"):
+        raise PolicyFetchError(f"Content-Type {headers.get('content-type')!r}, not text/plain")
+    return body[:POLICY_LIMIT].decode("utf-8", "replace")
+
+
+def _unchunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError as exc:
+            raise PolicyFetchError(f"bad chunk size {size_line[:20]!r}") from exc
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2 :]
+    return out
