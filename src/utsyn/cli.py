@@ -42,7 +42,9 @@ def main() -> None:
     try:
         app()
     except UtsynError as exc:
-        err_console.print(f"[bold red]utsyn:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]utsyn:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
 
 

@@ -96,3 +96,37 @@ def test_bad_scan_arguments_are_named() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert both.returncode == 2 and "one of them" in both.stderr
+
+
+def test_products_become_rated_vulnerabilities(demo_results: list[TargetResult]) -> None:
+    """Scan → products → CVEs → outcomes: each vulnerability outcome appears in the demo."""
+    from utsyn.lab.scenarios import load_scenario
+    from utsyn.rating.service import rate_all
+    from utsyn.rules.outcomes import VULNERABILITY_OUTCOMES, classify
+    from utsyn.rules.rulebook import load_rulebook
+    from utsyn.scan.targets import from_manifest
+    from utsyn.vuln import load_snapshot
+    from utsyn.vuln.enrich import enrich
+
+    index = load_snapshot()
+    enriched = [enrich(r, index) for r in demo_results]
+    produced = {hit.outcome for r in enriched for hit in classify(r)}
+    assert VULNERABILITY_OUTCOMES - produced == set()
+    facts = {
+        (o.target, o.value["id"]): o.value
+        for r in enriched
+        for o in r.observations
+        if o.check == "vuln.cve"
+    }
+    kev = facts[("booking.holmvik.test:80", "CVE-2021-41773")]
+    assert kev["confirmed"] and kev["kev"] and kev["cvss"] == 7.5
+    debian_ssh = [v for (t, _), v in facts.items() if t == "www.holmvik.test:22"]
+    assert debian_ssh and not any(v["confirmed"] for v in debian_ssh)
+    manifest = load_scenario("demo")
+    rated = {
+        r.org: r.rating for r in rate_all(from_manifest(manifest), demo_results, load_rulebook())
+    }
+    assert len(rated) == len(manifest.organisations)
+    holmvik = next(o.orgnr for o in manifest.organisations if o.slug == "holmvik")
+    assert "vuln.cve.kev" in {c.rule for c in rated[holmvik].caps}
+    assert {r.grade for r in rated.values()} == {"A", "B", "C", "D", "F"}

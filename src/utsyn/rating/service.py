@@ -14,6 +14,8 @@ from utsyn.rules.evaluate import assess
 from utsyn.rules.rulebook import Rulebook
 from utsyn.scan.model import Footprint, TargetResult
 from utsyn.scan.output import read_report
+from utsyn.vuln import load_snapshot
+from utsyn.vuln.enrich import enrich
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,10 @@ def rate_all(
     footprints: Iterable[Footprint], results: Iterable[TargetResult], book: Rulebook
 ) -> list[Rated]:
     """One rating per organisation; its first domain is taken as its primary website."""
+    index = load_snapshot()
     by_org: dict[str, list[TargetResult]] = defaultdict(list)
     for result in results:
-        by_org[result.org].append(result)
+        by_org[result.org].append(enrich(result, index))
     primary = {f.org: (f.domains[0] if f.domains else None) for f in footprints}
     rated = []
     for org in sorted(by_org):

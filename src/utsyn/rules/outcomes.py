@@ -125,6 +125,14 @@ class Outcome(StrEnum):
     EXPOSED_NOSQL = "net.nosql"
     EXPOSED_LDAP = "net.ldap"
     EXPECTED_SERVICE = "net.expected_service"
+    # Software vulnerabilities (from vuln/enrich.py: products matched to CVEs)
+    VULN_KEV = "vuln.kev"
+    VULN_CRITICAL = "vuln.critical"
+    VULN_HIGH = "vuln.high"
+    VULN_MEDIUM = "vuln.medium"
+    VULN_LOW = "vuln.low"
+    VULN_POTENTIAL = "vuln.potential"
+    VULN_NONE_KNOWN = "vuln.none_known"
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,7 +579,13 @@ PASSING: frozenset[Outcome] = frozenset(
         Outcome.ZONE_TRANSFER_REFUSED,
         Outcome.DANGLING_NONE,
         Outcome.EXPECTED_SERVICE,
+        Outcome.VULN_NONE_KNOWN,
     }
+)
+# Vulnerability outcomes need the products a real scan identifies: the lab's ground truth
+# (banners, not products) cannot produce them, a scan of the demo lab does.
+VULNERABILITY_OUTCOMES: frozenset[Outcome] = frozenset(
+    o for o in Outcome if o.value.startswith("vuln.")
 )
 
 # Each outcome belongs to one rating factor, named by its prefix.
@@ -583,8 +597,54 @@ _FACTOR_OF_PREFIX = {
     "email": "email",
     "dns": "dns",
     "net": "network",
+    "vuln": "vulnerabilities",
 }
 
 
 def factor_of(outcome: Outcome) -> str:
     return _FACTOR_OF_PREFIX[outcome.value.split(".", 1)[0]]
+
+
+# ------------------------------------------------------------------ vulnerabilities
+
+# CVSS v3 qualitative ratings (FIRST CVSS v3.1 specification, section 5).
+_CVSS_BANDS: tuple[tuple[float, Outcome], ...] = (
+    (9.0, Outcome.VULN_CRITICAL),
+    (7.0, Outcome.VULN_HIGH),
+    (4.0, Outcome.VULN_MEDIUM),
+    (0.0, Outcome.VULN_LOW),
+)
+
+
+def cve_outcome(fact: Mapping[str, Any]) -> Outcome:
+    """Known exploitation first (CISA KEV), then the CVSS band; unconfirmed = potential."""
+    if not fact.get("confirmed"):
+        return Outcome.VULN_POTENTIAL
+    if fact.get("kev"):
+        return Outcome.VULN_KEV
+    score = fact.get("cvss")
+    if score is None:
+        return Outcome.VULN_MEDIUM  # unscored: neither ignored nor assumed the worst
+    return next(outcome for floor, outcome in _CVSS_BANDS if float(score) >= floor)
+
+
+@classifier
+def vulnerabilities(view: TargetView) -> Iterator[Hit]:
+    versioned = {
+        o.target
+        for o in view.result.observations
+        if o.check == "service.product"
+        and o.error is None
+        and isinstance(o.value, dict)
+        and o.value.get("version")
+    }
+    vulnerable: set[str] = set()
+    for o in view.result.observations:
+        if o.check != "vuln.cve" or not isinstance(o.value, dict):
+            continue
+        outcome = cve_outcome(o.value)
+        if outcome != Outcome.VULN_POTENTIAL:
+            vulnerable.add(o.target)
+        yield _hit(outcome, o.target, o, detail=str(o.value.get("id", "")))
+    for asset in sorted(versioned - vulnerable):
+        yield Hit(Outcome.VULN_NONE_KNOWN, asset, "no known vulnerability for this version")

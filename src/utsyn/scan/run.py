@@ -35,6 +35,15 @@ class ScanRequest:
     output: Path | None = None
 
 
+def _with_vulnerabilities(results: list[TargetResult]) -> list[TargetResult]:
+    """Products matched to known CVEs (the shipped feed snapshot), as `vuln.cve` facts."""
+    from utsyn.vuln import load_snapshot
+    from utsyn.vuln.enrich import enrich
+
+    index = load_snapshot()
+    return [enrich(r, index) for r in results]
+
+
 def system_nameservers(path: Path = Path("/etc/resolv.conf")) -> tuple[str, ...]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -141,6 +150,7 @@ def _report(
     footprints: list[Footprint],
 ) -> None:
     results, stats, started = outcome
+    results = _with_vulnerabilities(results)
     document = report_json(results, started, config.scope.mode, stats, footprints)
     text = json.dumps(document, indent=1, ensure_ascii=False)
     if request.output:
