@@ -23,6 +23,7 @@ from utsyn.lab.sources import load_source, source_for
 from utsyn.settings import get_settings
 
 if TYPE_CHECKING:
+    from utsyn.lab.runtime import Lab
     from utsyn.rating.service import Rated
 
 app = typer.Typer(
@@ -81,9 +82,13 @@ def lab_up(
     seed: SeedOpt = 1,
     detach: Annotated[bool, typer.Option(help="Run in the background.")] = False,
     dns_port: Annotated[int, typer.Option(help="Port of the lab name server.")] = 53,
+    dns_ip: Annotated[str, typer.Option(help="Address of the lab name server.")] = "127.53.0.1",
+    first_octet: Annotated[
+        int, typer.Option(help="Hosts on 127.FIRST+.x.y (20 by default; another runs beside).")
+    ] = 20,
 ) -> None:
     """Start the lab and serve until interrupted (or in the background with --detach)."""
-    from utsyn.lab.runtime import read_state
+    from utsyn.lab.runtime import Lab, read_state
 
     if orgs is not None and orgs < 1:
         raise ConfigError("--orgs must be at least 1")
@@ -93,16 +98,17 @@ def lab_up(
     source = source_for(scenario, orgs, seed)
     manifest = load_source(source)
     if detach:
-        _detach(source, dns_port)
+        _detach(source, ["--dns-port", str(dns_port), "--dns-ip", dns_ip,
+                         "--first-octet", str(first_octet)])  # fmt: skip
         return
-    _serve_foreground(manifest, source, dns_port)
+    _serve_foreground(manifest, source, Lab(manifest, _state_dir(), get_settings().cache_dir,
+                                            dns_ip, dns_port, first_octet))  # fmt: skip
 
 
-def _serve_foreground(manifest: Manifest, source: str, dns_port: int) -> None:
-    from utsyn.lab.runtime import Lab, RunningLab, write_state
+def _serve_foreground(manifest: Manifest, source: str, core: Lab) -> None:
+    from utsyn.lab.runtime import RunningLab, write_state
 
-    settings = get_settings()
-    lab = RunningLab(Lab(manifest, _state_dir(), settings.cache_dir, dns_port=dns_port))
+    lab = RunningLab(core)
     info = lab.start()
     state = _state_file()
     write_state(state, info, os.getpid())
@@ -128,12 +134,12 @@ def _patch_source(state: Path, source: str) -> None:
     tmp.replace(state)
 
 
-def _detach(source: str, dns_port: int) -> None:
+def _detach(source: str, options: list[str]) -> None:
     from utsyn.lab.runtime import read_state, wait_for
 
     log = _state_dir() / "lab.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "utsyn", "lab", "up", "--dns-port", str(dns_port)]
+    args = [sys.executable, "-m", "utsyn", "lab", "up", *options]
     if source.startswith("generate:"):
         _, orgs, seed = source.split(":")
         args += ["--orgs", orgs, "--seed", seed]

@@ -25,23 +25,30 @@ DNS_IP = "127.53.0.1"  # the lab's authoritative name server
 FIRST_HOST_OCTET = 20  # hosts live in 127.20.0.0 and up
 
 
-def host_address(org_index: int, host_index: int) -> str:
-    """127.(20 + org // 256).(org % 256).(host + 1): one exact loopback address per host."""
+def host_address(org_index: int, host_index: int, first_octet: int = FIRST_HOST_OCTET) -> str:
+    """127.(first + org // 256).(org % 256).(host + 1): one exact loopback address per host.
+
+    The default plan (first octet 20) ends below the name server's 127.53.0.0/16; another
+    first octet lets a second lab run beside it (benchmarks, parallel test runs).
+    """
     if host_index > 253:
         raise ManifestError(f"organisation #{org_index} has more than 254 hosts")
-    second = FIRST_HOST_OCTET + org_index // 256
-    if second > 52:
+    second = first_octet + org_index // 256
+    limit = 52 if first_octet < 53 else 255
+    if second > limit:
         raise ManifestError("too many organisations for the lab's address plan")
     return f"127.{second}.{org_index % 256}.{host_index + 1}"
 
 
-def address_plan(manifest: Manifest) -> dict[str, str]:
+def address_plan(manifest: Manifest, first_octet: int = FIRST_HOST_OCTET) -> dict[str, str]:
     """Host name → IPv4 loopback address; explicit addresses in the manifest win."""
+    if first_octet == 53 or not 1 <= first_octet <= 255:
+        raise ManifestError(f"first octet {first_octet}: use 1–255 but not 53 (the DNS range)")
     plan: dict[str, str] = {}
     taken = {h.ip for _, h in manifest.hosts() if h.ip} | {DNS_IP}
     for org_index, org in enumerate(manifest.organisations):
         for host_index, host in enumerate(org.hosts):
-            ip = host.ip or host_address(org_index, host_index)
+            ip = host.ip or host_address(org_index, host_index, first_octet)
             if host.ip is None and ip in taken:
                 raise ManifestError(f"{host.name}: allocated address {ip} is already taken")
             if not ipaddress.ip_address(ip).is_loopback:

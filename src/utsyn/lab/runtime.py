@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from utsyn.errors import LabError
 from utsyn.lab.ca import LabCA
-from utsyn.lab.context import DNS_IP, LabContext, address_plan
+from utsyn.lab.context import DNS_IP, FIRST_HOST_OCTET, LabContext, address_plan
 from utsyn.lab.dns import LabDns, start_open_resolver
 from utsyn.lab.http import http_handler, respond_bytes
 from utsyn.lab.mail import smtp_handler
@@ -98,8 +98,10 @@ class Lab:
         cache_dir: Path,
         dns_ip: str = DNS_IP,
         dns_port: int = 53,
+        first_octet: int = FIRST_HOST_OCTET,
     ) -> None:
         self.manifest = manifest
+        self.first_octet = first_octet
         self.state_dir = state_dir
         self.cache_dir = cache_dir
         self.dns_port = dns_port
@@ -114,7 +116,7 @@ class Lab:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ctx = LabContext(
             manifest=self.manifest,
-            addresses=address_plan(self.manifest),
+            addresses=address_plan(self.manifest, self.first_octet),
             ca=LabCA(self.state_dir, self.cache_dir),
             state_dir=self.state_dir,
             dns_ip=self._dns_ip,
@@ -231,9 +233,10 @@ def running_lab(
     cache_dir: Path,
     dns_ip: str = DNS_IP,
     dns_port: int = 53,
+    first_octet: int = FIRST_HOST_OCTET,
 ) -> Iterator[LabInfo]:
     """A lab in a background thread for the duration of a `with` block."""
-    lab = RunningLab(Lab(manifest, state_dir, cache_dir, dns_ip=dns_ip, dns_port=dns_port))
+    lab = RunningLab(Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet))
     try:
         yield lab.start()
     finally:

@@ -1,1 +1,12 @@
-"""store"""
+"""The only part of Utsyn that talks to the database.
+
+- `models`: the schema (and the design of the national rollups); `migrations/`: Alembic.
+- `db`: engines (SQLite by default, PostgreSQL by URL), sessions, `atomic`, `upgrade`.
+- `orgs`: organisations and assets; `importer`: CSV import of organisations.
+- `scans`: scan runs and target results; `findings`: lifecycle, explanations, disputes.
+- `rollup`: score snapshots and the national rollups; `dump`: JSON-lines export/import.
+
+Every repository function takes a `Session`. Those that change data run as one unit
+(`db.atomic`): inside a transaction the caller opened with `session.begin()` they are a
+savepoint the caller commits; otherwise they commit themselves (or roll back on failure).
+"""

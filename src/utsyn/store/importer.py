@@ -1,0 +1,291 @@
+"""Import organisations from CSV: all or nothing per file, with a line-numbered report.
+
+Two formats, told apart by their header:
+- Enhetsregisteret-style (the 2021 list shipped in `utsyn/data/orgs/`):
+  `entityName,homepage,orgForm,orgDescr,municipality,orgNumber`. Its municipality is a
+  2021 *name*; it is mapped to a 2024 number through `lab.geo` where the name is
+  unambiguous (the county follows from the number). Names that are gone, shared by two
+  municipalities (Herøy, Våler) or blank are flagged and imported without a place.
+- Native: `orgnr,name,sector,county,municipality,domains` (domains separated by spaces or
+  semicolons; the first is the primary website), with 2024 numbers.
+
+An *error* rejects the whole file (nothing is written): a bad organisation number (mod
+11), a missing name, an unknown municipality or county number, a county that disagrees with
+the municipality, a malformed domain in the native format, or one organisation number given
+twice with different data. A *flag* is imported and listed for a human to fix: an unmapped
+2021 name, a pre-2024 county (Viken, Vestfold og Telemark, Troms og Finnmark) mapped through
+the municipality or left empty, a homepage that is a path on another body's domain (marked
+shared) or not a domain name at all. Re-importing a file changes nothing (upsert by orgnr).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from utsyn.errors import ConfigError
+from utsyn.lab import geo
+from utsyn.orgnr import is_valid_orgnr
+from utsyn.store.orgs import OrgRecord, Upserted, upsert_organisations
+
+ENHET_COLUMNS = ("entityName", "homepage", "orgForm", "orgDescr", "municipality", "orgNumber")
+NATIVE_COLUMNS = ("orgnr", "name", "sector", "county", "municipality", "domains")
+
+# Counties merged in 2020 and split again in 2024: their numbers and names no longer exist.
+PRE_2024_COUNTIES = {
+    "30": ("Viken", ("31", "32", "33")),
+    "38": ("Vestfold og Telemark", ("39", "40")),
+    "54": ("Troms og Finnmark", ("55", "56")),
+}
+
+# Enhetsregisteret organisation forms → a coarse sector for the national views. ORGL
+# (organisasjonsledd), ANNA and SÆR are used by state and municipal bodies alike: "other".
+SECTOR_BY_FORM = {
+    "STAT": "state",
+    "SF": "state",
+    "ADOS": "state",
+    "FYLK": "county",
+    "FKF": "county",
+    "KOMM": "municipal",
+    "KF": "municipal",
+    "IKS": "municipal",
+}
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    orgnr: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.orgnr or '(no orgnr)'}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    source: str
+    format: str
+    rows: int = 0
+    errors: list[RowProblem] = field(default_factory=list)
+    flags: list[RowProblem] = field(default_factory=list)
+    written: Upserted | None = None  # None: the file was rejected, nothing was written
+
+    @property
+    def committed(self) -> bool:
+        return self.written is not None
+
+    @property
+    def flagged_rows(self) -> int:
+        return len({p.line for p in self.flags})
+
+    @property
+    def clean_rows(self) -> int:
+        return self.rows - len({p.line for p in self.errors + self.flags})
+
+
+@dataclass
+class _Parsed:
+    report: ImportReport
+    records: dict[str, tuple[int, OrgRecord]] = field(default_factory=dict)
+
+    def error(self, line: int, orgnr: str, reason: str) -> None:
+        self.report.errors.append(RowProblem(line, orgnr, reason))
+
+    def flag(self, line: int, orgnr: str, reason: str) -> None:
+        self.report.flags.append(RowProblem(line, orgnr, reason))
+
+    def add(self, line: int, record: OrgRecord) -> None:
+        earlier = self.records.get(record.orgnr)
+        if earlier is None:
+            self.records[record.orgnr] = (line, record)
+        elif earlier[1] == record:
+            self.flag(line, record.orgnr, f"repeats line {earlier[0]}; imported once")
+        else:
+            self.error(line, record.orgnr, f"differs from line {earlier[0]} (same orgnr)")
+
+
+def import_organisations(
+    session: Session, path: Path, now: datetime, source: str | None = None
+) -> ImportReport:
+    """Parse the whole file, then write it in one transaction only if no row has an error."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    parsed = parse_organisations(text, str(path))
+    if not parsed.report.errors:
+        records = [record for _line, record in parsed.records.values()]
+        label = source or f"import:{path.name}"
+        parsed.report.written = upsert_organisations(session, records, label, now)
+    return parsed.report
+
+
+def parse_organisations(text: str, name: str) -> _Parsed:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = tuple(h.strip() for h in next(reader, []))
+    if set(ENHET_COLUMNS) <= set(header):
+        parsed = _Parsed(ImportReport(name, "enhetsregisteret"))
+        parse_row = _enhet_row
+    elif {"orgnr", "name"} <= set(header) and set(header) <= set(NATIVE_COLUMNS):
+        parsed = _Parsed(ImportReport(name, "native"))
+        parse_row = _native_row
+    else:
+        raise ConfigError(
+            f"{name}: unknown columns {', '.join(header)}; expected "
+            f"{','.join(ENHET_COLUMNS)} or {','.join(NATIVE_COLUMNS)}"
+        )
+    for fields in reader:
+        line = reader.line_num  # the line a record ends on (a quoted field may span lines)
+        if not fields:
+            continue
+        parsed.report.rows += 1
+        if len(fields) != len(header):
+            parsed.error(line, "", f"has {len(fields)} fields, the header {len(header)}")
+            continue
+        parse_row(parsed, line, dict(zip(header, (f.strip() for f in fields), strict=True)))
+    return parsed
+
+
+def _enhet_row(parsed: _Parsed, line: int, row: dict[str, str]) -> None:
+    orgnr = row["orgNumber"]
+    if not _check_identity(parsed, line, orgnr, row["entityName"]):
+        return
+    municipality = _municipality_by_name(parsed, line, orgnr, row["municipality"])
+    domain, shared = _homepage(parsed, line, orgnr, row["homepage"])
+    form = row["orgForm"] or None
+    record = OrgRecord(
+        orgnr=orgnr,
+        name=row["entityName"],
+        org_form=form,
+        sector=SECTOR_BY_FORM.get(form or "", "other"),
+        county=municipality[:2] if municipality else None,
+        municipality=municipality,
+        domains=(domain,) if domain else (),
+        shared_domains=frozenset({domain}) if domain and shared else frozenset(),
+    )
+    parsed.add(line, record)
+
+
+def _native_row(parsed: _Parsed, line: int, row: dict[str, str]) -> None:
+    orgnr = row["orgnr"]
+    if not _check_identity(parsed, line, orgnr, row["name"]):
+        return
+    errors_before = len(parsed.report.errors)
+    municipality = row.get("municipality") or None
+    if municipality is not None and municipality not in geo.municipalities():
+        parsed.error(line, orgnr, _unknown_municipality(municipality))
+    county = _county(parsed, line, orgnr, row.get("county") or None, municipality)
+    domains = tuple(d.lower().rstrip(".") for d in re.split(r"[\s;]+", row.get("domains", "")) if d)
+    for domain in domains:
+        if not _DOMAIN.match(domain):
+            parsed.error(line, orgnr, f"{domain!r} is not a domain name")
+    if len(parsed.report.errors) == errors_before:
+        record = OrgRecord(
+            orgnr=orgnr,
+            name=row["name"],
+            sector=row.get("sector") or None,
+            county=county,
+            municipality=municipality,
+            domains=domains,
+        )
+        parsed.add(line, record)
+
+
+def _check_identity(parsed: _Parsed, line: int, orgnr: str, name: str) -> bool:
+    if not is_valid_orgnr(orgnr):
+        why = "not nine digits" if not (len(orgnr) == 9 and orgnr.isdigit()) else "bad mod-11"
+        parsed.error(line, orgnr, f"invalid organisation number ({why})")
+        return False
+    if not name:
+        parsed.error(line, orgnr, "has no name")
+        return False
+    return True
+
+
+def _unknown_municipality(number: str) -> str:
+    old = PRE_2024_COUNTIES.get(number[:2])
+    if old is not None:
+        return f"municipality {number} is a pre-2024 number in {old[0]}: give the 2024 number"
+    return f"unknown municipality number {number!r} (2024 numbers)"
+
+
+def _county(
+    parsed: _Parsed, line: int, orgnr: str, county: str | None, municipality: str | None
+) -> str | None:
+    """The 2024 county: given, or mapped from the municipality when the given one is gone."""
+    implied = municipality[:2] if municipality in geo.municipalities() else None
+    if county is None:
+        return implied
+    county = _county_number(county)
+    if county in PRE_2024_COUNTIES:
+        old_name, successors = PRE_2024_COUNTIES[county]
+        if implied in successors:
+            parsed.flag(line, orgnr, f"pre-2024 county {old_name} mapped to {implied}")
+            return implied
+        parsed.flag(line, orgnr, f"pre-2024 county {old_name}: county left empty (no municipality)")
+        return None
+    if county not in geo.counties():
+        parsed.error(line, orgnr, f"unknown county {county!r} (2024 numbers)")
+        return None
+    if implied is not None and implied != county:
+        parsed.error(line, orgnr, f"municipality {municipality} is not in county {county}")
+    return county
+
+
+def _county_number(value: str) -> str:
+    """A county given by name (2024 or pre-2024) becomes its number; numbers pass."""
+    by_name = {name.casefold(): number for number, name in geo.counties().items()}
+    by_name |= {name.casefold(): number for number, (name, _) in PRE_2024_COUNTIES.items()}
+    return by_name.get(value.casefold(), value.zfill(2) if value.isdigit() else value)
+
+
+def _municipality_by_name(parsed: _Parsed, line: int, orgnr: str, name: str) -> str | None:
+    if not name:
+        parsed.flag(line, orgnr, "no municipality given: imported without a place")
+        return None
+    numbers = _municipality_names().get(name.casefold(), [])
+    if len(numbers) == 1:
+        return numbers[0]
+    if numbers:
+        listed = " or ".join(numbers)
+        parsed.flag(line, orgnr, f"municipality {name!r} is ambiguous ({listed}): left empty")
+    else:
+        parsed.flag(line, orgnr, f"municipality {name!r} has no 2024 number: left empty")
+    return None
+
+
+def _municipality_names() -> dict[str, list[str]]:
+    """Every name of every 2024 municipality (Norwegian and Sami) → its numbers."""
+    names: dict[str, list[str]] = {}
+    for number, full in geo.municipalities().items():
+        for part in full.split(" - "):
+            names.setdefault(part.strip().casefold(), []).append(number)
+    return names
+
+
+def _homepage(parsed: _Parsed, line: int, orgnr: str, homepage: str) -> tuple[str | None, bool]:
+    """The homepage's domain (without "www."), and whether it is shared with another body."""
+    text = re.sub(r"^[a-z]+://", "", homepage.strip().lower())
+    host, _, path = text.partition("/")
+    host = host.rstrip(".")
+    if not host:
+        return None, False
+    host = host.removeprefix("www.")
+    if not _DOMAIN.match(host):
+        parsed.flag(line, orgnr, f"homepage {homepage!r} is not a domain name: no domain")
+        return None, False
+    if path.strip("/"):
+        parsed.flag(line, orgnr, f"homepage {homepage!r} is a path on {host}: marked shared")
+        return host, True
+    return host, False

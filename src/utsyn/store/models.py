@@ -1,0 +1,400 @@
+"""The database schema: SQLAlchemy 2.0 typed models, identical on SQLite and PostgreSQL.
+
+Conventions
+- Every time is an aware UTC `datetime` in Python (`UTCDateTime`); SQLite stores it naive.
+- Closed vocabularies (asset state, run status, roles, ...) are strings with a CHECK, so a
+  new value is a migration, and an export stays readable.
+- JSON columns are JSONB on PostgreSQL (indexable) and JSON text on SQLite.
+- Observations belong to a `TargetScan`: the unit a scanner delivers, written in one
+  transaction, unique per (run, organisation, target) so a re-delivery replaces it.
+- A `Finding` row is the current state of one issue key per organisation (rating.lifecycle):
+  reappearing after a fix reopens the same row with a new `first_seen`; explanations made
+  before that `first_seen` belong to the earlier episode and no longer apply.
+
+National rollups (maintained by `store.rollup` whenever an organisation is rescored, its
+sector/county/municipality changes, or an asset is verified)
+- `OrgLatest`: one row per rated organisation: its latest score and grade, the rulebook
+  version, the denormalised dimensions (sector, county, municipality), `active` (it has a
+  verified asset) and the rules that counted against it. Indexed by (county, grade),
+  (municipality, grade), (sector, grade) and (score): a county or municipality page and a
+  "worst first" list are index range reads, never a scan of findings.
+- `GradeCount`: (rulebook version, sector, county, active, grade) → organisations, and
+  `IssueCount`: (rulebook version, rule, sector, county, active) → organisations affected.
+  These are small (at most versions × 5 grades × ~10 sectors × 16 counties × 2 rows, and
+  the same times the number of rules), so the national overview over one million
+  organisations is a handful of indexed reads summing a few hundred rows, whatever the
+  number of organisations. Unknown sector or county is '' (not NULL) to keep keys unique.
+- The reads the overview needs, each an index range or a sum over at most a few hundred rows:
+      SELECT grade, SUM(orgs) FROM grade_count WHERE active GROUP BY grade        -- national
+      SELECT county, grade, SUM(orgs) FROM grade_count GROUP BY county, grade    -- map
+      SELECT rule, SUM(orgs) FROM issue_count GROUP BY rule ORDER BY 2 DESC      -- top issues
+      SELECT * FROM org_latest WHERE municipality = :m ORDER BY grade            -- a municipality
+      SELECT * FROM org_latest ORDER BY score LIMIT 50                           -- worst first
+- Increments are applied as signed deltas (old contribution out, new contribution in) in
+  the same transaction as the snapshot, so the counts always equal a from-scratch recount
+  (`rollup.recount`, which also repairs them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+
+from utsyn.errors import ConfigError
+from utsyn.orgnr import is_valid_orgnr
+
+# Named constraints so that migrations can alter them on both backends.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ASSET_KINDS = ("domain", "hostname", "ip", "service")
+ASSET_STATES = ("discovered", "claimed", "verified", "rejected")
+RUN_STATUSES = ("running", "done", "interrupted")
+ROLES = ("national_admin", "national_analyst", "org_admin", "org_viewer")
+EXPLANATION_KINDS = ("accepted_risk", "false_positive", "compensating_control")
+REVIEWS = ("pending", "accepted", "rejected")
+
+# SQLite only aliases ROWID (and so autoincrements) for a column declared exactly INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends; a naive datetime is refused, not guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store aware UTC times")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: Json}
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+    __table_args__ = (CheckConstraint("length(orgnr) = 9", name="orgnr_length"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    orgnr: Mapped[str] = mapped_column(String(9), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    org_form: Mapped[str | None] = mapped_column(String(8))  # Enhetsregisteret: KOMM, STAT, ..
+    sector: Mapped[str | None] = mapped_column(String(32), index=True)
+    county: Mapped[str | None] = mapped_column(String(2), index=True)  # 2024 numbers
+    municipality: Mapped[str | None] = mapped_column(String(4), index=True)
+    primary_domain: Mapped[str | None] = mapped_column(String(253))
+    created: Mapped[datetime]
+    updated: Mapped[datetime]
+
+    @validates("orgnr")
+    def _valid_orgnr(self, _key: str, value: str) -> str:
+        if not is_valid_orgnr(value):
+            raise ConfigError(f"{value!r} is not a valid organisation number (mod 11)")
+        return value
+
+
+class Asset(Base):
+    __tablename__ = "asset"
+    __table_args__ = (
+        UniqueConstraint("org_id", "kind", "value"),
+        _one_of("kind", ASSET_KINDS),
+        _one_of("state", ASSET_STATES),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(300), index=True)  # "who owns this name?"
+    state: Mapped[str] = mapped_column(String(16))
+    verification_token: Mapped[str | None] = mapped_column(String(128))  # DNS TXT value
+    verified_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(100))  # "import:<file>", "discovery:ct", ...
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)  # shared hosting or CDN
+    created: Mapped[datetime]
+
+
+class ScanRun(Base):
+    __tablename__ = "scan_run"
+    __table_args__ = (_one_of("status", RUN_STATUSES),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    started: Mapped[datetime]
+    finished: Mapped[datetime | None]
+    scope: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    rulebook_version: Mapped[str] = mapped_column(String(32))
+    stats: Mapped[dict[str, Any]]
+
+
+class TargetScan(Base):
+    __tablename__ = "target_scan"
+    __table_args__ = (
+        UniqueConstraint("run_id", "org_id", "target"),
+        # The latest result per (organisation, target): re-rating without rescanning.
+        Index("ix_target_scan_org_target", "org_id", "target", "id"),
+        CheckConstraint("kind IN ('domain', 'host')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("scan_run.id", ondelete="CASCADE"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(8))
+    seconds: Mapped[float] = mapped_column(Float)
+    written: Mapped[datetime]
+
+
+class Observation(Base):
+    __tablename__ = "observation"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    target_scan_id: Mapped[int] = mapped_column(
+        ForeignKey("target_scan.id", ondelete="CASCADE"), index=True
+    )
+    check: Mapped[str] = mapped_column(String(120))
+    target: Mapped[str] = mapped_column(String(300))
+    value: Mapped[Any] = mapped_column(Json, nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    probe: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    time: Mapped[str] = mapped_column(String(40))  # as the scanner wrote it (ISO 8601)
+
+
+class Finding(Base):
+    __tablename__ = "finding"
+    __table_args__ = (UniqueConstraint("org_id", "key"), Index("ix_finding_rule", "rule"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(String(120))
+    asset: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    resolved: Mapped[datetime | None]
+
+
+class Explanation(Base):
+    __tablename__ = "explanation"
+    __table_args__ = (_one_of("kind", EXPLANATION_KINDS), _one_of("review", REVIEWS))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(
+        ForeignKey("finding.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(254))
+    created: Mapped[datetime]
+    expires: Mapped[datetime]
+    review: Mapped[str] = mapped_column(String(16), index=True)  # the reviewers' queue
+    reviewer: Mapped[str | None] = mapped_column(String(254))
+    reviewed_at: Mapped[datetime | None]
+
+
+class ScoreSnapshot(Base):
+    __tablename__ = "score_snapshot"
+    __table_args__ = (UniqueConstraint("org_id", "day", "rulebook_version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    rulebook_version: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(1))
+    factors: Mapped[dict[str, Any]]  # factor → score
+    penalties: Mapped[dict[str, Any]]  # rule → points lost (the rules that counted)
+    saved: Mapped[datetime]  # the last time this day's rating was (re)saved
+
+
+class User(Base):
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+    __table_args__ = (_one_of("role", ROLES),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="SET NULL"), index=True
+    )
+    created: Mapped[datetime]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex, never the token
+    created: Mapped[datetime]
+    expires: Mapped[datetime | None]
+    last_used: Mapped[datetime | None]
+
+
+class Portfolio(Base):
+    __tablename__ = "portfolio"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    created: Mapped[datetime]
+
+
+class PortfolioMember(Base):
+    __tablename__ = "portfolio_member"
+
+    portfolio_id: Mapped[int] = mapped_column(
+        ForeignKey("portfolio.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Scorecard(Base):
+    """A named subset of one organisation's assets, scored on its own."""
+
+    __tablename__ = "scorecard"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    score: Mapped[float | None] = mapped_column(Float)
+    grade: Mapped[str | None] = mapped_column(String(1))
+    rulebook_version: Mapped[str | None] = mapped_column(String(32))
+    scored: Mapped[datetime | None]
+
+
+class ScorecardAsset(Base):
+    __tablename__ = "scorecard_asset"
+
+    scorecard_id: Mapped[int] = mapped_column(
+        ForeignKey("scorecard.id", ondelete="CASCADE"), primary_key=True
+    )
+    asset_id: Mapped[int] = mapped_column(
+        ForeignKey("asset.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Alert(Base):
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    payload: Mapped[dict[str, Any]]
+    created: Mapped[datetime]
+    delivered: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]]
+
+
+class OrgLatest(Base):
+    __tablename__ = "org_latest"
+    __table_args__ = (
+        Index("ix_org_latest_county_grade", "county", "grade"),
+        Index("ix_org_latest_municipality_grade", "municipality", "grade"),
+        Index("ix_org_latest_sector_grade", "sector", "grade"),
+        Index("ix_org_latest_score", "score"),
+    )
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True
+    )
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("score_snapshot.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    rulebook_version: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(1))
+    sector: Mapped[str] = mapped_column(String(32))
+    county: Mapped[str] = mapped_column(String(2))
+    municipality: Mapped[str] = mapped_column(String(4))
+    active: Mapped[bool] = mapped_column(Boolean)
+    rules: Mapped[list[str]] = mapped_column(Json)  # the rules that counted, sorted
+    updated: Mapped[datetime]
+
+
+class GradeCount(Base):
+    __tablename__ = "grade_count"
+
+    rulebook_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    county: Mapped[str] = mapped_column(String(2), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    grade: Mapped[str] = mapped_column(String(1), primary_key=True)
+    orgs: Mapped[int] = mapped_column(Integer)
+
+
+class IssueCount(Base):
+    __tablename__ = "issue_count"
+    __table_args__ = (Index("ix_issue_count_rule", "rule"),)
+
+    rulebook_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(120), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    county: Mapped[str] = mapped_column(String(2), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    orgs: Mapped[int] = mapped_column(Integer)

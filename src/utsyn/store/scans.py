@@ -1,0 +1,139 @@
+"""Scan runs and their results: each target written whole or not at all, resumable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from utsyn.errors import ConfigError
+from utsyn.scan import model as scan
+from utsyn.store.db import atomic
+from utsyn.store.dialect import upsert
+from utsyn.store.models import RUN_STATUSES, Observation, Organisation, ScanRun, TargetScan
+from utsyn.store.orgs import organisation
+
+
+def start_run(
+    session: Session, scope: dict[str, Any], rulebook_version: str, now: datetime
+) -> ScanRun:
+    with atomic(session):
+        run = ScanRun(
+            started=now, scope=scope, status="running", rulebook_version=rulebook_version, stats={}
+        )
+        session.add(run)
+    return run
+
+
+def finish_run(
+    session: Session,
+    run: ScanRun,
+    now: datetime,
+    status: str = "done",
+    stats: dict[str, Any] | None = None,
+) -> None:
+    """Close a run as done, or as interrupted (to be resumed with `resume_run`)."""
+    if status not in RUN_STATUSES or status == "running":
+        raise ConfigError(f"a run finishes as 'done' or 'interrupted', not {status!r}")
+    with atomic(session):
+        run.status = status
+        run.finished = now
+        if stats is not None:
+            run.stats = stats
+
+
+def resume_run(session: Session, run: ScanRun) -> set[tuple[str, str]]:
+    """Mark an interrupted run running again; returns the targets it need not scan again."""
+    if run.status == "done":
+        raise ConfigError(f"scan run {run.id} is done; start a new run instead")
+    with atomic(session):
+        run.status = "running"
+        run.finished = None
+    return completed_targets(session, run)
+
+
+def completed_targets(session: Session, run: ScanRun) -> set[tuple[str, str]]:
+    """(orgnr, target) pairs whose results this run has stored."""
+    rows = session.execute(
+        select(Organisation.orgnr, TargetScan.target)
+        .join(Organisation, Organisation.id == TargetScan.org_id)
+        .where(TargetScan.run_id == run.id)
+    )
+    return {(orgnr, target) for orgnr, target in rows}
+
+
+def write_target_result(
+    session: Session, run: ScanRun, result: scan.TargetResult, now: datetime | None = None
+) -> int:
+    """Store one target's result in one transaction; a re-delivery replaces it.
+
+    Returns the TargetScan id. On any failure nothing of this target is left behind.
+    """
+    with atomic(session):
+        org = organisation(session, result.org)
+        values = {
+            "run_id": run.id,
+            "org_id": org.id,
+            "target": result.target,
+            "kind": result.kind,
+            "seconds": result.seconds,
+            "written": now or datetime.now(UTC),
+        }
+        # One statement claims the (run, org, target) row, so two workers delivering the
+        # same target cannot both insert it.
+        update = {k: values[k] for k in ("kind", "seconds", "written")}
+        keys = ["run_id", "org_id", "target"]
+        scan_id: int = upsert(session, TargetScan, values, keys, update, "id")
+        session.execute(delete(Observation).where(Observation.target_scan_id == scan_id))
+        rows = [_observation_row(scan_id, o) for o in result.observations]
+        if rows:
+            session.execute(insert(Observation), rows)
+    return scan_id
+
+
+def _observation_row(scan_id: int, o: scan.Observation) -> dict[str, Any]:
+    return {
+        "target_scan_id": scan_id,
+        "check": o.check,
+        "target": o.target,
+        "value": o.value,
+        "ip": o.ip,
+        "probe": o.probe,
+        "evidence": o.evidence,
+        "error": o.error,
+        "time": o.time,
+    }
+
+
+def latest_results(session: Session, org: Organisation) -> list[scan.TargetResult]:
+    """The latest stored result of each of the organisation's targets: re-rate, no rescan."""
+    newest = (
+        select(func.max(TargetScan.id))
+        .where(TargetScan.org_id == org.id)
+        .group_by(TargetScan.target)
+    )
+    scans = session.scalars(
+        select(TargetScan).where(TargetScan.id.in_(newest)).order_by(TargetScan.target)
+    ).all()
+    observations = session.scalars(
+        select(Observation)
+        .where(Observation.target_scan_id.in_([s.id for s in scans]))
+        .order_by(Observation.id)
+    ).all()
+    by_scan: dict[int, list[scan.Observation]] = {s.id: [] for s in scans}
+    for o in observations:
+        by_scan[o.target_scan_id].append(
+            scan.Observation(o.target, o.check, o.value, o.ip, o.probe, o.evidence, o.error, o.time)
+        )
+    return [
+        scan.TargetResult(
+            org.orgnr,
+            s.target,
+            "domain" if s.kind == "domain" else "host",
+            tuple(by_scan[s.id]),
+            s.seconds,
+        )
+        for s in scans
+    ]

@@ -1,0 +1,153 @@
+"""`db export` / `db import`: every table as JSON lines, round-tripping exactly."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from utsyn.errors import ConfigError
+from utsyn.rating.lifecycle import ExplanationKind
+from utsyn.rating.model import Assessment, Asset, Finding, rate
+from utsyn.rules.rulebook import load_rulebook
+from utsyn.store import models
+from utsyn.store.db import make_engine, session_factory, upgrade
+from utsyn.store.dump import export_jsonl, import_jsonl
+from utsyn.store.findings import apply_findings, explain
+from utsyn.store.rollup import save_snapshot
+from utsyn.store.scans import finish_run, start_run, write_target_result
+
+from .builders import add_orgs, result
+from .conftest import T0, NewDatabase
+
+BOOK = load_rulebook()
+
+
+def _fill_every_table(session: Session) -> None:
+    orgs = add_orgs(session, 2, sector="municipal", county="46")
+    org = orgs[0]
+    run = start_run(session, {"orgs": [o.orgnr for o in orgs]}, BOOK.version, T0)
+    value = {"ø": "unicode ✓", "n": 1.25, "list": [None, True]}
+    write_target_result(session, run, result(org, "org0.test", value, None, 7), T0)
+    finished = T0 + timedelta(minutes=3, microseconds=123456)  # microseconds survive too
+    finish_run(session, run, finished, stats={"targets": 1})
+    rule = BOOK.rules[0]
+    finding = Finding(rule.id, "www.org0.test:443", "www", "evidence")
+    apply_findings(session, org, [finding], {finding.asset}, T0)
+    explain(
+        session,
+        org,
+        finding.key,
+        ExplanationKind.FALSE_POSITIVE,
+        "Not our server at all.",
+        "it@org0.test",
+        T0,
+        T0 + timedelta(days=30),
+    )
+    rating = rate(Assessment(org.orgnr, (Asset(finding.asset, rule.factor),), (finding,)), BOOK)
+    save_snapshot(session, org, rating, date(2026, 1, 5), T0)
+    _fill_accounts(session, org)
+
+
+def _fill_accounts(session: Session, org: models.Organisation) -> None:
+    user = models.User(
+        email="admin@org0.test",
+        password_hash="$argon2id$v=19$x",
+        role="org_admin",
+        org_id=org.id,
+        created=T0,
+    )
+    session.add(user)
+    session.flush()
+    asset = session.scalars(select(models.Asset).where(models.Asset.org_id == org.id)).one()
+    portfolio = models.Portfolio(owner_id=user.id, name="Vestland", created=T0)
+    card = models.Scorecard(
+        org_id=org.id, name="Web", score=88.5, grade="B", rulebook_version=BOOK.version, scored=T0
+    )
+    session.add_all([portfolio, card])
+    session.flush()
+    session.add_all(
+        [
+            models.ApiToken(
+                user_id=user.id,
+                name="ci",
+                token_hash=hashlib.sha256(b"t").hexdigest(),
+                created=T0,
+                expires=None,
+                last_used=T0,
+            ),
+            models.PortfolioMember(portfolio_id=portfolio.id, org_id=org.id),
+            models.ScorecardAsset(scorecard_id=card.id, asset_id=asset.id),
+            models.Alert(
+                dedupe_key=f"grade-drop:{org.orgnr}:2026-01-05",
+                kind="grade_drop",
+                org_id=org.id,
+                payload={"from": "A", "to": "F"},
+                created=T0,
+                delivered=None,
+            ),
+        ]
+    )
+    session.commit()
+
+
+def _export(session: Session) -> str:
+    out = io.StringIO()
+    export_jsonl(session, out)
+    session.rollback()
+    return out.getvalue()
+
+
+@contextmanager
+def _database(url: str) -> Iterator[Session]:
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def test_export_then_import_round_trips_every_table(
+    session: Session,
+    backend: str,
+    new_database: NewDatabase,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    _fill_every_table(session)
+    exported = _export(session)
+    tables = {json.loads(line).get("table") for line in exported.splitlines()[1:]}
+    assert tables == set(models.Base.metadata.tables)
+
+    targets = [new_database()]
+    if backend == "postgresql":  # across backends: PostgreSQL's export loads into SQLite
+        targets.append(f"sqlite:///{tmp_path_factory.mktemp('cross') / 'utsyn.db'}")
+    for url in targets:
+        with _database(url) as other:
+            rows = import_jsonl(other, io.StringIO(exported))
+            assert rows == len(exported.splitlines()) - 1
+            assert _export(other) == exported
+            add_orgs(other, 3)  # new ids do not collide with imported ones
+
+
+def test_import_refuses_a_database_that_is_not_empty(session: Session) -> None:
+    _fill_every_table(session)
+    exported = _export(session)
+    with pytest.raises(ConfigError, match="not empty"):
+        import_jsonl(session, io.StringIO(exported))
+
+
+def test_import_refuses_an_export_of_another_schema(session: Session) -> None:
+    header = json.dumps({"format": "utsyn-db", "revision": "0000"}) + "\n"
+    with pytest.raises(ConfigError, match="upgrade both"):
+        import_jsonl(session, io.StringIO(header))
+    with pytest.raises(ConfigError, match="not a Utsyn database export"):
+        import_jsonl(session, io.StringIO("orgnr,name\n"))
