@@ -282,9 +282,19 @@ def scan(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the JSON report here.")
     ] = None,
+    store: Annotated[
+        bool | None,
+        typer.Option("--store/--no-store", help="Store results (default: for --scenario/--org)."),
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Store the scan as this organisation's.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the last interrupted stored scan.")
+    ] = False,
 ) -> None:
     """Scan domains, hosts or a lab scenario, non-intrusively."""
-    from utsyn.scan.run import ScanRequest, run_scan_command
+    from utsyn.commands.scan import ScanRequest, run_scan_command
 
     request = ScanRequest(
         names=tuple(names or ()),
@@ -297,6 +307,9 @@ def scan(
         scope=scope,
         as_json=as_json,
         output=output,
+        store=store,
+        org=org,
+        resume=resume,
     )
     run_scan_command(request, console, err_console)
 
@@ -306,7 +319,10 @@ def scan(
 rating_app = typer.Typer(help="Scores, grades and their explanations.", no_args_is_help=True)
 app.add_typer(rating_app, name="rating")
 
-ScanOpt = Annotated[Path, typer.Option("--scan", help="A scan report (`utsyn scan -o FILE`).")]
+ScanOpt = Annotated[
+    Path | None,
+    typer.Option("--scan", help="A scan report (`utsyn scan -o FILE`); default: the database."),
+]
 OrgOpt = Annotated[
     str | None, typer.Option("--org", help="Organisation number (default: every one).")
 ]
@@ -322,10 +338,15 @@ def rating_methodology() -> None:
     sys.stdout.write(render(load_rulebook()))
 
 
-def _rated(scan_file: Path, org: str | None, rulebook: Path | None = None) -> list[Rated]:
+def _rated(scan_file: Path | None, org: str | None, rulebook: Path | None = None) -> list[Rated]:
     from utsyn.rating.service import load_scan, rate_all
     from utsyn.rules.rulebook import load_rulebook
 
+    if scan_file is None:
+        from utsyn.commands.store import open_session, stored_rated
+
+        with open_session() as session:
+            return stored_rated(session, org)
     footprints, results = load_scan(scan_file)
     rated = rate_all(footprints, results, load_rulebook(rulebook))
     if org is not None:
@@ -336,7 +357,7 @@ def _rated(scan_file: Path, org: str | None, rulebook: Path | None = None) -> li
 
 
 @rating_app.command("show")
-def rating_show(scan: ScanOpt, org: OrgOpt = None, lang: LangOpt = "nb") -> None:
+def rating_show(scan: ScanOpt = None, org: OrgOpt = None, lang: LangOpt = "nb") -> None:
     """Score, grade, factor scores and every finding with the points it costs."""
     from rich.markup import escape
 
@@ -368,8 +389,8 @@ def rating_show(scan: ScanOpt, org: OrgOpt = None, lang: LangOpt = "nb") -> None
 
 @rating_app.command("plan")
 def rating_plan(
-    scan: ScanOpt,
     org: Annotated[str, typer.Option("--org", help="Organisation number.")],
+    scan: ScanOpt = None,
     fix: Annotated[
         list[str] | None, typer.Option("--fix", help="Rule id or finding key (repeatable).")
     ] = None,
@@ -396,19 +417,24 @@ def rating_plan(
 
 @rating_app.command("diff")
 def rating_diff(
-    scan: ScanOpt,
     from_: Annotated[Path, typer.Option("--from", help="The rulebook file in force.")],
     to: Annotated[Path, typer.Option("--to", help="The proposed rulebook file.")],
+    scan: ScanOpt = None,
 ) -> None:
     """Every organisation's score and grade under two rulebook versions, before adoption."""
 
-    old = {r.org: r for r in _rated(scan, None, from_)}
-    new = {r.org: r for r in _rated(scan, None, to)}
+    from utsyn.rating.model import rate
+    from utsyn.rules.rulebook import load_rulebook
+
+    before, after = load_rulebook(from_), load_rulebook(to)
+    assessed = _rated(scan, None, from_)
+    old = {r.org: rate(r.assessment, before) for r in assessed}
+    new = {r.org: rate(r.assessment, after) for r in assessed}
     table = Table(title="Rulebook change")
     for column in ("organisation", "before", "after", "change"):
         table.add_column(column)
     for org in sorted(old):
-        a, b = old[org].rating, new[org].rating
+        a, b = old[org], new[org]
         table.add_row(
             org,
             f"{a.score:.1f} {a.grade} ({a.rulebook_version})",
@@ -436,3 +462,88 @@ def rating_change(
     )
     for c in change.changes:
         console.print(f"  {-c.points:+6.2f}  {c.change:15} {c.rule}  {c.asset}")
+
+
+# ------------------------------------------------------------------ database and organisations
+
+db_app = typer.Typer(help="The database: migrations, export and import.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+orgs_app = typer.Typer(help="Organisations and their footprints.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database (SQLite by default, UTSYN_DATABASE_URL otherwise) to the newest."""
+    from utsyn.commands.store import open_session
+    from utsyn.store.db import database_url
+
+    with open_session():
+        pass
+    console.print(f"Database at the newest schema: {escape(_safe_url(database_url()))}")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("export")
+def db_export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSON lines file.")],
+) -> None:
+    """Write every table as JSON lines (a full, restorable copy)."""
+    from utsyn.commands.store import open_session
+    from utsyn.store.dump import export_jsonl
+
+    tmp = output.with_name(output.name + ".partial")
+    with open_session() as session, tmp.open("w", encoding="utf-8") as fp:
+        rows = export_jsonl(session, fp)
+    tmp.replace(output)  # a reader never sees half an export
+    console.print(f"Exported {rows} rows to {escape(str(output))}.")
+
+
+@db_app.command("import")
+def db_import(
+    source: Annotated[Path, typer.Argument(help="A file from `utsyn db export`.")],
+) -> None:
+    """Load a JSON lines export into an empty database (all or nothing)."""
+    from utsyn.commands.store import open_session
+    from utsyn.store.dump import import_jsonl
+
+    if not source.is_file():
+        raise ConfigError(f"{source}: no such file")
+    with open_session() as session, source.open(encoding="utf-8") as fp:
+        rows = import_jsonl(session, fp)
+    console.print(f"Imported {rows} rows from {escape(str(source))}.")
+
+
+@orgs_app.command("import")
+def orgs_import(
+    source: Annotated[Path, typer.Argument(help="CSV: Enhetsregisteret-style or native.")],
+) -> None:
+    """Import organisations from CSV: all or nothing, with a report of bad rows."""
+    from utsyn.commands.store import open_session
+    from utsyn.pipeline import now_utc
+    from utsyn.store.importer import import_organisations
+
+    if not source.is_file():
+        raise ConfigError(f"{source}: no such file")
+    with open_session() as session:
+        report = import_organisations(session, source, now_utc())
+    for problem in report.errors[:50]:
+        err_console.print(f"  line {problem.line}: {escape(problem.reason)}", soft_wrap=True)
+    for problem in report.flags[:50]:
+        console.print(f"  line {problem.line} (flag): {escape(problem.reason)}", soft_wrap=True)
+    if not report.committed:
+        raise ConfigError(
+            f"{source}: {len(report.errors)} bad row(s); nothing was imported (see above)"
+        )
+    assert report.written is not None
+    w = report.written
+    console.print(
+        f"{report.rows} rows: {w.created} created, {w.updated} updated, {w.unchanged} unchanged; "
+        f"{report.flagged_rows} flagged for review."
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Set
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,12 +64,17 @@ class Scanner:
         net = GuardedNet(c.scope, c.timeouts, c.max_connections, c.per_host)
         return ScanContext(c, net, Resolver(net, list(c.nameservers), c.dns_port))
 
-    async def scan(self, footprints: Iterable[Footprint]) -> AsyncIterator[TargetResult]:
-        """Results in completion order; stopping the iteration cancels the rest."""
+    async def scan(
+        self, footprints: Iterable[Footprint], skip: Set[tuple[str, str]] = frozenset()
+    ) -> AsyncIterator[TargetResult]:
+        """Results in completion order; stopping the iteration cancels the rest.
+
+        `skip` holds (org, target) pairs already done (a resumed run): they are not scanned.
+        """
         scan = self._context()
         self.last_context = scan
         queue: asyncio.Queue[TargetResult | None] = asyncio.Queue(self.config.hosts_in_flight)
-        producer = asyncio.create_task(self._produce(footprints, scan, queue))
+        producer = asyncio.create_task(self._produce(footprints, scan, queue, skip))
         try:
             while (result := await queue.get()) is not None:
                 yield result
@@ -82,6 +87,7 @@ class Scanner:
         footprints: Iterable[Footprint],
         scan: ScanContext,
         queue: asyncio.Queue[TargetResult | None],
+        skip: Set[tuple[str, str]],
     ) -> None:
         slots = asyncio.Semaphore(self.config.hosts_in_flight)
 
@@ -95,6 +101,8 @@ class Scanner:
             async with asyncio.TaskGroup() as group:
                 for footprint in footprints:
                     for unit in units(footprint):
+                        if (unit.org, unit.name) in skip:
+                            continue
                         await slots.acquire()
                         group.create_task(work(unit))
         finally:

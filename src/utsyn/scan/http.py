@@ -1000,18 +1000,34 @@ def page_observations(target: ServiceTarget, url: str, home: Response) -> list[O
 
 
 def _products(target: ServiceTarget, home: Response, html: str, page: Page) -> list[Observation]:
-    """Products named by the headers and HTML, when the fingerprint module is installed."""
-    try:
-        from utsyn.scan.fingerprint import identify_web  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return []
+    """Products named by the headers and the HTML.
+
+    The Server and X-Powered-By banners are read by `identify_banner`, which knows the
+    distribution suffixes (`Apache/2.4.29 (Ubuntu)`) that make a CVE match only potential;
+    web fingerprints add what the banners do not name.
+    """
+    from utsyn.scan.fingerprint import identify_web
+    from utsyn.scan.products import identify_banner
+
+    banners = [home.header("server") or "", home.header("x-powered-by") or ""]
+    named = [p.to_json() for b in banners if b for p in identify_banner("http", b)]
+    covered = {_product_key(p.get("cpe")) for p in named} - {None}
     headers = {name: home.header(name) or "" for name, _ in home.headers}
     scripts = [url for kind, url, _ in page.assets if kind == "script"]
     try:
         found = identify_web(headers, html, scripts, home.all("set-cookie"))
     except Exception as exc:  # its bug must not cost the page's other results
         return [failed(target, "service.product", f"fingerprint failed: {exc!r}", "GET /")]
-    return [observe(target, "service.product", product, "GET /") for product in found]
+    extra = [p for p in found if _product_key(p.get("cpe")) not in covered]
+    return [observe(target, "service.product", product, "GET /") for product in named + extra]
+
+
+def _product_key(cpe: object) -> str | None:
+    """`vendor:product` of a CPE 2.3 name, to tell two sources naming one product."""
+    if not isinstance(cpe, str) or not cpe.startswith("cpe:2.3:"):
+        return None
+    parts = cpe.split(":")
+    return f"{parts[3]}:{parts[4]}" if len(parts) > 4 else None
 
 
 def chain_observations(

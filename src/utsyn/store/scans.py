@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
@@ -114,9 +114,18 @@ def latest_results(session: Session, org: Organisation) -> list[scan.TargetResul
         .where(TargetScan.org_id == org.id)
         .group_by(TargetScan.target)
     )
-    scans = session.scalars(
-        select(TargetScan).where(TargetScan.id.in_(newest)).order_by(TargetScan.target)
-    ).all()
+    return _results(session, org, TargetScan.id.in_(newest))
+
+
+def run_results(session: Session, run: ScanRun, org: Organisation) -> list[scan.TargetResult]:
+    """What one run stored for one organisation: the findings that run actually saw."""
+    return _results(session, org, (TargetScan.run_id == run.id) & (TargetScan.org_id == org.id))
+
+
+def _results(
+    session: Session, org: Organisation, where: ColumnElement[bool]
+) -> list[scan.TargetResult]:
+    scans = session.scalars(select(TargetScan).where(where).order_by(TargetScan.target)).all()
     observations = session.scalars(
         select(Observation)
         .where(Observation.target_scan_id.in_([s.id for s in scans]))

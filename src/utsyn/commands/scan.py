@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from utsyn.errors import ConfigError
+from utsyn.rating.model import Rating
 from utsyn.scan.engine import Scanner, units
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.guard import ScopePolicy
@@ -33,6 +34,9 @@ class ScanRequest:
     scope: str = "internet"
     as_json: bool = False
     output: Path | None = None
+    store: bool | None = None  # default: store scenario scans, not ad-hoc ones
+    org: str | None = None  # store an ad-hoc scan as this organisation's
+    resume: bool = False  # continue the last interrupted stored run
 
 
 def _with_vulnerabilities(results: list[TargetResult]) -> list[TargetResult]:
@@ -55,8 +59,83 @@ def system_nameservers(path: Path = Path("/etc/resolv.conf")) -> tuple[str, ...]
 def run_scan_command(request: ScanRequest, console: Console, err: Console) -> None:
     with ExitStack() as stack:
         footprints, config = _prepare(request, stack)
-        results = asyncio.run(_scan(footprints, config, err, request.as_json))
+        store = (
+            request.store if request.store is not None else bool(request.scenario or request.org)
+        )
+        if request.resume and not store:
+            raise ConfigError("--resume continues a stored scan: use it with --scenario or --org")
+        ratings: dict[str, Rating] = {}
+        if store:
+            footprints = _stored_footprints(request, footprints)
+            results = asyncio.run(_scan_stored(request, footprints, config, err, ratings))
+        else:
+            results = asyncio.run(_scan(footprints, config, err, request.as_json))
         _report(request, results, config, console, footprints)
+        if ratings and not request.as_json:
+            _print_ratings(console, ratings)
+
+
+def _stored_footprints(request: ScanRequest, footprints: list[Footprint]) -> list[Footprint]:
+    """Scenario organisations are upserted into the store; `--org` names an existing one."""
+    if request.org is None:
+        return footprints
+    (footprint,) = footprints
+    return [Footprint(request.org, footprint.domains, footprint.hostnames, footprint.ips)]
+
+
+async def _scan_stored(
+    request: ScanRequest,
+    footprints: list[Footprint],
+    config: ScanConfig,
+    err: Console,
+    ratings: dict[str, Rating],
+) -> tuple[list[TargetResult], dict[str, int], str]:
+    """Scan into the database: each target in its own transaction, then rate and snapshot."""
+    from utsyn.commands.store import open_session, prepare_scenario_orgs, resumable_run
+    from utsyn.pipeline import scan_and_store
+
+    started = now_iso()
+    results: list[TargetResult] = []
+    with open_session() as session:
+        if request.scenario:
+            prepare_scenario_orgs(session, request.scenario)
+        run = resumable_run(session) if request.resume else None
+        total = sum(1 for fp in footprints for _ in units(fp))
+        with _progress(err) as bar:
+            task = bar.add_task("", total=total)
+
+            def advance(result: TargetResult) -> None:
+                results.append(result)
+                bar.update(task, advance=1, description=result.target[:40])
+
+            outcome = await scan_and_store(session, footprints, config, run=run, progress=advance)
+            if outcome.skipped:
+                bar.update(task, advance=outcome.skipped)
+        ratings.update(outcome.ratings)
+    return results, outcome.stats, started
+
+
+def _print_ratings(console: Console, ratings: dict[str, Rating]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Ratings (stored)")
+    for column in ("organisation", "score", "grade", "capped by"):
+        table.add_column(column)
+    for org, rating in sorted(ratings.items(), key=lambda kv: kv[1].score):
+        caps = ", ".join(c.rule for c in rating.caps)
+        table.add_row(org, f"{rating.score:.1f}", rating.grade, caps)
+    console.print(table)
+
+
+def _progress(err: Console) -> Progress:
+    columns = (
+        TextColumn("[bold]Scanning[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    return Progress(*columns, console=err, disable=not err.is_terminal, transient=True)
 
 
 def _prepare(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], ScanConfig]:
@@ -117,14 +196,7 @@ async def _scan(
     total = sum(1 for fp in footprints for _ in units(fp))
     scanner = Scanner(config)
     results: list[TargetResult] = []
-    columns = (
-        TextColumn("[bold]Scanning[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-    )
-    with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
+    with _progress(err) as bar:
         task = bar.add_task("", total=total)
         async for result in scanner.scan(footprints):
             results.append(result)
@@ -151,6 +223,8 @@ def _report(
 ) -> None:
     results, stats, started = outcome
     results = _with_vulnerabilities(results)
+    stats = {"targets": len(results), "connections": 0, "dns_queries": 0,
+             "refused_by_scope": 0} | stats  # fmt: skip
     document = report_json(results, started, config.scope.mode, stats, footprints)
     text = json.dumps(document, indent=1, ensure_ascii=False)
     if request.output:

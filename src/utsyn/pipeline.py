@@ -1,0 +1,155 @@
+"""The main job, end to end: scan footprints, store each target, find, rate, snapshot.
+
+    footprint ─▶ scan ─▶ vuln enrich ─▶ store (one transaction per target)
+                                         └▶ findings (lifecycle) ─▶ rating ─▶ snapshot + rollups
+
+Every stage is one of the packages' own functions; this module only puts them in order.
+An interrupted scan leaves its run 'interrupted' and resumes with only the missing targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from utsyn.lab.manifest import Manifest
+from utsyn.rating.model import Assessment, Rating, rate
+from utsyn.rules.evaluate import assess
+from utsyn.rules.rulebook import Rulebook, load_rulebook
+from utsyn.scan.engine import Scanner
+from utsyn.scan.family import ScanConfig
+from utsyn.scan.model import Footprint, TargetResult
+from utsyn.store import findings as store_findings
+from utsyn.store import rollup, scans
+from utsyn.store.models import Organisation, ScanRun
+from utsyn.store.orgs import OrgRecord, organisation
+from utsyn.vuln import load_snapshot
+from utsyn.vuln.enrich import enrich
+
+Progress = Callable[[TargetResult], None]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def records_from_manifest(manifest: Manifest) -> list[OrgRecord]:
+    """A lab scenario's organisations as the store keeps them (first domain = primary)."""
+    domains = {o.orgnr: [d.name for d in o.domains] for o in manifest.organisations}
+    for org in manifest.organisations:
+        if org.primary_domain and org.primary_domain in domains[org.orgnr]:
+            domains[org.orgnr].remove(org.primary_domain)
+            domains[org.orgnr].insert(0, org.primary_domain)
+    return [
+        OrgRecord(
+            orgnr=o.orgnr,
+            name=o.name,
+            sector=_sector(str(o.sector)),
+            county=o.county,
+            municipality=o.municipality,
+            domains=tuple(domains[o.orgnr]),
+        )
+        for o in manifest.organisations
+    ]
+
+
+def _sector(sector: str) -> str:
+    """The store's sectors: state, county, municipal, other (by organisation form)."""
+    if sector in ("ministry", "state_agency", "health_trust", "university"):
+        return "state"
+    if sector == "county":
+        return "county"
+    if sector in ("municipality", "municipal_enterprise", "intermunicipal"):
+        return "municipal"
+    return "other"
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    run_id: int
+    targets: int
+    skipped: int
+    ratings: dict[str, Rating]
+    stats: dict[str, int]
+
+
+async def scan_and_store(
+    session: Session,
+    footprints: list[Footprint],
+    config: ScanConfig,
+    *,
+    run: ScanRun | None = None,
+    progress: Progress | None = None,
+    book: Rulebook | None = None,
+) -> ScanOutcome:
+    """Scan, store every target as it completes, then rate each organisation.
+
+    With `run` (an interrupted run), targets it already stored are not scanned again.
+    """
+    book = book or load_rulebook()
+    started = now_utc()
+    if run is None:
+        run = scans.start_run(session, {"mode": config.scope.mode}, book.version, started)
+        skip: set[tuple[str, str]] = set()
+    else:
+        skip = scans.resume_run(session, run)
+    index = load_snapshot()
+    scanner = Scanner(config)
+    written = 0
+    try:
+        async for result in scanner.scan(footprints, skip=skip):
+            scans.write_target_result(session, run, enrich(result, index), now_utc())
+            written += 1
+            if progress is not None:
+                progress(result)
+    except BaseException:
+        scans.finish_run(session, run, now_utc(), status="interrupted")
+        raise
+    ratings = {fp.org: rate_organisation(session, fp.org, book, run) for fp in footprints}
+    stats = _stats(scanner, written, len(skip))
+    scans.finish_run(session, run, now_utc(), stats=stats)
+    return ScanOutcome(run.id, written, len(skip), ratings, stats)
+
+
+def _stats(scanner: Scanner, written: int, skipped: int) -> dict[str, int]:
+    net = scanner.last_context.net.stats if scanner.last_context else None
+    return {
+        "targets": written,
+        "resumed_skipped": skipped,
+        "connections": net.connections if net else 0,
+        "dns_queries": net.dns_queries if net else 0,
+        "refused_by_scope": net.refused if net else 0,
+    }
+
+
+def rate_organisation(
+    session: Session, orgnr: str, book: Rulebook, run: ScanRun | None = None
+) -> Rating:
+    """Apply what `run` saw to the findings, then rate from what counts now and snapshot it.
+
+    Without a run (a re-rating), the findings stay as they are and only the rating is new.
+    """
+    org = organisation(session, orgnr)
+    now = now_utc()
+    if run is not None:
+        seen = assess(orgnr, scans.run_results(session, run, org), book, org.primary_domain)
+        scanned = {a.id for a in seen.assets}
+        store_findings.apply_findings(session, org, seen.findings, scanned, now)
+    rating = rating_now(session, org, book, now)
+    rollup.save_snapshot(session, org, rating, now.date(), now)
+    return rating
+
+
+def rating_now(session: Session, org: Organisation, book: Rulebook, now: datetime) -> Rating:
+    """The organisation's rating from its counting findings and its evaluated assets."""
+    latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
+    counting = store_findings.counting_findings(session, org, book, now)
+    return rate(Assessment(org.orgnr, latest.assets, counting), book)
+
+
+def rerate_all(session: Session, orgnrs: Iterable[str], book: Rulebook) -> dict[str, Rating]:
+    """New snapshots without a scan: after explanations, decay or a new rulebook version."""
+    return {orgnr: rate_organisation(session, orgnr, book) for orgnr in orgnrs}
