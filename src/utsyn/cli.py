@@ -229,30 +229,13 @@ def _print_lab(manifest: Manifest, state: dict[str, object]) -> None:
 
 @app.command()
 def demo(
-    once: Annotated[bool, typer.Option(help="Start, report and stop at once.")] = False,
+    once: Annotated[bool, typer.Option(help="Scan, rate, report and stop at once.")] = False,
+    port: Annotated[int, typer.Option(help="Port of the dashboard on 127.0.0.1.")] = 8000,
 ) -> None:
-    """The main job on the embedded default: the lab of the demo scenario, served."""
-    from utsyn.lab.runtime import read_state, running_lab
-    from utsyn.lab.scenarios import load_scenario
+    """The main job on the embedded default: lab, scan, ratings and the dashboard."""
+    from utsyn.commands.demo import run_demo
 
-    if read_state(_state_file()) is not None:
-        raise LabError("a lab is already running; `utsyn lab down` first")
-    manifest = load_scenario("demo")
-    settings = get_settings()
-    with running_lab(manifest, _state_dir(), settings.cache_dir) as info:
-        _print_lab(manifest, info.to_json())
-        hosts = sum(len(o.hosts) for o in manifest.organisations)
-        console.print(
-            f"[green]Demo lab up[/] in {info.started_in:.2f} s: "
-            f"{len(manifest.organisations)} organisations, {hosts} hosts."
-        )
-        if once:
-            return
-        console.print("Try: dig @127.53.0.1 www.fjordvik.test — Ctrl-C stops the lab.")
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-        stop.wait()
+    run_demo(console, err_console, once, port)
 
 
 # ------------------------------------------------------------------ scan

@@ -101,7 +101,7 @@ async def _scan_stored(
             prepare_scenario_orgs(session, request.scenario)
         run = resumable_run(session) if request.resume else None
         total = sum(1 for fp in footprints for _ in units(fp))
-        with _progress(err) as bar:
+        with progress_bar(err) as bar:
             task = bar.add_task("", total=total)
 
             def advance(result: TargetResult) -> None:
@@ -127,7 +127,7 @@ def _print_ratings(console: Console, ratings: dict[str, Rating]) -> None:
     console.print(table)
 
 
-def _progress(err: Console) -> Progress:
+def progress_bar(err: Console) -> Progress:
     columns = (
         TextColumn("[bold]Scanning[/]"),
         BarColumn(),
@@ -145,7 +145,7 @@ def _prepare(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], S
     if sources != 1:
         raise ConfigError("give domains, or --targets FILE, or --scenario NAME (one of them)")
     if request.scenario:
-        return _prepare_scenario(request, stack)
+        return prepare_scenario(request, stack)
     if request.targets_file:
         footprints = [from_file(request.targets_file)]
     else:
@@ -164,7 +164,7 @@ def _prepare(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], S
     return footprints, config
 
 
-def _prepare_scenario(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], ScanConfig]:
+def prepare_scenario(request: ScanRequest, stack: ExitStack) -> tuple[list[Footprint], ScanConfig]:
     """Use the running lab when it serves this scenario, else start one in-process."""
     from utsyn.lab.runtime import read_state, running_lab
     from utsyn.lab.sources import load_source
@@ -196,7 +196,7 @@ async def _scan(
     total = sum(1 for fp in footprints for _ in units(fp))
     scanner = Scanner(config)
     results: list[TargetResult] = []
-    with _progress(err) as bar:
+    with progress_bar(err) as bar:
         task = bar.add_task("", total=total)
         async for result in scanner.scan(footprints):
             results.append(result)
