@@ -530,3 +530,49 @@ def orgs_import(
         f"{report.rows} rows: {w.created} created, {w.updated} updated, {w.unchanged} unchanged; "
         f"{report.flagged_rows} flagged for review."
     )
+
+
+# ------------------------------------------------------------------ footprint
+
+footprint_app = typer.Typer(help="Footprints: discovery and validation.", no_args_is_help=True)
+app.add_typer(footprint_app, name="footprint")
+OrgnrOpt = Annotated[str, typer.Option("--org", help="Organisation number.")]
+
+
+@footprint_app.command("discover")
+def footprint_discover(
+    org: OrgnrOpt,
+    resolver: Annotated[
+        list[str] | None, typer.Option("--resolver", help="Name server IP (repeatable).")
+    ] = None,
+    resolver_port: Annotated[int, typer.Option(help="Port of the name servers.")] = 53,
+    scope: Annotated[str, typer.Option(help="internet, or lab (loopback only).")] = "internet",
+) -> None:
+    """Find candidate names from NS, MX, SPF, common subdomains and certificate names."""
+    from utsyn.commands.footprint import discovery_config, run_discover
+
+    run_discover(console, org, discovery_config(tuple(resolver or ()), resolver_port, scope))
+
+
+@footprint_app.command("list")
+def footprint_list(org: OrgnrOpt) -> None:
+    """The organisation's assets with their validation state."""
+    from utsyn.commands.footprint import show
+
+    show(console, org)
+
+
+@footprint_app.command("confirm")
+def footprint_confirm(org: OrgnrOpt, name: Annotated[str, typer.Argument()]) -> None:
+    """The organisation says a candidate is theirs (it then needs DNS TXT proof)."""
+    from utsyn.commands.footprint import set_state
+
+    set_state(console, org, name, "claimed")
+
+
+@footprint_app.command("reject")
+def footprint_reject(org: OrgnrOpt, name: Annotated[str, typer.Argument()]) -> None:
+    """Not the organisation's: never proposed again."""
+    from utsyn.commands.footprint import set_state
+
+    set_state(console, org, name, "rejected")

@@ -61,6 +61,7 @@ class CertReport:
     not_after: str
     chain_length: int
     fingerprint: str  # SHA-256 of the leaf's DER, to tell one certificate from another
+    names: tuple[str, ...] = ()  # the leaf's DNS names: footprint discovery learns from them
 
     @property
     def expiring_soon(self) -> bool:
@@ -179,7 +180,21 @@ def classify(
         not_after=leaf.not_valid_after_utc.isoformat(),
         chain_length=len(chain),
         fingerprint=hashlib.sha256(chain[0]).hexdigest(),
+        names=dns_names(leaf),
     )
+
+
+MAX_NAMES = 100  # a certificate listing thousands of names is not ours to store whole
+
+
+def dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return ()
+    return tuple(sorted({str(n).lower() for n in san.get_values_for_type(x509.DNSName)}))[
+        :MAX_NAMES
+    ]
 
 
 def _parse_rest(chain: Sequence[bytes]) -> list[x509.Certificate]:

@@ -59,6 +59,10 @@ class Scanner:
         self.families = list(families)
         self.last_context: ScanContext | None = None
 
+    def context(self) -> ScanContext:
+        """A fresh guarded network and resolver with this scanner's limits."""
+        return self._context()
+
     def _context(self) -> ScanContext:
         c = self.config
         net = GuardedNet(c.scope, c.timeouts, c.max_connections, c.per_host)

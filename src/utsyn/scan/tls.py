@@ -208,10 +208,12 @@ async def _certificate(job: Job, stream: _Stream, scan: ScanContext) -> list[Obs
         raise ch.HandshakeError(f"the leaf certificate does not parse: {exc}") from exc
     evidence = f"{answer.hello.describe()}; {report.evidence()}"
     values = (report.status, report.key, report.signature, report.expiring_soon)
-    return [
+    facts = [
         observe(job.target, check, value, job.name, evidence)
         for check, value in zip(CERT_CHECKS, values, strict=True)
     ]
+    names = [excerpt(n, 253) for n in report.names]
+    return [*facts, observe(job.target, "tls.cert.names", names, job.name)]
 
 
 async def _starttls_offered(job: Job, stream: _Stream) -> list[Observation]:
