@@ -358,6 +358,10 @@ def rating_show(scan: ScanOpt = None, org: OrgOpt = None, lang: LangOpt = "nb") 
             console.print(f"  grade capped at {cap.grade} by {cap.rule} on {escape(cap.asset)}")
         factors = "  ".join(f"{k} {v:.0f}" for k, v in r.factors.items())
         console.print(f"  {factors}")
+        if item.patching_days is not None:
+            console.print(
+                f"  patching cadence: {item.patching_days:.1f} days (median, high/critical CVEs)"
+            )
         table = Table(show_header=True, box=None)
         for column in ("points", "if fixed", "rule", "asset"):
             table.add_column(column)
@@ -576,3 +580,48 @@ def footprint_reject(org: OrgnrOpt, name: Annotated[str, typer.Argument()]) -> N
     from utsyn.commands.footprint import set_state
 
     set_state(console, org, name, "rejected")
+
+
+@footprint_app.command("verify")
+def footprint_verify(
+    org: OrgnrOpt,
+    name: Annotated[str, typer.Argument(help="The domain or host name to prove.")],
+    resolver: Annotated[
+        list[str] | None,
+        typer.Option("--resolver", help="Name server IP (default: UTSYN_DNS_SERVERS)."),
+    ] = None,
+    resolver_port: Annotated[int, typer.Option(help="Port of the name servers.")] = 53,
+) -> None:
+    """Prove control with a DNS TXT record (_utsyn-verify.NAME); the first run shows it."""
+    import os
+
+    from utsyn.commands.footprint import verify
+
+    servers = tuple(resolver or ()) or tuple(
+        s.strip() for s in os.environ.get("UTSYN_DNS_SERVERS", "").split(",") if s.strip()
+    )
+    if not servers:
+        raise ConfigError("no name server: pass --resolver IP or set UTSYN_DNS_SERVERS")
+    if not verify(console, org, name, servers, resolver_port):
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------ other packages' commands
+
+
+def _mount() -> None:
+    """Sub-commands owned by their packages (each keeps its CLI next to its code)."""
+    from utsyn.report.cli import report_app
+    from utsyn.vuln.cli import feeds_app
+    from utsyn.web.cli import serve, users_app
+    from utsyn.worker.cli import scheduler_command, worker_command
+
+    app.add_typer(report_app, name="report")
+    app.add_typer(feeds_app, name="feeds")
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")
+    app.command("worker")(worker_command)
+    app.command("scheduler")(scheduler_command)
+
+
+_mount()

@@ -16,17 +16,18 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from utsyn.lab.manifest import Manifest
-from utsyn.rating.model import Assessment, Rating, rate
+from utsyn.rating.model import GRADE_ORDER, Assessment, Rating, rate
 from utsyn.rules.evaluate import assess
-from utsyn.rules.rulebook import Rulebook, load_rulebook
+from utsyn.rules.rulebook import Grade, Rulebook, load_rulebook
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import Footprint, TargetResult
 from utsyn.store import findings as store_findings
 from utsyn.store import rollup, scans
-from utsyn.store.models import Organisation, ScanRun
+from utsyn.store.models import Organisation, OrgLatest, ScanRun
 from utsyn.store.orgs import OrgRecord, organisation
 from utsyn.vuln import load_snapshot
+from utsyn.vuln.alerts import grade_drop_alerts
 from utsyn.vuln.enrich import enrich
 
 Progress = Callable[[TargetResult], None]
@@ -139,8 +140,16 @@ def rate_organisation(
         scanned = {a.id for a in seen.assets}
         store_findings.apply_findings(session, org, seen.findings, scanned, now)
     rating = rating_now(session, org, book, now)
+    before = session.get(OrgLatest, org.id)
+    old_grade = _grade(before.grade) if before is not None else None
+    old_score = before.score if before is not None else None
     rollup.save_snapshot(session, org, rating, now.date(), now)
+    grade_drop_alerts(session, org, old_grade, rating.grade, now, (old_score, rating.score))
     return rating
+
+
+def _grade(text: str) -> Grade | None:
+    return next((g for g in GRADE_ORDER if g == text), None)
 
 
 def rating_now(session: Session, org: Organisation, book: Rulebook, now: datetime) -> Rating:

@@ -95,7 +95,46 @@ def _fill_accounts(session: Session, org: models.Organisation) -> None:
             ),
         ]
     )
+    session.flush()
+    _fill_feeds(session)
     session.commit()
+
+
+def _fill_feeds(session: Session) -> None:
+    """The feed provenance and alert delivery tables (vuln/feeds.py, vuln/alerts.py)."""
+    alert = session.scalars(select(models.Alert)).one()
+    generation = models.FeedGeneration(
+        name="g1", source="snapshot", previous=None, digest="0" * 64, created=T0,
+        counts={"kev": 1}, changes={},
+    )  # fmt: skip
+    session.add_all([generation])
+    session.flush()
+    session.add_all(
+        [
+            models.AlertDelivery(
+                alert_id=alert.id,
+                channel="webhook",
+                attempts=1,
+                last_error=None,
+                delivered=T0,
+                failed=None,
+            ),
+            models.FeedFile(
+                generation_id=generation.id,
+                feed="kev",
+                path="kev/k.json",
+                source_url="x",
+                etag=None,
+                last_modified=None,
+                sha256="0" * 64,
+                size=1,
+                file_date=date(2026, 1, 5),
+                loaded_at=T0,
+                records=1,
+                fetched=True,
+            ),
+        ]
+    )
 
 
 def _export(session: Session) -> str:

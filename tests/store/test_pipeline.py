@@ -150,3 +150,30 @@ def test_a_bad_organisation_file_imports_nothing(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 2 and "line 3" in out.stderr and "nothing was imported" in out.stderr
+
+
+def test_patching_cadence_from_the_stored_finding_history(session: Session) -> None:
+    """A high CVE first seen on day 0 and gone in the rescan on day 12: cadence 12 days."""
+    from datetime import timedelta
+
+    from utsyn.commands.store import stored_rated
+    from utsyn.pipeline import now_utc
+    from utsyn.rating.model import Finding as Seen
+    from utsyn.scan.model import Observation
+    from utsyn.store.findings import apply_findings
+
+    day0 = now_utc() - timedelta(days=20)
+    upsert_organisations(session, records_from_manifest(load_scenario("demo"))[:1], "t", day0)
+    org_nr = records_from_manifest(load_scenario("demo"))[0].orgnr
+    from utsyn.store.orgs import organisation
+
+    org = organisation(session, org_nr)
+    run = scans.start_run(session, {"mode": "lab"}, "x", day0)
+    fact = Observation("www.x.test:443", "service.kind", "https")
+    scans.write_target_result(session, run, TargetResult(org_nr, "www.x.test", "host", (fact,)))
+    asset = "www.x.test:443"
+    high = Seen("vuln.cve.high", asset, "CVE-2021-23017")
+    apply_findings(session, org, [high], {asset}, day0)
+    apply_findings(session, org, [], {asset}, day0 + timedelta(days=12))
+    (rated,) = stored_rated(session, org_nr)
+    assert rated.patching_days == 12.0

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -87,15 +85,7 @@ def _print(console: Console, ratings: dict[str, tuple[float, str]], manifest: ob
 
 
 def _serve_or_wait(console: Console, port: int) -> None:
-    try:
-        from utsyn.web.demo import serve_demo  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        serve_demo = None
-    if serve_demo is not None:
-        serve_demo(console, port)
-        return
-    console.print("The lab stays up: try `utsyn rating show`. Ctrl-C stops it.")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    """The dashboard until Ctrl-C; the lab in its thread serves on behind it."""
+    from utsyn.web.demo import serve_demo
+
+    serve_demo(console, port)

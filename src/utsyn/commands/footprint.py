@@ -108,3 +108,37 @@ def show(console: Console, orgnr: str) -> None:
         for a in org_assets(session, org):
             table.add_row(a.kind, escape(a.value), a.state, a.source, "yes" if a.shared else "")
     console.print(table)
+
+
+def verify(console: Console, orgnr: str, name: str, servers: tuple[str, ...], port: int) -> bool:
+    """Prove control of a name with its DNS TXT record; the first call issues the token."""
+    import secrets
+
+    from utsyn.commands.store import open_session
+    from utsyn.pipeline import now_utc
+    from utsyn.store.footprint import mark_verified, set_verification_token
+    from utsyn.store.orgs import organisation
+    from utsyn.web import verify as txt
+
+    with open_session() as session:
+        org = organisation(session, orgnr)
+        value = name.lower().rstrip(".")
+        match = [a for a in org_assets(session, org) if a.value == value]
+        if not match:
+            raise ConfigError(f"{name} is not in the footprint of {orgnr}")
+        asset = match[0]
+        if asset.verification_token is None:
+            set_verification_token(session, asset, secrets.token_urlsafe(24))
+        token = asset.verification_token
+        assert token is not None
+        record = f'{txt.record_name(value)} TXT "{txt.record_value(token)}"'
+        try:
+            values = txt.txt_values(txt.record_name(value), servers, port, timeout=3.0)
+        except txt.VerificationUnavailable as exc:
+            raise ConfigError(f"DNS lookup failed: {exc}") from exc
+        if not txt.is_verified(values, token):
+            console.print(f"Not verified yet. Publish this record, then run again:\n  {record}")
+            return False
+        mark_verified(session, org, asset, "cli", now_utc())
+    console.print(f"{escape(value)}: verified")
+    return True

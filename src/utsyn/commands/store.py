@@ -54,9 +54,14 @@ def resumable_run(session: Session) -> ScanRun:
     return run
 
 
+# The findings whose fixing speed is the patching cadence (high and critical CVEs).
+PATCHED_RULES = frozenset({"vuln.cve.kev", "vuln.cve.critical", "vuln.cve.high"})
+
+
 def stored_rated(session: Session, orgnr: str | None) -> list[Rated]:
     """Each stored organisation's assessment and rating now (counting findings only)."""
     from utsyn.pipeline import now_utc
+    from utsyn.rating.lifecycle import patching_cadence
     from utsyn.rating.model import Assessment, rate
     from utsyn.rating.service import Rated
     from utsyn.rules.evaluate import assess
@@ -79,7 +84,9 @@ def stored_rated(session: Session, orgnr: str | None) -> list[Rated]:
         latest = assess(org.orgnr, results, book, org.primary_domain)
         counting = findings.counting_findings(session, org, book, now)
         assessment = Assessment(org.orgnr, latest.assets, counting)
-        rated.append(Rated(org.orgnr, assessment, rate(assessment, book)))
+        states = findings.finding_states(session, org).values()
+        cadence = patching_cadence(s for s in states if s.rule in PATCHED_RULES)
+        rated.append(Rated(org.orgnr, assessment, rate(assessment, book), cadence))
     if not rated:
         raise ConfigError("no scan results stored yet: run `utsyn scan --scenario demo` first")
     return rated

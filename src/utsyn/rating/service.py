@@ -23,6 +23,9 @@ class Rated:
     org: str
     assessment: Assessment
     rating: Rating
+    # Median days from first seen to resolved for high and critical CVE findings (None:
+    # none resolved yet, or not known without the finding history in the store).
+    patching_days: float | None = None
 
 
 def rate_all(

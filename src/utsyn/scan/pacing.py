@@ -73,8 +73,8 @@ class PacedResolver:
             lost = False
             try:
                 return await call()
-            except ResolveError:
-                lost = True
+            except ResolveError as exc:
+                lost = exc.congestion  # a zone's bad TCP answer is no sign of congestion
                 self.losses += 1
                 if attempt == self.retries:
                     raise

@@ -23,7 +23,16 @@ MAX_CNAME_CHAIN = 8
 
 
 class ResolveError(Exception):
-    """A name could not be resolved: the message says why (NXDOMAIN, timeout, ...)."""
+    """A name could not be resolved: the message says why (NXDOMAIN, timeout, ...).
+
+    `congestion` is False when a name server did answer (over UDP, truncated) and only the
+    TCP retry failed: that says something about one zone's answers, not about the load on
+    the name server, so the scan's DNS pacing must not slow every other zone down for it.
+    """
+
+    def __init__(self, message: str, congestion: bool = True) -> None:
+        super().__init__(message)
+        self.congestion = congestion
 
 
 @dataclass(frozen=True)
@@ -72,19 +81,23 @@ class Resolver:
     async def _ask(self, name: str, rdtype: str, dnssec: bool) -> Answer:
         query = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
         last_error = "no name server answered"
+        congestion = True
         for nameserver in self.nameservers:
+            answered = False
             try:
                 response = await self.net.dns(query, nameserver, self.port, configured=True)
                 if response.flags & dns.flags.TC:
+                    answered = True
                     response = await self.net.dns(
                         query, nameserver, self.port, tcp=True, configured=True
                     )
             except (dns.exception.DNSException, OSError, TimeoutError) as exc:
                 last_error = f"{nameserver}: {type(exc).__name__} {exc}".strip()
+                congestion = congestion and not answered
                 continue
             rcode = dns.rcode.to_text(response.rcode())
             return Answer(name, rcode, tuple(response.answer), response)
-        raise ResolveError(f"{name} {rdtype}: {last_error}")
+        raise ResolveError(f"{name} {rdtype}: {last_error}", congestion)
 
     async def records(self, name: str, rdtype: str) -> list[str]:
         """The record texts of one type at `name`, following CNAMEs; [] when there are none."""

@@ -213,7 +213,8 @@ async def _certificate(job: Job, stream: _Stream, scan: ScanContext) -> list[Obs
         for check, value in zip(CERT_CHECKS, values, strict=True)
     ]
     names = [excerpt(n, 253) for n in report.names]
-    return [*facts, observe(job.target, "tls.cert.names", names, job.name)]
+    listed = ", ".join(names) or "no DNS names in the certificate"
+    return [*facts, observe(job.target, "tls.cert.names", names, job.name, listed)]
 
 
 async def _starttls_offered(job: Job, stream: _Stream) -> list[Observation]:

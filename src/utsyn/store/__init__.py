@@ -4,7 +4,8 @@
 - `db`: engines (SQLite by default, PostgreSQL by URL), sessions, `atomic`, `upgrade`.
 - `orgs`: organisations and assets; `importer`: CSV import of organisations.
 - `scans`: scan runs and target results; `findings`: lifecycle, explanations, disputes.
-- `rollup`: score snapshots and the national rollups; `dump`: JSON-lines export/import.
+- `rollup`: score snapshots and the national rollups; `rescore`: the same, for many
+  organisations at once; `dump`: JSON-lines export/import.
 
 Every repository function takes a `Session`. Those that change data run as one unit
 (`db.atomic`): inside a transaction the caller opened with `session.begin()` they are a

@@ -113,6 +113,13 @@ def _current_explanations(
     return {e.finding_id: e for e in explanations if e.created >= first_seen[e.finding_id]}
 
 
+def current_explanation_rows(
+    session: Session, rows: list[models.Finding]
+) -> dict[int, models.Explanation]:
+    """Finding id → the explanation in force for it (the web shows its id and review)."""
+    return _current_explanations(session, rows)
+
+
 def counting_findings(
     session: Session, org: Organisation, book: Rulebook, now: datetime
 ) -> tuple[Finding, ...]:

@@ -33,6 +33,20 @@ sector/county/municipality changes, or an asset is verified)
 - Increments are applied as signed deltas (old contribution out, new contribution in) in
   the same transaction as the snapshot, so the counts always equal a from-scratch recount
   (`rollup.recount`, which also repairs them).
+
+Averages, municipalities and history (revision 0002, read by `utsyn.portfolio.aggregate`)
+- `score_tenths` is the sum of the scores in tenths of a point. Scores have one decimal, so
+  the sum is an exact integer under +/- deltas (a float would drift from the recount), and
+  an average is `score_tenths / orgs / 10`.
+- `MunicipalityGradeCount` and `MunicipalityIssueCount` are the two counts refined by
+  municipality, keyed municipality first: a municipality's page is an index range of at
+  most a few thousand rows, where reading its `OrgLatest` rows' rules would not be.
+- `ScoreDay` (day, version, sector, county), `MunicipalityScoreDay` (municipality first) and
+  `NationalScoreDay` (day, version) sum every snapshot of a day: the national trend over a
+  year is 365 rows, a sector's or county's a range of some 50 000, a municipality's
+  365 × sectors, whatever the number of organisations. A snapshot
+  carries the sector, county and municipality it was counted under, so a re-rating the same
+  day takes out exactly what it put in, and history is not rewritten when a body moves.
 """
 
 from __future__ import annotations
@@ -79,6 +93,7 @@ RUN_STATUSES = ("running", "done", "interrupted")
 ROLES = ("national_admin", "national_analyst", "org_admin", "org_viewer")
 EXPLANATION_KINDS = ("accepted_risk", "false_positive", "compensating_control")
 REVIEWS = ("pending", "accepted", "rejected")
+ALERT_CHANNELS = ("webhook", "email")
 
 # SQLite only aliases ROWID (and so autoincrements) for a column declared exactly INTEGER.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -252,6 +267,10 @@ class ScoreSnapshot(Base):
     factors: Mapped[dict[str, Any]]  # factor → score
     penalties: Mapped[dict[str, Any]]  # rule → points lost (the rules that counted)
     saved: Mapped[datetime]  # the last time this day's rating was (re)saved
+    # The dimensions this snapshot is counted under in the daily rollups (ScoreDay).
+    sector: Mapped[str] = mapped_column(String(32), server_default="")
+    county: Mapped[str] = mapped_column(String(2), server_default="")
+    municipality: Mapped[str] = mapped_column(String(4), server_default="")
 
 
 class User(Base):
@@ -339,6 +358,26 @@ class Alert(Base):
     payload: Mapped[dict[str, Any]]
     created: Mapped[datetime]
     delivered: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Delivery status over every channel (revision 0003_feeds); per channel in AlertDelivery.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertDelivery(Base):
+    """One channel's delivery of one alert: a webhook that succeeded is not sent again
+    when only the e-mail has to be retried."""
+
+    __tablename__ = "alert_delivery"
+    __table_args__ = (_one_of("channel", ALERT_CHANNELS),)
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered: Mapped[datetime | None]
+    failed: Mapped[datetime | None]  # given up: a permanent refusal or attempts spent
 
 
 class AuditLog(Base):
@@ -386,6 +425,7 @@ class GradeCount(Base):
     active: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     grade: Mapped[str] = mapped_column(String(1), primary_key=True)
     orgs: Mapped[int] = mapped_column(Integer)
+    score_tenths: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class IssueCount(Base):
@@ -398,3 +438,102 @@ class IssueCount(Base):
     county: Mapped[str] = mapped_column(String(2), primary_key=True)
     active: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     orgs: Mapped[int] = mapped_column(Integer)
+
+
+class MunicipalityGradeCount(Base):
+    __tablename__ = "municipality_grade_count"
+
+    municipality: Mapped[str] = mapped_column(String(4), primary_key=True)
+    rulebook_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    county: Mapped[str] = mapped_column(String(2), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    grade: Mapped[str] = mapped_column(String(1), primary_key=True)
+    orgs: Mapped[int] = mapped_column(Integer)
+    score_tenths: Mapped[int] = mapped_column(BigInteger)
+
+
+class MunicipalityIssueCount(Base):
+    __tablename__ = "municipality_issue_count"
+
+    municipality: Mapped[str] = mapped_column(String(4), primary_key=True)
+    rulebook_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(120), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    county: Mapped[str] = mapped_column(String(2), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    orgs: Mapped[int] = mapped_column(Integer)
+
+
+class ScoreDay(Base):
+    __tablename__ = "score_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rulebook_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    county: Mapped[str] = mapped_column(String(2), primary_key=True)
+    orgs: Mapped[int] = mapped_column(Integer)
+    score_tenths: Mapped[int] = mapped_column(BigInteger)
+
+
+class NationalScoreDay(Base):
+    """`ScoreDay` summed over sectors and counties: the national trend is 365 rows a year."""
+
+    __tablename__ = "national_score_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rulebook_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    orgs: Mapped[int] = mapped_column(Integer)
+    score_tenths: Mapped[int] = mapped_column(BigInteger)
+
+
+class MunicipalityScoreDay(Base):
+    __tablename__ = "municipality_score_day"
+
+    municipality: Mapped[str] = mapped_column(String(4), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rulebook_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    county: Mapped[str] = mapped_column(String(2), primary_key=True)
+    orgs: Mapped[int] = mapped_column(Integer)
+    score_tenths: Mapped[int] = mapped_column(BigInteger)
+
+
+class FeedGeneration(Base):
+    """One verified set of vulnerability feed files, `data_dir/feeds/<name>/`.
+
+    The records stay in the files (see utsyn.vuln.feeds): the database keeps where each
+    file came from and what changed, so an alert can say which update brought a CVE.
+    """
+
+    __tablename__ = "feed_generation"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(Text)  # the directory or base URL it came from
+    previous: Mapped[str | None] = mapped_column(String(64))  # the generation it replaced
+    digest: Mapped[str] = mapped_column(String(64))  # over the manifest and every file's sha256
+    created: Mapped[datetime]
+    counts: Mapped[dict[str, Any]]  # feed → records
+    changes: Mapped[dict[str, Any]]  # new KEV entries, new and withdrawn CVE ids, alerts
+
+
+class FeedFile(Base):
+    """One file of a generation, with the HTTP validators that make the next update cheap."""
+
+    __tablename__ = "feed_file"
+    __table_args__ = (UniqueConstraint("generation_id", "path"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("feed_generation.id", ondelete="CASCADE"))
+    feed: Mapped[str] = mapped_column(String(32))  # the manifest's name: "kev", "nvd", ...
+    path: Mapped[str] = mapped_column(String(500))  # inside the generation
+    source_url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(300))
+    last_modified: Mapped[str | None] = mapped_column(String(64))  # the HTTP-date, verbatim
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_date: Mapped[date] = mapped_column(Date)
+    loaded_at: Mapped[datetime]
+    records: Mapped[int] = mapped_column(Integer)
+    fetched: Mapped[bool] = mapped_column(Boolean)  # False: kept from the previous generation

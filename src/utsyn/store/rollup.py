@@ -1,36 +1,177 @@
-"""Score snapshots and the national rollups kept in step with them (design: store.models).
+"""Score snapshots and the rollups kept in step with them (design: store.models).
 
-Each organisation contributes one to a `GradeCount` row and one to an `IssueCount` row per
-rule that counted against it. A change (a new snapshot, a new sector or county, a first
-verified asset) is applied as the difference between its old and new contributions, in the
-transaction that made the change; `recount` rebuilds everything from the snapshots.
+Each rated organisation contributes one to a `GradeCount` and a `MunicipalityGradeCount` row
+(with its score), and one to an `IssueCount` and a `MunicipalityIssueCount` row per rule that
+counted against it; each snapshot contributes its score to a `ScoreDay`, a `NationalScoreDay`
+and a `MunicipalityScoreDay` row. A change (a new snapshot, a new sector or county, a first
+verified asset) is applied as the difference between the old and new contributions (a
+`Delta`), in the transaction that made the change; `recount` rebuilds everything from the
+snapshots. `store.rescore` applies the same deltas to many organisations at once.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, tuple_
 from sqlalchemy.orm import Session
 
 from utsyn.rating.model import Rating
 from utsyn.store.db import atomic
-from utsyn.store.dialect import upsert
+from utsyn.store.dialect import upsert_many
 from utsyn.store.models import (
     Asset,
     GradeCount,
     IssueCount,
+    MunicipalityGradeCount,
+    MunicipalityIssueCount,
+    MunicipalityScoreDay,
+    NationalScoreDay,
     Organisation,
     OrgLatest,
+    ScoreDay,
     ScoreSnapshot,
 )
 
-GradeKey = tuple[str, str, str, bool, str]  # version, sector, county, active, grade
-IssueKey = tuple[str, str, str, str, bool]  # version, rule, sector, county, active
-K = TypeVar("K", bound=Hashable)
+RollupModel = (
+    type[GradeCount]
+    | type[IssueCount]
+    | type[MunicipalityGradeCount]
+    | type[MunicipalityIssueCount]
+    | type[ScoreDay]
+    | type[NationalScoreDay]
+    | type[MunicipalityScoreDay]
+)
+# The order rows are written in, so concurrent writers lock them in one order (no deadlock).
+ROLLUPS: tuple[RollupModel, ...] = (
+    GradeCount,
+    MunicipalityGradeCount,
+    IssueCount,
+    MunicipalityIssueCount,
+    ScoreDay,
+    NationalScoreDay,
+    MunicipalityScoreDay,
+)
+Key = tuple[RollupModel, tuple[Any, ...]]  # a rollup table and its primary key, in order
+
+
+def tenths(score: float) -> int:
+    """A score (one decimal) as an exact integer number of tenths."""
+    return round(score * 10)
+
+
+class LatestState(NamedTuple):
+    """What an `OrgLatest` row contributes to the rollups."""
+
+    rulebook_version: str
+    sector: str
+    county: str
+    municipality: str
+    active: bool
+    grade: str
+    score: float
+    rules: tuple[str, ...]
+
+
+class DayState(NamedTuple):
+    """What a `ScoreSnapshot` contributes to the daily rollups."""
+
+    day: date
+    rulebook_version: str
+    sector: str
+    county: str
+    municipality: str
+    score: float
+
+
+@dataclass
+class Delta:
+    """Signed changes to rollup rows: organisations, and scores in tenths, per row key."""
+
+    orgs: Counter[Key] = field(default_factory=Counter)
+    tenths: Counter[Key] = field(default_factory=Counter)
+
+    def count(self, model: RollupModel, key: tuple[Any, ...], sign: int, score: float) -> None:
+        self.orgs[(model, key)] += sign
+        self.tenths[(model, key)] += sign * tenths(score)
+
+    def count_rule(self, model: RollupModel, key: tuple[Any, ...], sign: int) -> None:
+        self.orgs[(model, key)] += sign
+
+    def changes(self, model: RollupModel) -> list[tuple[tuple[Any, ...], int, int]]:
+        """(key, organisations, tenths) of one table's changed rows, in key order."""
+        keys = [k for (m, k) in self.orgs if m is model]
+        rows = [(k, self.orgs[(model, k)], self.tenths[(model, k)]) for k in sorted(keys)]
+        return [row for row in rows if row[1] or row[2]]
+
+
+def count_latest(delta: Delta, before: LatestState | None, after: LatestState | None) -> None:
+    """Move one organisation's contribution from `before` to `after` (None: not rated)."""
+    if before == after:
+        return
+    # When only the score or grade moved, the rules' counts cancel out: skip them (the
+    # common case of a daily rescoring, and most of its cost).
+    rules_moved = before is None or after is None or _issue_part(before) != _issue_part(after)
+    for state, sign in ((before, -1), (after, 1)):
+        if state is not None:
+            _count_latest(delta, state, sign, rules_moved)
+
+
+def _issue_part(state: LatestState) -> tuple[object, ...]:
+    return (*state[:5], state.rules)
+
+
+def _count_latest(delta: Delta, state: LatestState, sign: int, with_rules: bool) -> None:
+    version, sector, county, municipality, active, grade, score, rules = state
+    delta.count(GradeCount, (version, sector, county, active, grade), sign, score)
+    area = (municipality, version, sector, county, active, grade)
+    delta.count(MunicipalityGradeCount, area, sign, score)
+    if with_rules:
+        for rule in rules:
+            delta.count_rule(IssueCount, (version, rule, sector, county, active), sign)
+            key = (municipality, version, rule, sector, county, active)
+            delta.count_rule(MunicipalityIssueCount, key, sign)
+
+
+def count_day(delta: Delta, before: DayState | None, after: DayState | None) -> None:
+    """Move one snapshot's contribution to the daily rollups from `before` to `after`."""
+    if before == after:
+        return
+    for state, sign in ((before, -1), (after, 1)):
+        if state is not None:
+            day, version, sector, county, municipality, score = state
+            delta.count(ScoreDay, (day, version, sector, county), sign, score)
+            delta.count(NationalScoreDay, (day, version), sign, score)
+            key = (municipality, day, version, sector, county)
+            delta.count(MunicipalityScoreDay, key, sign, score)
+
+
+def apply(session: Session, delta: Delta) -> None:
+    """Add the delta to the rollup rows: one upsert per table, then drop rows left at zero."""
+    for model in ROLLUPS:
+        changes = delta.changes(model)
+        if changes:
+            _apply_model(session, model, changes)
+
+
+def _apply_model(
+    session: Session, model: RollupModel, changes: list[tuple[tuple[Any, ...], int, int]]
+) -> None:
+    names = [c.name for c in model.__mapper__.primary_key]
+    measures = ["orgs", "score_tenths"] if "score_tenths" in model.__table__.c else ["orgs"]
+    rows = [
+        dict(zip(names + measures, (*key, orgs, score), strict=False))
+        for key, orgs, score in changes
+    ]
+    left = upsert_many(session, model, rows, names, add=measures, returning=[*names, "orgs"])
+    # Rows that fell to zero go, so the tables hold exactly what a recount would.
+    empty = [row[:-1] for row in left if row[-1] == 0]
+    if empty:
+        pk = list(model.__mapper__.primary_key)
+        session.execute(delete(model).where(tuple_(*pk).in_(empty)))
 
 
 def save_snapshot(
@@ -38,12 +179,14 @@ def save_snapshot(
 ) -> ScoreSnapshot:
     """Store the day's rating (one per organisation, day and rulebook version) and roll up."""
     with atomic(session):
-        snap = _upsert_snapshot(session, org, rating, day, now)
+        delta = Delta()
+        snap = _upsert_snapshot(session, org, rating, day, now, delta)
         latest = session.get(OrgLatest, org.id, with_for_update=True)
         if latest is None or _order(snap) >= _order(
             session.get_one(ScoreSnapshot, latest.snapshot_id)
         ):
-            _replace_latest(session, org, latest, snap, now)
+            _replace_latest(session, org, latest, snap, now, delta)
+        apply(session, delta)
     return snap
 
 
@@ -53,7 +196,7 @@ def _order(snap: ScoreSnapshot) -> tuple[date, datetime, int]:
 
 
 def _upsert_snapshot(
-    session: Session, org: Organisation, rating: Rating, day: date, now: datetime
+    session: Session, org: Organisation, rating: Rating, day: date, now: datetime, delta: Delta
 ) -> ScoreSnapshot:
     snap = session.scalar(
         select(ScoreSnapshot).where(
@@ -62,6 +205,7 @@ def _upsert_snapshot(
             ScoreSnapshot.rulebook_version == rating.rulebook_version,
         )
     )
+    before = None if snap is None else day_state(snap)
     if snap is None:
         snap = ScoreSnapshot(org_id=org.id, day=day, rulebook_version=rating.rulebook_version)
         session.add(snap)
@@ -70,8 +214,33 @@ def _upsert_snapshot(
     snap.factors = dict(rating.factors)
     snap.penalties = {p.rule: p.points for p in rating.penalties}
     snap.saved = now
+    snap.sector = org.sector or ""
+    snap.county = org.county or ""
+    snap.municipality = org.municipality or ""
     session.flush()
+    count_day(delta, before, day_state(snap))
     return snap
+
+
+def day_state(snap: ScoreSnapshot) -> DayState:
+    return DayState(
+        snap.day, snap.rulebook_version, snap.sector, snap.county, snap.municipality, snap.score
+    )
+
+
+def latest_state(latest: OrgLatest | None) -> LatestState | None:
+    if latest is None:
+        return None
+    return LatestState(
+        latest.rulebook_version,
+        latest.sector,
+        latest.county,
+        latest.municipality,
+        latest.active,
+        latest.grade,
+        latest.score,
+        tuple(latest.rules),
+    )
 
 
 def _replace_latest(
@@ -80,8 +249,9 @@ def _replace_latest(
     latest: OrgLatest | None,
     snap: ScoreSnapshot,
     now: datetime,
+    delta: Delta,
 ) -> None:
-    before = _contribution(latest)
+    before = latest_state(latest)
     if latest is None:
         latest = OrgLatest(org_id=org.id)
     _set_dimensions(session, latest, org)  # it queries: before a new row joins the session
@@ -93,20 +263,25 @@ def _replace_latest(
     latest.rules = sorted(snap.penalties)
     latest.updated = now
     session.add(latest)
-    _apply(session, before, _contribution(latest))
+    count_latest(delta, before, latest_state(latest))
 
 
 def refresh(session: Session, org: Organisation, now: datetime) -> None:
-    """Follow a change of sector, county, municipality or verified assets into the rollups."""
+    """Follow a change of sector, county, municipality or verified assets into the rollups.
+
+    Snapshots keep the dimensions they were counted under: the daily history is not moved.
+    """
     latest = session.get(OrgLatest, org.id, with_for_update=True)
     if latest is None:
         return  # not rated yet: it is in no rollup
-    before = _contribution(latest)
+    before = latest_state(latest)
     _set_dimensions(session, latest, org)
-    after = _contribution(latest)
+    after = latest_state(latest)
     if after != before:
         latest.updated = now
-        _apply(session, before, after)
+        delta = Delta()
+        count_latest(delta, before, after)
+        apply(session, delta)
 
 
 def _set_dimensions(session: Session, latest: OrgLatest, org: Organisation) -> None:
@@ -122,60 +297,19 @@ def _is_active(session: Session, org_id: int) -> bool:
     return bool(session.scalar(select(exists(verified))))
 
 
-def _contribution(latest: OrgLatest | None) -> tuple[Counter[GradeKey], Counter[IssueKey]]:
-    grades: Counter[GradeKey] = Counter()
-    issues: Counter[IssueKey] = Counter()
-    if latest is not None:
-        version, sector, county, active = (
-            latest.rulebook_version,
-            latest.sector,
-            latest.county,
-            latest.active,
-        )
-        grades[(version, sector, county, active, latest.grade)] += 1
-        for rule in latest.rules:
-            issues[(version, rule, sector, county, active)] += 1
-    return grades, issues
-
-
-def _apply(
-    session: Session,
-    before: tuple[Counter[GradeKey], Counter[IssueKey]],
-    after: tuple[Counter[GradeKey], Counter[IssueKey]],
-) -> None:
-    for (version, sector, county, active, grade), delta in _difference(before[0], after[0]):
-        row = {"rulebook_version": version, "sector": sector, "county": county}
-        _add(session, GradeCount, {**row, "active": active, "grade": grade, "orgs": delta})
-    for (version, rule, sector, county, active), delta in _difference(before[1], after[1]):
-        row = {"rulebook_version": version, "rule": rule, "sector": sector, "county": county}
-        _add(session, IssueCount, {**row, "active": active, "orgs": delta})
-    # Rows that fell to zero go, so the tables hold exactly what a recount would.
-    session.execute(delete(GradeCount).where(GradeCount.orgs == 0))
-    session.execute(delete(IssueCount).where(IssueCount.orgs == 0))
-
-
-def _difference(before: Counter[K], after: Counter[K]) -> list[tuple[K, int]]:
-    # Sorted, so concurrent workers lock counter rows in one order and never deadlock.
-    keys = sorted(set(before) | set(after), key=repr)
-    return [(k, after[k] - before[k]) for k in keys if after[k] != before[k]]
-
-
-def _add(
-    session: Session, model: type[GradeCount] | type[IssueCount], row: dict[str, object]
-) -> None:
-    keys = [c.name for c in model.__mapper__.primary_key]
-    upsert(session, model, row, keys, {"orgs": lambda excluded: model.orgs + excluded.orgs})
-
-
 def recount(session: Session, now: datetime) -> None:
-    """Rebuild `OrgLatest` and both counts from the snapshots (a repair, and the test oracle)."""
+    """Rebuild `OrgLatest` and every rollup from the snapshots (a repair, and the test oracle)."""
     with atomic(session):
-        for model in (GradeCount, IssueCount, OrgLatest):
+        for model in (*ROLLUPS, OrgLatest):
             session.execute(delete(model))
+        delta = Delta()
         latest: dict[int, ScoreSnapshot] = {}
         snaps = select(ScoreSnapshot).execution_options(yield_per=5000)
         for snap in session.scalars(snaps):
+            count_day(delta, None, day_state(snap))
             if snap.org_id not in latest or _order(snap) > _order(latest[snap.org_id]):
                 latest[snap.org_id] = snap
         for org_id, snap in sorted(latest.items()):
-            _replace_latest(session, session.get_one(Organisation, org_id), None, snap, now)
+            org = session.get_one(Organisation, org_id)
+            _replace_latest(session, org, None, snap, now, delta)
+        apply(session, delta)

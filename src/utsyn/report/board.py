@@ -1,0 +1,365 @@
+"""The board summary: one organisation's cyber risk on at most two A4 pages, as a PDF.
+
+It reads what the rating produced (the latest score snapshot, the snapshot history, the
+findings' lifecycle) and asks `rating.explain` what fixing each issue would give back; it
+never computes a score of its own. Texts come from the rulebook (a description's first
+sentence is written for leaders) and from `report.labels`.
+
+Everything that came from a scanned server (asset names, finding details) reaches the PDF
+through Jinja2 autoescaping, and WeasyPrint may fetch nothing but `data:` URLs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from jinja2 import Environment, PackageLoader
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from utsyn.errors import ConfigError, UtsynError
+from utsyn.lab.geo import counties
+from utsyn.portfolio import aggregate
+from utsyn.rating.explain import ImpactLine, best_fixes, impacts
+from utsyn.rating.model import Assessment, Rating, grade_for, rate
+from utsyn.report import chart
+from utsyn.report.labels import (
+    FACTORS,
+    LABELS,
+    Lang,
+    checked_lang,
+    long_date,
+    number,
+    sector_name,
+    signed,
+)
+from utsyn.rules.evaluate import assess
+from utsyn.rules.rulebook import Rule, Rulebook, load_rulebook
+from utsyn.store import findings as store_findings
+from utsyn.store import scans
+from utsyn.store.models import Finding, Organisation, OrgLatest, ScoreSnapshot
+from utsyn.store.orgs import organisation
+
+# A sector average is shown only over at least this many rated organisations, so that no
+# single organisation's score can be read out of it (k-anonymity; stated in the PDF).
+SECTOR_MIN_ORGS = 5
+MAX_PAGES = 2
+TREND_DAYS = 365
+ASSETS_SHOWN = 3  # example assets per risk; the rest is counted
+
+
+class ReportError(UtsynError):
+    """The report cannot be made as asked (for example: it would not fit its pages)."""
+
+
+@dataclass(frozen=True)
+class Risk:
+    rule: str
+    title: str
+    meaning: str  # the first sentence of the rule's description: what it means
+    severity: str
+    recover: float  # points fixing every finding of this issue gives back
+    assets: tuple[str, ...]  # the affected assets, costliest first
+
+
+@dataclass(frozen=True)
+class Sector:
+    sector: str
+    orgs: int
+    average: float | None  # None below the threshold: never shown
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    rule: str
+    title: str
+    new: int
+    resolved: int
+    effect: float | None  # points the score gained (+) or lost (−) on this issue
+
+
+@dataclass(frozen=True)
+class Changes:
+    since: date | None  # None: no earlier rating and no date given
+    before: float | None  # the score then, when there was a rating before `since`
+    rules: tuple[RuleChange, ...]
+
+
+@dataclass(frozen=True)
+class BoardData:
+    lang: Lang
+    orgnr: str
+    name: str
+    area: str  # county name, when known
+    prepared: datetime
+    rated_on: date
+    score: float
+    grade: str
+    caps: tuple[str, ...]  # titles of the issues that cap the grade
+    rulebook_version: str
+    factors: tuple[tuple[str, float], ...]
+    trend: tuple[chart.TrendPoint, ...]
+    risks: tuple[Risk, ...]
+    sector: Sector
+    min_sector_orgs: int
+    changes: Changes
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How much of each list a page holds; fewer when the pages overflow."""
+
+    risks: int
+    changes: int
+
+
+DETAILS = (Detail(5, 6), Detail(4, 4), Detail(3, 3), Detail(2, 2))
+
+
+# ------------------------------------------------------------------ the data
+
+
+def board_data(
+    session: Session,
+    orgnr: str,
+    lang: str = "nb",
+    since: date | None = None,
+    now: datetime | None = None,
+    book: Rulebook | None = None,
+    min_sector_orgs: int = SECTOR_MIN_ORGS,
+) -> BoardData:
+    """Everything the board summary shows, read from the store and the rating.
+
+    `since`: report changes since this date; default: since the previous snapshot.
+    """
+    language = checked_lang(lang)
+    book = book or load_rulebook()
+    now = now or datetime.now(UTC)
+    org = organisation(session, orgnr)
+    snap = _latest_snapshot(session, org)
+    rating, assessment = _rating_now(session, org, book, now)
+    return BoardData(
+        lang=language,
+        orgnr=org.orgnr,
+        name=org.name,
+        area=counties().get(org.county or "", ""),
+        prepared=now,
+        rated_on=snap.day,
+        score=snap.score,
+        grade=snap.grade,
+        caps=_binding_caps(rating, snap, book, language),
+        rulebook_version=snap.rulebook_version,
+        # The weakest area first: where a board's attention should go.
+        factors=tuple(sorted(((str(k), float(v)) for k, v in snap.factors.items()), key=_weakest)),
+        trend=tuple(_trend(session, org, snap.day)),
+        risks=tuple(_risks(rating, assessment, book, language)),
+        sector=_sector(session, org, min_sector_orgs),
+        min_sector_orgs=min_sector_orgs,
+        changes=_changes(session, org, snap, since, book, language),
+    )
+
+
+def _binding_caps(
+    rating: Rating, snap: ScoreSnapshot, book: Rulebook, lang: Lang
+) -> tuple[str, ...]:
+    """The issues that hold the grade below what the score alone would give, if any."""
+    if grade_for(snap.score) == snap.grade:
+        return ()
+    return tuple(_title(book, c.rule, lang) for c in rating.caps if c.grade == snap.grade)
+
+
+def _weakest(factor: tuple[str, float]) -> tuple[float, str]:
+    return (factor[1], factor[0])
+
+
+def _latest_snapshot(session: Session, org: Organisation) -> ScoreSnapshot:
+    latest = session.get(OrgLatest, org.id)
+    if latest is None:
+        raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
+    return session.get_one(ScoreSnapshot, latest.snapshot_id)
+
+
+def _rating_now(
+    session: Session, org: Organisation, book: Rulebook, now: datetime
+) -> tuple[Rating, Assessment]:
+    # pipeline.rating_now, keeping the assessment: explain.best_fixes needs it.
+    latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
+    counting = store_findings.counting_findings(session, org, book, now)
+    assessment = Assessment(org.orgnr, latest.assets, counting)
+    return rate(assessment, book), assessment
+
+
+def _trend(session: Session, org: Organisation, end: date) -> list[chart.TrendPoint]:
+    """One point per day (that day's last saved rating) over the year up to `end`."""
+    rows = session.execute(
+        select(ScoreSnapshot.day, ScoreSnapshot.score)
+        .where(
+            ScoreSnapshot.org_id == org.id,
+            ScoreSnapshot.day > end - timedelta(days=TREND_DAYS),
+            ScoreSnapshot.day <= end,
+        )
+        .order_by(ScoreSnapshot.day, ScoreSnapshot.saved, ScoreSnapshot.id)
+    )
+    by_day = {day: score for day, score in rows}
+    return [chart.TrendPoint(day, score) for day, score in sorted(by_day.items())]
+
+
+def _risks(rating: Rating, assessment: Assessment, book: Rulebook, lang: Lang) -> list[Risk]:
+    """Every issue that costs points, the one whose fix gives back most first."""
+    lines: dict[str, list[ImpactLine]] = defaultdict(list)
+    for line in impacts(rating):  # costliest first, so assets come out in that order
+        lines[line.rule].append(line)
+    costs = {p.rule: p.points for p in rating.penalties if p.points > 0}
+    gains = dict(best_fixes(assessment, book, limit=len(costs) or 1))
+    order = sorted(costs, key=lambda r: (-gains.get(r, 0.0), -costs[r], r))
+    return [_risk(book.rule(r), gains.get(r, 0.0), lines[r], lang) for r in order]
+
+
+def _risk(rule: Rule, gain: float, lines: list[ImpactLine], lang: Lang) -> Risk:
+    return Risk(
+        rule=rule.id,
+        title=rule.title.get(lang),
+        meaning=first_sentence(rule.description.get(lang)),
+        severity=str(rule.severity),
+        recover=gain,
+        assets=tuple(dict.fromkeys(line.asset for line in lines)),
+    )
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÆØÅ0-9«\"(])")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence: a full stop followed by a capital starts the next one."""
+    return _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0]
+
+
+def _sector(session: Session, org: Organisation, min_orgs: int) -> Sector:
+    """The sector's average score now: the dashboard's figure, read from the rollups."""
+    sector = org.sector or ""
+    figures = aggregate.summary(session, aggregate.NATIONAL, aggregate.Scope(sector=sector))
+    shown = figures.average if figures.orgs >= min_orgs else None
+    return Sector(sector, figures.orgs, shown)
+
+
+def _changes(
+    session: Session,
+    org: Organisation,
+    snap: ScoreSnapshot,
+    since: date | None,
+    book: Rulebook,
+    lang: Lang,
+) -> Changes:
+    """New and resolved findings and each issue's effect on the score since a baseline.
+
+    The baseline is the last snapshot before `since`, or by default the snapshot before the
+    latest one (the previous report); findings count from the moment that baseline was saved.
+    """
+    baseline = _baseline(session, org, since or snap.day)
+    if since is not None:
+        cut = datetime.combine(since, time(0), UTC)
+    elif baseline is not None:
+        cut = baseline.saved
+    else:
+        return Changes(None, None, ())
+    new = _count_by_rule(session, org, Finding.first_seen > cut, Finding.resolved.is_(None))
+    fixed = _count_by_rule(session, org, Finding.resolved > cut, Finding.first_seen <= cut)
+    before = baseline.penalties if baseline is not None else None
+    rules = []
+    for rule in sorted(new.keys() | fixed.keys() | set(snap.penalties) | set(before or {})):
+        effect = _effect(rule, before, snap.penalties)
+        if new.get(rule) or fixed.get(rule) or (effect is not None and abs(effect) >= 0.05):
+            title = _title(book, rule, lang)
+            rules.append(RuleChange(rule, title, new.get(rule, 0), fixed.get(rule, 0), effect))
+    rules.sort(key=lambda c: (-abs(c.effect or 0.0), -(c.new + c.resolved), c.rule))
+    day = since or (baseline.day if baseline is not None else None)
+    return Changes(day, baseline.score if baseline is not None else None, tuple(rules))
+
+
+def _baseline(session: Session, org: Organisation, before: date) -> ScoreSnapshot | None:
+    return session.scalars(
+        select(ScoreSnapshot)
+        .where(ScoreSnapshot.org_id == org.id, ScoreSnapshot.day < before)
+        .order_by(ScoreSnapshot.day.desc(), ScoreSnapshot.saved.desc(), ScoreSnapshot.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _count_by_rule(session: Session, org: Organisation, *where: Any) -> dict[str, int]:
+    rows = session.execute(
+        select(Finding.rule, func.count())
+        .where(Finding.org_id == org.id, *where)
+        .group_by(Finding.rule)
+    )
+    return {rule: int(count) for rule, count in rows}
+
+
+def _effect(rule: str, before: dict[str, Any] | None, after: dict[str, Any]) -> float | None:
+    if before is None:
+        return None
+    return round(float(before.get(rule, 0.0)) - float(after.get(rule, 0.0)), 1)
+
+
+def _title(book: Rulebook, rule: str, lang: Lang) -> str:
+    return book.rule(rule).title.get(lang) if book.has(rule) else rule
+
+
+# ------------------------------------------------------------------ the page
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("utsyn.report", "templates"),
+        autoescape=True,  # every value, including whatever a scanned server said
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["number"] = number
+    env.filters["signed"] = signed
+    env.filters["long_date"] = long_date
+    return env
+
+
+def render_html(data: BoardData, detail: Detail = DETAILS[0]) -> str:
+    """The board summary as HTML (what the PDF is rendered from)."""
+    text = LABELS[data.lang]
+    template = _environment().get_template("board.html.j2")
+    return template.render(
+        d=data,
+        t=text,
+        detail=detail,
+        factor_names=FACTORS[data.lang],
+        sector_label=sector_name(data.sector.sector, data.lang),
+        trend_svg=chart.trend_svg(list(data.trend), data.rated_on, data.lang),
+        severity=lambda s: text.get(f"severity_{s}", s),
+    )
+
+
+def render_pdf(data: BoardData) -> bytes:
+    """The PDF, with as much detail as fits on `MAX_PAGES` A4 pages."""
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    # Only inline data: a stray URL in the HTML must never become a network request.
+    fetcher = URLFetcher(allowed_protocols=("data",))
+    for detail in DETAILS:
+        document = HTML(string=render_html(data, detail), url_fetcher=fetcher).render()
+        if len(document.pages) <= MAX_PAGES:
+            pdf: bytes = document.write_pdf()
+            return pdf
+    raise ReportError(f"the board summary of {data.orgnr} does not fit on {MAX_PAGES} pages")
+
+
+def board_pdf(
+    session: Session,
+    orgnr: str,
+    lang: str = "nb",
+    since: date | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """The board summary PDF of one organisation (the function the web route calls)."""
+    return render_pdf(board_data(session, orgnr, lang, since, now))

@@ -1,0 +1,102 @@
+"""`utsyn report`: the board summary PDF and the exports, from the command line.
+
+The command line is the operator's tool on the database itself, so it acts with the
+national administrator's role; the web routes pass the signed-in user's role instead.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from utsyn.errors import ConfigError
+
+report_app = typer.Typer(
+    help="Board summaries (PDF) and exports (CSV, JSON, STIX 2.1).", no_args_is_help=True
+)
+OPERATOR_ROLE = "national_admin"
+
+
+@report_app.command("board")
+def board(
+    org: Annotated[str, typer.Option("--org", help="Organisation number.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The PDF file to write.")],
+    lang: Annotated[str, typer.Option("--lang", help="nb (default) or en.")] = "nb",
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Changes since YYYY-MM-DD (default: the last report)."),
+    ] = None,
+) -> None:
+    """The board summary of one organisation: at most two A4 pages."""
+    from utsyn.commands.store import open_session
+    from utsyn.report.board import board_pdf
+
+    with open_session() as session:
+        pdf = board_pdf(session, org, lang, _day(since))
+    _write(output, pdf)
+    typer.echo(f"{output}: board summary of {org} ({lang})")
+
+
+@report_app.command("export")
+def export(
+    scope: Annotated[str, typer.Option("--scope", help="org, portfolio or national.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or stix.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")],
+    org: Annotated[str | None, typer.Option("--org", help="Organisation number.")] = None,
+    portfolio: Annotated[
+        str | None, typer.Option("--portfolio", help="Portfolio name (or its id).")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Rule titles: nb or en.")] = "nb",
+    tlp: Annotated[
+        str, typer.Option("--tlp", help="STIX marking: amber+strict (default), amber, red.")
+    ] = "amber+strict",
+) -> None:
+    """Open findings (CSV, JSON) or observed vulnerabilities (STIX 2.1), streamed to a file."""
+    from utsyn.commands.store import open_session
+    from utsyn.report.exports import export as stream
+    from utsyn.report.scope import Caller, Scope, ScopeKind, portfolio_id
+
+    kinds: dict[str, ScopeKind] = {"org": "org", "portfolio": "portfolio", "national": "national"}
+    if scope not in kinds:
+        raise ConfigError(f"unknown scope {scope!r}: org, portfolio or national")
+    kind = kinds[scope]
+    with open_session() as session:
+        pid = None
+        if kind == "portfolio":
+            if portfolio is None:
+                raise ConfigError("--scope portfolio needs --portfolio NAME")
+            pid = int(portfolio) if portfolio.isdigit() else portfolio_id(session, portfolio)
+        chunks = stream(
+            session, Scope(kind, org, pid), Caller(OPERATOR_ROLE), fmt, lang=lang, tlp=tlp
+        )
+        with _open(output) as out:
+            for chunk in chunks:
+                out.write(chunk)
+    typer.echo(f"{output}: {scope} export ({fmt})")
+
+
+def _day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--since {text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from exc
+
+
+def _open(path: Path) -> TextIO:
+    try:
+        # newline="": the CSV writer chose its line ends (CRLF, RFC 4180).
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from exc

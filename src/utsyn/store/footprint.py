@@ -1,0 +1,74 @@
+"""Footprint changes made by people (the web service): claims, DNS tokens, verification.
+
+Each change and its audit row are written in one transaction, so the audit log never
+misses a change that happened nor records one that did not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from utsyn.errors import ConfigError
+from utsyn.store.db import atomic
+from utsyn.store.findings import audit
+from utsyn.store.models import ASSET_KINDS, Asset, Organisation
+from utsyn.store.orgs import set_asset_state
+
+
+def claim_asset(
+    session: Session,
+    org: Organisation,
+    kind: str,
+    value: str,
+    token: str,
+    actor: str,
+    now: datetime,
+) -> Asset:
+    """The organisation says `value` is theirs: a claimed asset awaiting verification."""
+    if kind not in ASSET_KINDS:
+        raise ConfigError(f"unknown asset kind {kind!r}; one of {', '.join(ASSET_KINDS)}")
+    with atomic(session):
+        taken = session.scalar(
+            select(Asset).where(Asset.org_id == org.id, Asset.kind == kind, Asset.value == value)
+        )
+        if taken is not None:
+            raise ConfigError(f"{value} is already in the footprint of {org.orgnr}")
+        asset = Asset(
+            org_id=org.id,
+            kind=kind,
+            value=value,
+            state="claimed",
+            verification_token=token,
+            source=f"web:{actor}",
+            created=now,
+        )
+        session.add(asset)
+        audit(session, actor, "footprint:claim", f"{org.orgnr}/{kind}:{value}", now)
+    return asset
+
+
+def set_verification_token(session: Session, asset: Asset, token: str) -> None:
+    """Give an asset (imported without one) the token its DNS TXT record must carry."""
+    with atomic(session):
+        asset.verification_token = token
+
+
+def mark_verified(
+    session: Session, org: Organisation, asset: Asset, actor: str, now: datetime
+) -> None:
+    """The TXT record proved control: the asset is verified (and the rollups follow)."""
+    with atomic(session):
+        set_asset_state(session, asset, "verified", now)
+        audit(session, actor, "footprint:verify", f"{org.orgnr}/{asset.kind}:{asset.value}", now)
+
+
+def remove_asset(
+    session: Session, org: Organisation, asset: Asset, actor: str, now: datetime
+) -> None:
+    """Not theirs after all: rejected (kept, so an import does not bring it back)."""
+    with atomic(session):
+        set_asset_state(session, asset, "rejected", now)
+        audit(session, actor, "footprint:reject", f"{org.orgnr}/{asset.kind}:{asset.value}", now)

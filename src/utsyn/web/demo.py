@@ -1,0 +1,41 @@
+"""The dashboard for `make demo`: a demo login, then the app on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import secrets
+
+from rich.console import Console
+
+DEMO_EMAIL = "demo@utsyn.test"
+
+
+def ensure_demo_user() -> str:
+    """A national administrator for the demo, with a fresh password each run (printed)."""
+    from utsyn.commands.store import open_session
+    from utsyn.pipeline import now_utc
+    from utsyn.store import users
+    from utsyn.web.security import hash_password
+
+    password = secrets.token_urlsafe(12)
+    with open_session() as session:
+        user = users.user_by_email(session, DEMO_EMAIL)
+        if user is None:
+            users.add_user(
+                session, DEMO_EMAIL, hash_password(password), "national_admin", None, now_utc()
+            )
+        else:
+            users.set_password_hash(session, user, hash_password(password))
+    return password
+
+
+def serve_demo(console: Console, port: int) -> None:
+    import uvicorn
+
+    from utsyn.web.app import create_app
+
+    password = ensure_demo_user()
+    console.print(
+        f"[bold green]Dashboard:[/] http://127.0.0.1:{port}/  "
+        f"login [bold]{DEMO_EMAIL}[/] password [bold]{password}[/]  (Ctrl-C stops)"
+    )
+    uvicorn.run(create_app(), host="127.0.0.1", port=port, server_header=False, log_level="warning")

@@ -1,0 +1,231 @@
+"""The dashboard's pages: the overview (/oversikt) and an organisation's scorecard (/org/{orgnr}).
+
+- /oversikt: national roles get the national dashboard (`portfolio.aggregate`, the same
+  figures as GET /api/v1/national); organisation roles are sent to their own scorecard.
+- /org/{orgnr}: grade, score, factor scores, the score trend (server-drawn SVG from the
+  snapshots), the findings with evidence, age and remediation; editors get a form to explain
+  a finding (POST /org/{orgnr}/explain → `store.findings.explain`, re-rated, redirected back).
+
+Charts are inline SVG drawn here from numbers the store gives (geometry only, no scores
+computed) and always come with a table alternative. No script, no inline style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from utsyn.errors import ConfigError
+from utsyn.pipeline import now_utc, rate_organisation, rating_now
+from utsyn.portfolio import aggregate
+from utsyn.rating import lifecycle
+from utsyn.rules.rulebook import Rulebook
+from utsyn.store import findings, reads
+from utsyn.store.models import ScoreSnapshot
+from utsyn.web.deps import DbSession, context
+from utsyn.web.i18n import N_, Language, request_language
+from utsyn.web.pages import PageOrganisation, PagePrincipal
+from utsyn.web.problems import Problem
+from utsyn.web.ratings import shown_findings
+from utsyn.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+HISTORY_DAYS = 365
+EXPLAIN_DAYS = (30, 90, 180, 365)
+# Chart geometry (SVG user units).
+BAR_WIDTH, BAR_GAP, BAR_HEIGHT = 48, 16, 120
+TREND_WIDTH, TREND_HEIGHT, TREND_PAD = 480, 140, 36
+
+FACTOR_NAMES = {
+    "tls": N_("TLS"),
+    "web": N_("Web"),
+    "email": N_("E-mail security"),
+    "dns": N_("DNS"),
+    "network": N_("Network"),
+    "vulnerabilities": N_("Vulnerabilities"),
+    "leakage": N_("Leakage"),
+}
+KIND_NAMES = {
+    lifecycle.ExplanationKind.ACCEPTED_RISK: N_("Accepted risk"),
+    lifecycle.ExplanationKind.COMPENSATING_CONTROL: N_("Compensating control"),
+    lifecycle.ExplanationKind.FALSE_POSITIVE: N_("False positive (reviewed nationally)"),
+}
+STATUS_NAMES = {
+    lifecycle.Status.OPEN: N_("Open"),
+    lifecycle.Status.DISPUTED: N_("Disputed"),
+    lifecycle.Status.EXPLAINED: N_("Explained"),
+    lifecycle.Status.STALE: N_("Stale"),
+    lifecycle.Status.RESOLVED: N_("Resolved"),
+}
+SEVERITY_NAMES = {
+    "critical": N_("Critical"),
+    "high": N_("High"),
+    "medium": N_("Medium"),
+    "low": N_("Low"),
+    "info": N_("Info"),
+}
+
+
+@dataclass(frozen=True)
+class Bar:
+    grade: str
+    orgs: int
+    percent: float
+    x: int
+    y: float
+    height: float
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    points: str  # the polyline's "x,y x,y ..."
+    dots: tuple[tuple[float, float, ScoreSnapshot], ...]
+    width: int
+    height: int
+    gridlines: tuple[tuple[int, float], ...]  # (score, y)
+    pad: int = TREND_PAD
+
+
+def grade_bars(shares: tuple[aggregate.GradeShare, ...]) -> tuple[Bar, ...]:
+    top = max((s.orgs for s in shares), default=0) or 1
+    bars = []
+    for i, share in enumerate(shares):
+        height = BAR_HEIGHT * share.orgs / top
+        x = i * (BAR_WIDTH + BAR_GAP)
+        bars.append(Bar(share.grade, share.orgs, share.percent, x, BAR_HEIGHT - height, height))
+    return tuple(bars)
+
+
+def trend_chart(history: list[ScoreSnapshot]) -> TrendChart | None:
+    """Oldest to newest, score 0–100 on the y axis."""
+    if not history:
+        return None
+    inner_w, inner_h = TREND_WIDTH - 2 * TREND_PAD, TREND_HEIGHT - 2 * TREND_PAD
+    step = inner_w / (len(history) - 1) if len(history) > 1 else 0.0
+
+    def y_of(score: float) -> float:
+        return round(TREND_PAD + inner_h * (1 - score / 100), 1)
+
+    dots = tuple(
+        (round(TREND_PAD + i * step if len(history) > 1 else TREND_WIDTH / 2, 1), y_of(s.score), s)
+        for i, s in enumerate(history)
+    )
+    points = " ".join(f"{x},{y}" for x, y, _ in dots)
+    grid = tuple((score, y_of(score)) for score in (0, 50, 100))
+    return TrendChart(points, dots, TREND_WIDTH, TREND_HEIGHT, grid)
+
+
+def number(lang: Language) -> Callable[[float | None, int], str]:
+    """A number as the language writes it: 72,5 in bokmål, 72.5 in English."""
+
+    def shown(value: float | None, digits: int = 1) -> str:
+        if value is None:
+            return "–"
+        text = f"{value:.{digits}f}"
+        return text.replace(".", ",") if lang == "nb" else text
+
+    return shown
+
+
+def _issue_titles(
+    book: Rulebook, shares: tuple[aggregate.IssueShare, ...], lang: Language
+) -> dict[str, str]:
+    return {
+        s.rule: book.rule(s.rule).title.get(lang) if book.has(s.rule) else s.rule for s in shares
+    }
+
+
+@router.get("/oversikt")
+def overview(request: Request, principal: PagePrincipal, session: DbSession) -> Response:
+    if not principal.national:
+        org = reads.organisation_by_id(session, principal.scope, principal.org_id)
+        if org is None:
+            raise Problem(403, N_("Forbidden"), N_("Your account belongs to no organisation."))
+        return RedirectResponse(f"/org/{org.orgnr}", status_code=303)
+    book = context(request).book
+    found = aggregate.dashboard(session, book, aggregate.NATIONAL)
+    lang = request_language(request)
+    titles = _issue_titles(book, found.critical + found.common, lang)
+    ctx = {
+        "principal": principal,
+        "dash": found,
+        "bars": grade_bars(found.summary.grades),
+        "bar_width": BAR_WIDTH,
+        "chart_width": len(found.summary.grades) * (BAR_WIDTH + BAR_GAP),
+        "bar_height": BAR_HEIGHT,
+        "titles": titles,
+        "severity_names": SEVERITY_NAMES,
+        "num": number(lang),
+    }
+    return render(request, "overview.html", ctx)
+
+
+@router.get("/org/{orgnr}")
+def scorecard(
+    request: Request, principal: PagePrincipal, org: PageOrganisation, session: DbSession
+) -> Response:
+    book, now = context(request).book, now_utc()
+    lang = request_language(request)
+    latest = reads.latest(session, org)
+    rating = rating_now(session, org, book, now) if latest is not None else None
+    shown = shown_findings(session, org, rating, book, now) if rating is not None else []
+    history = list(reversed(reads.snapshots(session, org, HISTORY_DAYS, 0).items))
+    rules = {f.row.rule: book.rule(f.row.rule) for f in shown if book.has(f.row.rule)}
+    ctx = {
+        "principal": principal,
+        "org": org,
+        "rating": rating,
+        "findings": shown,
+        "rules": rules,
+        "now": now,
+        "history": history,
+        "trend": trend_chart(history),
+        "may_edit": principal.may_edit(org),
+        "factor_names": FACTOR_NAMES,
+        "kind_names": KIND_NAMES,
+        "status_names": STATUS_NAMES,
+        "severity_names": SEVERITY_NAMES,
+        "explain_days": EXPLAIN_DAYS,
+        "explained": request.query_params.get("explained") == "1",
+        "text": lambda t: t.get(lang),
+        "num": number(lang),
+        "age_days": lambda f: max(0, (now - f.row.first_seen).days),
+    }
+    return render(request, "scorecard.html", ctx)
+
+
+@router.post("/org/{orgnr}/explain")
+def explain_finding(
+    request: Request,
+    principal: PagePrincipal,
+    org: PageOrganisation,
+    session: DbSession,
+    key: Annotated[str, Form(min_length=1, max_length=2000)],
+    kind: Annotated[lifecycle.ExplanationKind, Form()],
+    reason: Annotated[str, Form(max_length=4000)],
+    days: Annotated[int, Form(ge=1, le=365)] = 90,
+) -> Response:
+    """The same store logic as POST /api/v1/organisations/{orgnr}/explanations."""
+    if not principal.may_edit(org):
+        raise Problem(403, N_("Forbidden"), N_("Your role may not change this organisation."))
+    if "\x00" in key or "\x00" in reason:
+        raise Problem(400, N_("Bad request"))
+    if key not in reads.finding_rows(session, org):
+        raise Problem(404, N_("Not found"), N_("The organisation has no such finding."))
+    if len(reason.strip()) < 10:
+        raise Problem(400, N_("Bad request"), N_("The reason must be at least 10 characters."))
+    now = now_utc()
+    try:
+        findings.explain(
+            session, org, key, kind, reason, principal.email, now, now + timedelta(days=days)
+        )
+    except ConfigError as exc:
+        raise Problem(400, N_("Bad request"), N_("This finding cannot be explained.")) from exc
+    rate_organisation(session, org.orgnr, context(request).book)
+    return RedirectResponse(f"/org/{org.orgnr}?explained=1#findings", status_code=303)

@@ -1,0 +1,146 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`) for the API, as an
+error page for browsers; never a traceback.
+
+Titles are English message ids, translated into the request's language when the answer
+is written. Messages from `UtsynError`s (the store's and the rating's) are English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from utsyn.errors import ConfigError, UtsynError
+from utsyn.web.i18n import N_, Translator, request_language
+from utsyn.web.security import apply_security_headers
+
+PROBLEM_JSON = "application/problem+json"
+API_PREFIX = "/api/"
+
+# Titles for statuses Starlette raises itself (unknown path, wrong method).
+_TITLES = {
+    400: N_("Bad request"),
+    401: N_("Not authenticated"),
+    403: N_("Forbidden"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    422: N_("Invalid request"),
+    429: N_("Too many requests"),
+    500: N_("Internal error"),
+    503: N_("Service unavailable"),
+}
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None  # validation errors: where and what
+
+
+class Problem(Exception):
+    """Raise to answer with a problem; `title` and `detail` are translatable English."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **variables: object,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.variables = variables
+        if status == 401:
+            self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+def not_found() -> Problem:
+    return Problem(404, N_("Not found"))
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.url.path.startswith(API_PREFIX) or (
+        "json" in accept and "text/html" not in accept
+    )
+
+
+def problem_response(
+    request: Request, problem: Problem, errors: list[dict[str, Any]] | None = None
+) -> Response:
+    translate = Translator(request_language(request))
+    title = translate.gettext(problem.title)
+    detail = translate.gettext(problem.detail, **problem.variables) if problem.detail else None
+    if not wants_json(request):
+        from utsyn.web.templates import render_error
+
+        return render_error(request, problem.status, title, detail, problem.headers)
+    body = ProblemDetails(title=title, status=problem.status, detail=detail, errors=errors)
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Every error the app can meet, answered as a problem."""
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return problem_response(request, exc)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        title = _TITLES.get(exc.status_code, N_("Error"))
+        return problem_response(request, Problem(exc.status_code, title, headers=exc.headers))
+
+    async def on_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [_validation_error(e) for e in exc.errors()]
+        problem = Problem(
+            422, N_("Invalid request"), N_("The request does not match the API schema.")
+        )
+        return problem_response(request, problem, errors)
+
+    async def on_utsyn(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UtsynError)
+        status = 422 if isinstance(exc, ConfigError) else 503
+        # The message is the store's own (English), made for the user to act on.
+        problem = Problem(status, _TITLES[status], "%(message)s", message=str(exc))
+        return problem_response(request, problem)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        # Starlette logs the traceback and re-raises; this answer is outside the other
+        # middleware, so it carries the security headers itself.
+        response = problem_response(request, Problem(500, N_("Internal error")))
+        apply_security_headers(request, response)
+        return response
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(UtsynError, on_utsyn)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def _validation_error(error: Any) -> dict[str, Any]:
+    # Only where and what: the rejected input is not echoed back.
+    return {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg"))}

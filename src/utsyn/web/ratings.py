@@ -1,0 +1,61 @@
+"""What the views show of ratings, always as `rating/` produced it.
+
+Views never compute a score themselves: the rating now is `pipeline.rating_now` (the
+rating model on the counting findings), and the planner is `rating.explain.plan` on the
+same assessment. This module only gathers their inputs from the store and joins the
+rating's per-finding points with the stored findings for display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from utsyn.rating import lifecycle
+from utsyn.rating.explain import ImpactLine, impacts
+from utsyn.rating.model import Assessment, Rating
+from utsyn.rules.evaluate import assess
+from utsyn.rules.rulebook import DEFAULT_DECAY_DAYS, Rulebook
+from utsyn.store import findings, reads, scans
+from utsyn.store.models import Explanation, Finding, Organisation
+
+
+def assessment_now(
+    session: Session, org: Organisation, book: Rulebook, now: datetime
+) -> Assessment:
+    """The rating's input now: the latest results' assets and the counting findings.
+
+    The same inputs as `pipeline.rating_now`, for `rating.explain.plan`.
+    """
+    latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
+    counting = findings.counting_findings(session, org, book, now)
+    return Assessment(org.orgnr, latest.assets, counting)
+
+
+@dataclass(frozen=True)
+class ShownFinding:
+    row: Finding
+    state: lifecycle.FindingState
+    status: lifecycle.Status
+    impact: ImpactLine | None  # None: it does not count now (explained, stale, resolved)
+    explanation: Explanation | None  # the explanation in force, if any
+
+
+def shown_findings(
+    session: Session, org: Organisation, rating: Rating, book: Rulebook, now: datetime
+) -> list[ShownFinding]:
+    """Every finding with its status and its share of the points, costliest first."""
+    rows = reads.finding_rows(session, org)
+    states = findings.finding_states(session, org)
+    explained = reads.current_explanations(session, org)
+    by_key = {line.key: line for line in impacts(rating)}
+    shown = []
+    for key, row in rows.items():
+        state = states[key]
+        decay = book.rule(row.rule).decay_days if book.has(row.rule) else DEFAULT_DECAY_DAYS
+        status = state.status(now, decay)
+        shown.append(ShownFinding(row, state, status, by_key.get(key), explained.get(key)))
+    shown.sort(key=lambda f: (-(f.impact.points if f.impact else 0.0), f.row.key))
+    return shown

@@ -1,0 +1,72 @@
+"""Bokmål by default, English complete; the catalogues hold every message in use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
+from fastapi.testclient import TestClient
+
+import utsyn.web
+from utsyn.web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, accept_language, catalogue_path
+
+WEB = Path(utsyn.web.__file__).parent
+
+
+def _messages_in_use() -> set[str]:
+    keywords = {**DEFAULT_KEYWORDS, "N_": None}
+    method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+    options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    found = extract_from_dir(str(WEB), method_map, options, keywords=keywords)
+    return {message for _, _, message, _, _ in found if isinstance(message, str)}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_message_in_use_is_translated(lang: str) -> None:
+    with (WEB / catalogue_path(lang)).open("rb") as po:  # type: ignore[arg-type]
+        catalog = read_po(po)
+    translated = {m.id: m.string for m in catalog if m.id}
+    in_use = _messages_in_use()
+    assert len(in_use) > 30
+    assert in_use - set(translated) == set(), "missing from the catalogue"
+    assert set(translated) - in_use == set(), "no longer used: remove from the catalogue"
+    assert all(translated.values()), "untranslated messages"
+
+
+def test_placeholders_survive_translation() -> None:
+    nb = Translator("nb").gettext("You are logged in as %(email)s.", email="a@b.test")
+    en = Translator("en").gettext("You are logged in as %(email)s.", email="a@b.test")
+    assert nb == "Du er logget inn som a@b.test." and en == "You are logged in as a@b.test."
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("en-GB,en;q=0.9", "en"),
+        ("de-DE,de;q=0.9,en;q=0.5,nb;q=0.7", "nb"),
+        ("nn-NO", "nb"),
+        ("no", "nb"),
+        ("fr, en;q=0", None),
+        ("en;q=abc, nb;q=0.1", "nb"),
+    ],
+)
+def test_accept_language(header: str | None, expected: str | None) -> None:
+    assert accept_language(header) == expected
+
+
+def test_pages_are_in_bokmal_by_default(client: TestClient) -> None:
+    page = client.get("/login")
+    assert '<html lang="nb">' in page.text and "Logg inn" in page.text and "Passord" in page.text
+
+
+def test_english_by_header_query_or_cookie(client: TestClient) -> None:
+    by_header = client.get("/login", headers={"Accept-Language": "en-US,en;q=0.8"})
+    assert '<html lang="en">' in by_header.text and "Password" in by_header.text
+    by_query = client.get("/login", params={"lang": "en"})
+    assert "Password" in by_query.text
+    assert client.cookies.get(LANGUAGE_COOKIE) == "en"  # the choice is remembered
+    assert "Password" in client.get("/login").text
+    assert "Passord" in client.get("/login", params={"lang": "nb"}).text
