@@ -611,11 +611,14 @@ def footprint_verify(
 
 def _mount() -> None:
     """Sub-commands owned by their packages (each keeps its CLI next to its code)."""
+    from utsyn.portfolio.cli import national_app, portfolio_app
     from utsyn.report.cli import report_app
     from utsyn.vuln.cli import feeds_app
     from utsyn.web.cli import serve, users_app
     from utsyn.worker.cli import scheduler_command, worker_command
 
+    app.add_typer(portfolio_app, name="portfolio")
+    app.add_typer(national_app, name="national")
     app.add_typer(report_app, name="report")
     app.add_typer(feeds_app, name="feeds")
     app.command("serve")(serve)

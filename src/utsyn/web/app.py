@@ -63,6 +63,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     app.include_router(pages.router)
     app.include_router(pages_dashboard.router)
     app.include_router(pages_reports.router)
+    app.include_router(pages_reports.api_router)
     app.include_router(api.router)
     app.include_router(api_dashboards.router)
     app.mount("/static", static_files(), name="static")

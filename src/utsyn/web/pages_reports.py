@@ -15,12 +15,14 @@ from utsyn.report.board import board_pdf
 from utsyn.report.exports import export
 from utsyn.report.scope import Caller, ExportRefused, Scope
 from utsyn.store.models import Organisation
+from utsyn.web.api import PROBLEMS
 from utsyn.web.deps import CurrentPrincipal, DbSession, Lang, Principal
 from utsyn.web.i18n import N_
 from utsyn.web.pages import PageOrganisation, PagePrincipal
 from utsyn.web.problems import Problem
 
 router = APIRouter()
+api_router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 
 _MEDIA = {"csv": "text/csv", "json": "application/json", "stix": "application/stix+json"}
 
@@ -36,7 +38,12 @@ def board(
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
-@router.get("/api/v1/exports", summary="Findings as CSV, JSON or a STIX 2.1 bundle (streamed)")
+@api_router.get(
+    "/exports",
+    summary="Findings as CSV, JSON or a STIX 2.1 bundle (streamed)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {media: {} for media in _MEDIA.values()}}},
+)
 def exports(
     principal: CurrentPrincipal,
     session: DbSession,
