@@ -7,8 +7,6 @@ Mounted by the main CLI: `app.add_typer(portfolio_app, name="portfolio")` and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -17,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from utsyn.commands.store import open_session
 from utsyn.errors import ConfigError, UtsynError
 from utsyn.lab.geo import counties, municipalities
 from utsyn.portfolio import aggregate
@@ -33,7 +31,6 @@ from utsyn.portfolio.aggregate import (
     Summary,
 )
 from utsyn.rules.rulebook import Rulebook, load_rulebook
-from utsyn.store.db import DatabaseError, make_engine, session_factory, upgrade
 
 portfolio_app = typer.Typer(help="A portfolio's (or everyone's) dashboard.", no_args_is_help=True)
 national_app = typer.Typer(help="The national overview and breakdowns.", no_args_is_help=True)
@@ -115,21 +112,6 @@ class NoRatingsError(UtsynError):
     """Nothing is rated yet: there is no figure to show."""
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
-    """The configured database, migrated to the newest schema first (as every command)."""
-    try:
-        upgrade()
-        engine = make_engine()
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
-    try:
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 @portfolio_app.command("show")
 def portfolio_show(
     portfolio: PortfolioOpt = None,
@@ -144,7 +126,7 @@ def portfolio_show(
     text = _text(lang)
     scope = Scope(sector, county, municipality)
     book = load_rulebook()
-    with _session() as session:
+    with open_session() as session:
         _require_ratings(session)
         source = aggregate.portfolio_named(session, portfolio) if portfolio else NATIONAL
         board = _dashboard(session, book, source, scope)
@@ -171,7 +153,7 @@ def national_show(
     if breakdown is None:
         raise ConfigError(f"--by {by!r}: one of {', '.join(BREAKDOWNS)}")
     scope = Scope(sector, county)
-    with _session() as session:
+    with open_session() as session:
         _require_ratings(session)
         overall = aggregate.summary(session, NATIONAL, scope)
         areas = aggregate.breakdown(session, breakdown, scope)
