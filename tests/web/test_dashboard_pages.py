@@ -101,3 +101,20 @@ def test_chart_geometry() -> None:
     assert trend_chart([]) is None
     assert number("en")(None, 1) == "–" and number("nb")(72.25, 1) in ("72,2", "72,3")
     assert grade_bars(()) == ()
+
+
+def test_the_issue_type_page_lists_the_organisations_in_scope(client: TestClient) -> None:
+    log_in(client, ANALYST)
+    api = client.get("/api/v1/national").json()
+    rule = api["common"][0]["rule"]
+    overview = client.get("/oversikt")
+    assert f'href="/issue/{rule}"' in overview.text
+    page = client.get(f"/issue/{rule}", params={"lang": "en"})
+    assert page.status_code == 200 and "How to fix it" in page.text
+    listed = re.findall(r'href="/org/(\d{9})"', page.text)
+    assert len(listed) == api["common"][0]["orgs"]
+    assert client.get("/issue/no.such.rule").status_code == 404
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/oversikt").text)})
+    log_in(client, B_VIEWER)
+    own = client.get(f"/issue/{rule}")
+    assert set(re.findall(r'href="/org/(\d{9})"', own.text)) <= {ORG_B}

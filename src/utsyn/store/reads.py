@@ -187,3 +187,24 @@ def portfolio(session: Session, owner_id: int, portfolio_id: int) -> Portfolio |
     return session.scalar(
         select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.owner_id == owner_id)
     )
+
+
+@dataclass(frozen=True)
+class Affected:
+    orgnr: str
+    name: str
+    assets: int  # assets with an open finding of the rule
+
+
+def organisations_with_rule(session: Session, scope: Scope, rule: str) -> list[Affected]:
+    """The organisations in scope with an open finding of `rule`, most assets first."""
+    rows = session.execute(
+        select(
+            Organisation.orgnr, Organisation.name, func.count(func.distinct(models.Finding.asset))
+        )
+        .join(models.Finding, models.Finding.org_id == Organisation.id)
+        .where(scope.where(), models.Finding.rule == rule, models.Finding.resolved.is_(None))
+        .group_by(Organisation.orgnr, Organisation.name)
+        .order_by(func.count(func.distinct(models.Finding.asset)).desc(), Organisation.orgnr)
+    )
+    return [Affected(orgnr, name, int(count)) for orgnr, name, count in rows]

@@ -229,3 +229,26 @@ def explain_finding(
         raise Problem(400, N_("Bad request"), N_("This finding cannot be explained.")) from exc
     rate_organisation(session, org.orgnr, context(request).book)
     return RedirectResponse(f"/org/{org.orgnr}?explained=1#findings", status_code=303)
+
+
+@router.get("/issue/{rule_id}")
+def issue_type(
+    request: Request, rule_id: str, principal: PagePrincipal, session: DbSession
+) -> Response:
+    """One issue type: what it is, how to fix it, and which organisations (in scope) have it."""
+    book = context(request).book
+    if not book.has(rule_id):
+        raise Problem(404, N_("Not found"))
+    rule = book.rule(rule_id)
+    lang = request_language(request)
+    affected = reads.organisations_with_rule(session, principal.scope, rule_id)
+    ctx = {
+        "principal": principal,
+        "rule": rule,
+        "title": rule.title.get(lang),
+        "description": rule.description.get(lang),
+        "remediation": rule.remediation.get(lang),
+        "affected": affected,
+        "severity_names": SEVERITY_NAMES,
+    }
+    return render(request, "issue.html", ctx)
