@@ -26,9 +26,9 @@ from utsyn.store import findings as store_findings
 from utsyn.store import rollup, scans
 from utsyn.store.models import Organisation, OrgLatest, ScanRun
 from utsyn.store.orgs import OrgRecord, organisation
-from utsyn.vuln import load_snapshot
 from utsyn.vuln.alerts import grade_drop_alerts
 from utsyn.vuln.enrich import enrich
+from utsyn.vuln.feeds import load_current
 
 Progress = Callable[[TargetResult], None]
 
@@ -97,7 +97,7 @@ async def scan_and_store(
         skip: set[tuple[str, str]] = set()
     else:
         skip = scans.resume_run(session, run)
-    index = load_snapshot()
+    index = load_current()  # the feeds `utsyn feeds update` installed, else the snapshot
     scanner = Scanner(config)
     written = 0
     try:

@@ -41,10 +41,10 @@ class ScanRequest:
 
 def _with_vulnerabilities(results: list[TargetResult]) -> list[TargetResult]:
     """Products matched to known CVEs (the shipped feed snapshot), as `vuln.cve` facts."""
-    from utsyn.vuln import load_snapshot
     from utsyn.vuln.enrich import enrich
+    from utsyn.vuln.feeds import load_current
 
-    index = load_snapshot()
+    index = load_current()
     return [enrich(r, index) for r in results]
 
 

@@ -41,7 +41,7 @@ _HOST_QUALITY_WEIGHTS: dict[Quality, tuple[int, int, int]] = {
 # Hosts per organisation, 1..12: most bodies expose a handful, a few expose many.
 _HOST_COUNT_WEIGHTS = (10, 20, 20, 15, 10, 7, 5, 4, 3, 2, 2, 2)
 
-_SECTOR_WEIGHTS: tuple[tuple[Sector, int], ...] = (
+SECTOR_WEIGHTS: tuple[tuple[Sector, int], ...] = (
     (Sector.MUNICIPALITY, 55),
     (Sector.STATE_AGENCY, 14),
     (Sector.MUNICIPAL_ENTERPRISE, 8),
@@ -221,8 +221,8 @@ class _Builder:
         self.municipalities = sorted(geo.municipalities())
         # Oslo is a municipality with county duties: it has no county authority of its own.
         self.counties = sorted(c for c in geo.counties() if c != "03")
-        self.sectors = [s for s, _ in _SECTOR_WEIGHTS]
-        self.sector_weights = [w for _, w in _SECTOR_WEIGHTS]
+        self.sectors = [s for s, _ in SECTOR_WEIGHTS]
+        self.sector_weights = [w for _, w in SECTOR_WEIGHTS]
 
     def organisation(self) -> Data:
         rng = self.rng

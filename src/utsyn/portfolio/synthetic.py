@@ -33,8 +33,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 
+from utsyn.lab.generate import SECTOR_WEIGHTS  # the same proportions as the lab's
 from utsyn.lab.geo import municipalities
-from utsyn.lab.manifest import Sector
 from utsyn.orgnr import check_digit
 from utsyn.rating.model import grade_for, worst
 from utsyn.rules.rulebook import Rulebook, load_rulebook
@@ -43,17 +43,6 @@ from utsyn.store.models import Organisation
 from utsyn.store.rescore import rebuild_counts
 from utsyn.store.rollup import tenths
 
-# The lab generator's proportions (lab.generate): municipalities are most public bodies.
-SECTOR_WEIGHTS: tuple[tuple[str, int], ...] = (
-    (Sector.MUNICIPALITY, 55),
-    (Sector.STATE_AGENCY, 14),
-    (Sector.MUNICIPAL_ENTERPRISE, 8),
-    (Sector.INTERMUNICIPAL, 8),
-    (Sector.COUNTY, 4),
-    (Sector.HEALTH_TRUST, 4),
-    (Sector.UNIVERSITY, 4),
-    (Sector.MINISTRY, 3),
-)
 # How often a rule of each severity is drawn: scans find informational issues far more often.
 SEVERITY_DRAWS = {"info": 6.0, "low": 4.0, "medium": 2.0, "high": 0.6, "critical": 0.1}
 UNKNOWN_SHARE = 0.01

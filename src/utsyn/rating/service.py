@@ -14,8 +14,8 @@ from utsyn.rules.evaluate import assess
 from utsyn.rules.rulebook import Rulebook
 from utsyn.scan.model import Footprint, TargetResult
 from utsyn.scan.output import read_report
-from utsyn.vuln import load_snapshot
 from utsyn.vuln.enrich import enrich
+from utsyn.vuln.feeds import load_current
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def rate_all(
     footprints: Iterable[Footprint], results: Iterable[TargetResult], book: Rulebook
 ) -> list[Rated]:
     """One rating per organisation; its first domain is taken as its primary website."""
-    index = load_snapshot()
+    index = load_current()
     by_org: dict[str, list[TargetResult]] = defaultdict(list)
     for result in results:
         by_org[result.org].append(enrich(result, index))

@@ -20,8 +20,8 @@ from utsyn.scan.engine import Scanner, Unit
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import TargetResult
 from utsyn.store import distributed, scans
-from utsyn.vuln import load_snapshot
 from utsyn.vuln.enrich import enrich
+from utsyn.vuln.feeds import load_current
 from utsyn.worker.database import with_retry
 from utsyn.worker.ratelimit import TargetRateLimit
 
@@ -57,7 +57,7 @@ def scan_target(
     waited = limiter.acquire(job.name, max_wait) if limiter is not None else 0.0
     if delay:
         time.sleep(delay)  # tests only: a slow scan to kill a worker in the middle of
-    result = enrich(scan_unit(Unit(job.org, job.kind, job.name), config), load_snapshot())
+    result = enrich(scan_unit(Unit(job.org, job.kind, job.name), config), load_current())
     with_retry(lambda s: _write(s, job.run_id, result))
     return TargetDone(result, _org_complete(job), waited)
 
