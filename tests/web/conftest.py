@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -30,6 +35,8 @@ from utsyn.store.orgs import organisation, upsert_organisations
 from utsyn.web.app import create_app
 from utsyn.web.security import hash_password, new_api_token
 from utsyn.web.settings import WebSettings
+
+from .browser import CHROMIUM, HOST, LAUNCH_ARGS, unavailable
 
 ORG_A = "311239848"  # Østmark fylkeskommune: 12 findings in the demo
 ORG_B = "310961027"  # Statens arkivtilsyn: 12 findings, grade B
@@ -148,3 +155,53 @@ def audit_actions(session: Session) -> list[tuple[str, str, str]]:
     session.expire_all()
     rows = session.scalars(select(AuditLog).order_by(AuditLog.id))
     return [(r.actor, r.action, r.subject) for r in rows]
+
+
+# Browser tests (tests/web/browser.py has the helpers): one server and one chromium per module.
+@pytest.fixture(scope="module")
+def base_url(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is not installed")
+    folder = tmp_path_factory.mktemp("browser")
+    shutil.copyfile(template_db, folder / "utsyn.db")
+    engine = make_engine(f"sqlite:///{folder / 'utsyn.db'}")
+    settings = WebSettings(
+        data_dir=folder / "data", cache_dir=folder / "cache", secret_key="browser-test-" * 4
+    )
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(settings, engine), host=HOST, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://{HOST}:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser(base_url: str) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context(
+        base_url=base_url, locale="nb-NO", viewport={"width": 1200, "height": 900}
+    )
+    opened = context.new_page()
+    opened.set_default_timeout(10_000)
+    yield opened
+    context.close()
