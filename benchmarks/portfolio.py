@@ -42,7 +42,13 @@ ADMIN_URL = os.environ.get(
 DATABASE = "utsyn_bench"
 RESULTS = Path(__file__).with_name("RESULTS.md")
 BOOK = load_rulebook()
-RESCORE_BATCH = 20_000
+RESCORE_BATCH = 50_000
+RESCORE_WORKERS = 2  # connections writing batches at once: one per core
+# The server settings that decide the rescoring's speed, printed with the results: at the
+# defaults (128 MB of shared buffers, checkpoints every 1 GB of WAL) a million snapshot
+# inserts thrash the buffer cache and the 1M rescoring takes twice as long. docs/scaling.md
+# gives the settings for a national server.
+SERVER_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,12 @@ class SizeResult:
     rescore_s: float | None  # None: not run
 
 
+def server_settings() -> str:
+    with _admin() as admin:
+        shown = [(name, admin.execute(f"SHOW {name}").fetchone()) for name in SERVER_SETTINGS]
+    return ", ".join(f"{name} {row[0] if row else '?'}" for name, row in shown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -71,8 +83,10 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="Append to benchmarks/RESULTS.md.")
     args = parser.parse_args()
     sizes = [*args.sizes, *([1_000_000] if args.million else [])]
+    settings = server_settings()
+    print(f"PostgreSQL: {settings}", flush=True)
     results = [run_size(n, args.repeat, n <= args.rescore_max) for n in sizes]
-    report = render(results, args.repeat)
+    report = render(results, args.repeat, settings)
     print(report)
     if args.append:
         with RESULTS.open("a", encoding="utf-8") as out:
@@ -156,7 +170,7 @@ def rescore(engine: Engine, spec: Spec) -> float:
     with session_factory(engine)() as session:
         scored = _next_day(session)
         started = time.perf_counter()
-        save_snapshots(session, scored, day, now, batch=RESCORE_BATCH)
+        save_snapshots(session, scored, day, now, batch=RESCORE_BATCH, workers=RESCORE_WORKERS)
         return time.perf_counter() - started
 
 
@@ -178,13 +192,13 @@ def _next_day(session: Session) -> list[Scored]:
     return scored
 
 
-def render(results: list[SizeResult], repeat: int) -> str:
+def render(results: list[SizeResult], repeat: int, settings: str) -> str:
     sizes = [f"{r.orgs:,}" for r in results]
     lines = [
         "## Portfolio and national aggregation",
         "",
         f"`python -m benchmarks.portfolio` on {platform.node()} ({os.cpu_count()} cores), "
-        f"PostgreSQL, {datetime.now(UTC):%Y-%m-%d}; synthetic data from "
+        f"PostgreSQL ({settings}), {datetime.now(UTC):%Y-%m-%d}; synthetic data from "
         "`utsyn.portfolio.synthetic` (about 16 rules per organisation, a year of daily "
         f"rollups); p50 / p95 over {repeat} runs after one warm-up, in milliseconds.",
         "",
@@ -200,7 +214,7 @@ def render(results: list[SizeResult], repeat: int) -> str:
         + " |"
     )
     lines.append(
-        "| rescoring every organisation (bulk path), s | "
+        f"| rescoring every organisation (bulk path, {RESCORE_WORKERS} connections), s | "
         + " | ".join(f"{r.rescore_s:.1f}" if r.rescore_s else "not run" for r in results)
         + " |"
     )

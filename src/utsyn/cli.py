@@ -431,6 +431,28 @@ def rating_diff(
     console.print(table)
 
 
+@rating_app.command("rescore")
+def rating_rescore(
+    orgs: Annotated[
+        list[str] | None, typer.Argument(help="Organisation numbers (default: every one).")
+    ] = None,
+) -> None:
+    """Re-rate stored organisations without scanning (expired explanations, decay, a new
+    rulebook): new snapshots, rollups, custom scorecards and grade-drop alerts."""
+    from utsyn.commands.scan import progress_bar
+    from utsyn.commands.store import open_session
+    from utsyn.pipeline import rerate_all
+    from utsyn.rules.rulebook import load_rulebook
+
+    book = load_rulebook()
+    with open_session() as session, progress_bar(err_console) as bar:
+        task = bar.add_task("rescoring", total=None)
+        done = rerate_all(
+            session, book, orgs or None, lambda n, total: bar.update(task, completed=n, total=total)
+        )
+    console.print(f"{done} organisation(s) rescored under rulebook {book.version}")
+
+
 @rating_app.command("change")
 def rating_change(
     before: Annotated[Path, typer.Option("--before", help="The earlier scan report.")],

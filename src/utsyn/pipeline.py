@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from utsyn.lab.manifest import Manifest
@@ -23,14 +24,16 @@ from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import Footprint, TargetResult
 from utsyn.store import findings as store_findings
-from utsyn.store import rollup, scans
+from utsyn.store import rollup, scans, scorecards
 from utsyn.store.models import Organisation, OrgLatest, ScanRun
 from utsyn.store.orgs import OrgRecord, organisation
+from utsyn.store.rescore import Scored, save_snapshots
 from utsyn.vuln.alerts import grade_drop_alerts
 from utsyn.vuln.enrich import enrich
 from utsyn.vuln.feeds import load_current
 
 Progress = Callable[[TargetResult], None]
+RERATE_BATCH = 1000  # organisations rated, then saved as one bulk batch
 
 
 def now_utc() -> datetime:
@@ -139,11 +142,13 @@ def rate_organisation(
         seen = assess(orgnr, scans.run_results(session, run, org), book, org.primary_domain)
         scanned = {a.id for a in seen.assets}
         store_findings.apply_findings(session, org, seen.findings, scanned, now)
-    rating = rating_now(session, org, book, now)
+    assessment = assessment_now(session, org, book, now)
+    rating = rate(assessment, book)
     before = session.get(OrgLatest, org.id)
     old_grade = _grade(before.grade) if before is not None else None
     old_score = before.score if before is not None else None
     rollup.save_snapshot(session, org, rating, now.date(), now)
+    scorecards.rescore(session, org, assessment, book, now)  # its custom scorecards follow
     grade_drop_alerts(session, org, old_grade, rating.grade, now, (old_score, rating.score))
     return rating
 
@@ -154,11 +159,55 @@ def _grade(text: str) -> Grade | None:
 
 def rating_now(session: Session, org: Organisation, book: Rulebook, now: datetime) -> Rating:
     """The organisation's rating from its counting findings and its evaluated assets."""
+    return rate(assessment_now(session, org, book, now), book)
+
+
+def assessment_now(
+    session: Session, org: Organisation, book: Rulebook, now: datetime
+) -> Assessment:
+    """The rating's input now: the latest results' assets and the counting findings
+    (a custom scorecard rates a part of it: `store.scorecards`)."""
     latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
     counting = store_findings.counting_findings(session, org, book, now)
-    return rate(Assessment(org.orgnr, latest.assets, counting), book)
+    return Assessment(org.orgnr, latest.assets, counting)
 
 
-def rerate_all(session: Session, orgnrs: Iterable[str], book: Rulebook) -> dict[str, Rating]:
-    """New snapshots without a scan: after explanations, decay or a new rulebook version."""
-    return {orgnr: rate_organisation(session, orgnr, book) for orgnr in orgnrs}
+def rerate_all(
+    session: Session,
+    book: Rulebook,
+    orgnrs: Iterable[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """New snapshots without a scan, for many organisations at once (after explanations
+    expire, with decay, under a new rulebook version): each rated from what is stored, the
+    ratings saved in bulk (`store.rescore`), custom scorecards and grade-drop alerts
+    following as in `rate_organisation`. Every organisation number is checked before
+    anything is written. Returns how many were rated; `progress(done, total)` after each
+    batch."""
+    now = now_utc()
+    ids = _organisation_ids(session, orgnrs)
+    for start in range(0, len(ids), RERATE_BATCH):
+        _rerate_batch(session, book, ids[start : start + RERATE_BATCH], now)
+        if progress is not None:
+            progress(min(start + RERATE_BATCH, len(ids)), len(ids))
+    return len(ids)
+
+
+def _organisation_ids(session: Session, orgnrs: Iterable[str] | None) -> list[int]:
+    if orgnrs is None:
+        return list(session.scalars(select(Organisation.id).order_by(Organisation.id)))
+    return sorted({organisation(session, orgnr).id for orgnr in orgnrs})
+
+
+def _rerate_batch(session: Session, book: Rulebook, ids: list[int], now: datetime) -> None:
+    orgs = [session.get_one(Organisation, org_id) for org_id in ids]
+    latest = session.scalars(select(OrgLatest).where(OrgLatest.org_id.in_(ids)))
+    before = {row.org_id: (_grade(row.grade), row.score) for row in latest}
+    assessed = [(org, assessment_now(session, org, book, now)) for org in orgs]
+    rated = [(org, assessment, rate(assessment, book)) for org, assessment in assessed]
+    save_snapshots(session, [Scored.of(org.id, r) for org, _, r in rated], now.date(), now)
+    session.expire_all()  # the bulk path wrote `OrgLatest` rows behind the identity map
+    for org, assessment, rating in rated:
+        scorecards.rescore(session, org, assessment, book, now)
+        old_grade, old_score = before.get(org.id, (None, None))
+        grade_drop_alerts(session, org, old_grade, rating.grade, now, (old_score, rating.score))

@@ -47,3 +47,40 @@ def test_an_organisation_twice_in_one_batch_is_refused(session: Session) -> None
     scored = Scored.of(org.id, rating(org, []))
     with pytest.raises(ValueError, match="twice"):
         save_snapshots(session, [scored, scored], DAY0, T0)
+
+
+def test_two_workers_write_what_a_recount_would(session: Session) -> None:
+    rng = random.Random(12)
+    orgs = add_orgs(session, 40, sector="municipality", county="46", municipality="4601")
+    session.commit()  # the workers have their own connections: they see committed rows
+    rules = [r.id for r in BOOK.rules]
+    for step in range(3):
+        scored = [Scored.of(o.id, rating(o, rng.sample(rules, rng.randint(0, 6)))) for o in orgs]
+        day, now = DAY0 + timedelta(days=step), T0 + timedelta(days=step)
+        assert save_snapshots(session, scored, day, now, batch=6, workers=2) == len(orgs)
+    session.expire_all()
+    assert len(session.scalars(select(ScoreSnapshot)).all()) == 3 * len(orgs)
+    kept = rollup_rows(session)
+    recount(session, T0)
+    assert rollup_rows(session) == kept
+
+
+def test_an_unknown_organisation_fails_its_batch_and_writes_nothing(session: Session) -> None:
+    orgs = add_orgs(session, 3)
+    session.commit()
+    scored = [Scored.of(o.id, rating(o, [])) for o in orgs]
+    ghost = Scored(max(o.id for o in orgs) + 1000, BOOK.version, 100.0, "A", {}, {})
+    with pytest.raises(ValueError, match="no organisations with ids"):
+        save_snapshots(session, [*scored, ghost], DAY0, T0)
+    session.rollback()
+    assert session.scalars(select(ScoreSnapshot)).all() == []
+    assert session.scalars(select(OrgLatest)).all() == []
+
+
+def test_the_sql_path_knows_every_rollup_table_in_the_lock_order() -> None:
+    from utsyn.store import rescore_sql, rollup
+
+    assert [r.table for r in rescore_sql.ROLLUPS] == [m.__tablename__ for m in rollup.ROLLUPS]
+    for sql, model in zip(rescore_sql.ROLLUPS, rollup.ROLLUPS, strict=True):
+        assert sql.keys == tuple(c.name for c in model.__mapper__.primary_key)
+        assert sql.tenths == ("score_tenths" in model.__table__.c)

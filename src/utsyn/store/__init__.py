@@ -5,7 +5,8 @@
 - `orgs`: organisations and assets; `importer`: CSV import of organisations.
 - `scans`: scan runs and target results; `findings`: lifecycle, explanations, disputes.
 - `rollup`: score snapshots and the national rollups; `rescore`: the same, for many
-  organisations at once; `dump`: JSON-lines export/import.
+  organisations at once (`rescore_sql`: its PostgreSQL statements).
+- `dump`: JSON-lines export/import.
 
 Every repository function takes a `Session`. Those that change data run as one unit
 (`db.atomic`): inside a transaction the caller opened with `session.begin()` they are a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -165,9 +166,17 @@ def explain(
 
 
 def review_dispute(
-    session: Session, explanation_id: int, accept: bool, reviewer: str, now: datetime
+    session: Session,
+    explanation_id: int,
+    accept: bool,
+    reviewer: str,
+    now: datetime,
+    note: str = "",
 ) -> models.Explanation:
-    """A national reviewer accepts or rejects a pending false-positive claim."""
+    """A national reviewer accepts or rejects a pending false-positive claim.
+
+    The reviewer's `note` (why) is kept in the audit row's detail.
+    """
     with atomic(session):
         row = session.get(models.Explanation, explanation_id, with_for_update=True)
         if row is None:
@@ -178,7 +187,9 @@ def review_dispute(
             raise ConfigError("a dispute is reviewed by someone other than its author")
         decided = lifecycle.review(_explanation(row), accept)  # only false-positive claims
         row.review, row.reviewer, row.reviewed_at = str(decided.review), reviewer, now
-        audit(session, reviewer, f"review:{decided.review}", f"explanation/{row.id}", now)
+        subject = f"explanation/{row.id}"
+        detail = {"note": note} if note else {}
+        audit(session, reviewer, f"review:{decided.review}", subject, now, detail)
     return row
 
 
@@ -199,5 +210,12 @@ def _finding(session: Session, org: Organisation, key: str) -> models.Finding:
     return row
 
 
-def audit(session: Session, actor: str, action: str, subject: str, now: datetime) -> None:
-    session.add(AuditLog(at=now, actor=actor, action=action, subject=subject, detail={}))
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    subject: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(AuditLog(at=now, actor=actor, action=action, subject=subject, detail=detail or {}))

@@ -72,3 +72,22 @@ def remove_asset(
     with atomic(session):
         set_asset_state(session, asset, "rejected", now)
         audit(session, actor, "footprint:reject", f"{org.orgnr}/{asset.kind}:{asset.value}", now)
+
+
+def confirm_candidate(
+    session: Session,
+    org: Organisation,
+    asset: Asset,
+    token: str | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    """A discovered candidate is the organisation's after all: claimed, awaiting its DNS
+    proof (`token`: the TXT record's, for names; None for what DNS cannot prove)."""
+    if asset.state != "discovered":
+        raise ConfigError(f"{asset.value} is {asset.state}, not a discovered candidate")
+    with atomic(session):
+        if token is not None and asset.verification_token is None:
+            asset.verification_token = token
+        set_asset_state(session, asset, "claimed", now)
+        audit(session, actor, "footprint:confirm", f"{org.orgnr}/{asset.kind}:{asset.value}", now)

@@ -20,9 +20,9 @@ from utsyn.rating import lifecycle
 from utsyn.rating.explain import plan
 from utsyn.rating.model import Rating
 from utsyn.rules.rulebook import Rule
-from utsyn.store import findings, footprint, reads, users
+from utsyn.store import findings, reads, users
 from utsyn.store.models import ApiToken, Asset, Explanation, Organisation, OrgLatest, User
-from utsyn.web import verify
+from utsyn.web import disputes, verify
 from utsyn.web.deps import Admin, CurrentPrincipal, DbSession, Gettext, Lang, Principal, context
 from utsyn.web.i18n import N_, Language
 from utsyn.web.problems import Problem, ProblemDetails, not_found
@@ -52,7 +52,7 @@ from utsyn.web.schemas import (
     VerificationRecord,
     VerifyOut,
 )
-from utsyn.web.security import new_api_token, new_secret
+from utsyn.web.security import new_api_token
 
 PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": ProblemDetails, "content": {"application/problem+json": {}}}
@@ -340,13 +340,8 @@ def list_disputes(
 def review_dispute(
     explanation_id: RowId, body: ReviewIn, principal: Admin, session: DbSession, request: Request
 ) -> ExplanationOut:
-    found = reads.explanation(session, principal.scope, explanation_id)
-    if found is None or found.explanation.kind != "false_positive":
-        raise not_found()
-    if found.explanation.review != "pending":
-        raise Problem(409, N_("Conflict"), N_("This dispute has been reviewed already."))
-    findings.review_dispute(session, explanation_id, body.accept, principal.email, now_utc())
-    rate_organisation(session, found.organisation.orgnr, context(request).book)
+    book = context(request).book
+    found = disputes.decide(session, principal, explanation_id, body.accept, book, body.note)
     return _explained(found)
 
 
@@ -403,12 +398,10 @@ def post_asset(
     body: AssetIn, org: ScopedOrg, principal: CurrentPrincipal, session: DbSession
 ) -> AssetOut:
     require_editor(org, principal)
-    value = body.value.lower().rstrip(".")
-    if reads.asset_named(session, org, body.kind, value) is not None:
-        raise Problem(409, N_("Conflict"), N_("This asset is in the footprint already."))
-    asset = footprint.claim_asset(
-        session, org, body.kind, value, new_secret(24), principal.email, now_utc()
-    )
+    try:
+        asset = verify.claim(session, org, body.kind, body.value, principal.email, now_utc())
+    except verify.AlreadyInFootprint as exc:
+        raise Problem(409, N_("Conflict"), N_("This asset is in the footprint already.")) from exc
     return _asset(asset, True)
 
 
@@ -431,44 +424,19 @@ def verify_asset(
         raise not_found()
     if asset.kind not in ("domain", "hostname"):
         raise Problem(422, N_("Invalid request"), N_("Only names can be verified by DNS."))
-    if asset.verification_token is None:
-        footprint.set_verification_token(session, asset, new_secret(24))
-    token = asset.verification_token
-    assert token is not None
-    if asset.state != "verified":
-        _check_record(request, session, org, asset, token, principal)
-    return VerifyOut(
-        verified=asset.state == "verified",
-        state=asset.state,
-        record=_record(asset, token),
-        detail=translate.gettext(_verify_detail(asset.state == "verified")),
-    )
-
-
-def _check_record(
-    request: Request,
-    session: Session,
-    org: Organisation,
-    asset: Asset,
-    token: str,
-    principal: Principal,
-) -> None:
     settings = context(request).settings
-    name = verify.record_name(asset.value)
     try:
-        values = verify.txt_values(
-            name, settings.dns_servers, settings.dns_port, settings.dns_timeout
-        )
+        verified = verify.check(session, org, asset, principal.email, settings, now_utc())
     except verify.VerificationUnavailable as exc:
         raise Problem(
             503, N_("Service unavailable"), N_("DNS lookup failed: %(reason)s"), reason=str(exc)
         ) from exc
-    now = now_utc()
-    if verify.is_verified(values, token):
-        footprint.mark_verified(session, org, asset, principal.email, now)
-    else:
-        subject = f"{org.orgnr}/{asset.kind}:{asset.value}"
-        users.audit(session, principal.email, "footprint:verify_failed", subject, now)
+    return VerifyOut(
+        verified=verified,
+        state=asset.state,
+        record=_record(asset, verify.token_of(session, asset)),
+        detail=translate.gettext(_verify_detail(verified)),
+    )
 
 
 def _verify_detail(verified: bool) -> str:

@@ -18,7 +18,24 @@ from starlette.responses import RedirectResponse, Response
 from utsyn import __version__
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store.db import database_url, make_engine, session_factory, upgrade
-from utsyn.web import api, api_dashboards, auth, pages, pages_dashboard, pages_reports, problems
+from utsyn.web import (
+    api,
+    api_alerts,
+    api_dashboards,
+    api_scorecards,
+    auth,
+    pages,
+    pages_alerts,
+    pages_board,
+    pages_dashboard,
+    pages_disputes,
+    pages_footprint,
+    pages_national,
+    pages_portfolios,
+    pages_reports,
+    pages_scorecards,
+    problems,
+)
 from utsyn.web.deps import WebContext
 from utsyn.web.i18n import language_cookie_middleware
 from utsyn.web.pages import LoginRequired
@@ -62,10 +79,19 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(pages_dashboard.router)
+    app.include_router(pages_national.router)
     app.include_router(pages_reports.router)
     app.include_router(pages_reports.api_router)
     app.include_router(api.router)
     app.include_router(api_dashboards.router)
+    app.include_router(pages_footprint.router)
+    app.include_router(pages_alerts.router)
+    app.include_router(pages_board.router)
+    app.include_router(api_alerts.router)
+    app.include_router(pages_disputes.router)
+    app.include_router(pages_portfolios.router)
+    app.include_router(pages_scorecards.router)
+    app.include_router(api_scorecards.router)
     app.mount("/static", static_files(), name="static")
     return app
 

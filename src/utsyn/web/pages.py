@@ -1,5 +1,8 @@
 """The pages of the core: the front page and /.well-known/security.txt.
 
+The front page welcomes visitors with a login link; a logged-in user is sent on (303) to
+their dashboard: the national roles to /oversikt, the organisation roles to their scorecard.
+
 The dashboard's pages are added beside these, in their own routers, rendered with
 `templates.render` and guarded with `page_principal` and `page_organisation`.
 """
@@ -10,7 +13,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from utsyn.pipeline import now_utc
 from utsyn.store import reads
@@ -58,7 +61,15 @@ PageOrganisation = Annotated[Organisation, Depends(page_organisation)]
 
 
 @router.get("/")
-def index(request: Request, principal: MaybePrincipal) -> Response:
+def index(request: Request, principal: MaybePrincipal, session: DbSession) -> Response:
+    """A welcome for visitors; users go straight to their dashboard."""
+    if principal is not None and principal.national:
+        return RedirectResponse("/oversikt", status_code=303)
+    if principal is not None:
+        org = reads.organisation_by_id(session, principal.scope, principal.org_id)
+        if org is not None:
+            return RedirectResponse(f"/org/{org.orgnr}", status_code=303)
+    # Anonymous, or an account whose organisation is gone: the welcome (and who is logged in).
     return render(request, "index.html", {"principal": principal})
 
 

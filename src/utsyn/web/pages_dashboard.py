@@ -1,13 +1,18 @@
 """The dashboard's pages: the overview (/oversikt) and an organisation's scorecard (/org/{orgnr}).
 
 - /oversikt: national roles get the national dashboard (`portfolio.aggregate`, the same
-  figures as GET /api/v1/national); organisation roles are sent to their own scorecard.
-- /org/{orgnr}: grade, score, factor scores, the score trend (server-drawn SVG from the
-  snapshots), the findings with evidence, age and remediation; editors get a form to explain
-  a finding (POST /org/{orgnr}/explain → `store.findings.explain`, re-rated, redirected back).
+  figures as GET /api/v1/national), or one of their portfolios', filtered by sector and
+  county (a GET form: ?portfolio=&sector=&county=); organisation roles are sent to their
+  own scorecard.
+- /org/{orgnr}: grade, score, factor scores, the score trend (Chart.js, `web.charts`, from
+  the snapshots), the findings with evidence, age and remediation; editors get a form to explain
+  a finding (POST /org/{orgnr}/explain → `store.findings.explain`, re-rated, redirected back);
+  its custom scorecards with their grades, and for editors a form to make one
+  (`pages_scorecards`).
 
-Charts are inline SVG drawn here from numbers the store gives (geometry only, no scores
-computed) and always come with a table alternative. No script, no inline style.
+The grade distribution is inline SVG drawn here, the score trend a Chart.js canvas
+(`static/charts.js`, figures in a data attribute): both from numbers the store gives (no
+score computed here), both beside a table with the same figures. No inline script or style.
 """
 
 from __future__ import annotations
@@ -18,17 +23,20 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from utsyn.errors import ConfigError
+from utsyn.lab.geo import counties
 from utsyn.pipeline import now_utc, rate_organisation, rating_now
 from utsyn.portfolio import aggregate
 from utsyn.rating import lifecycle
 from utsyn.rules.rulebook import Rulebook
-from utsyn.store import findings, reads
-from utsyn.store.models import ScoreSnapshot
-from utsyn.web.deps import DbSession, context
-from utsyn.web.i18n import N_, Language, request_language
+from utsyn.store import findings, reads, scorecards
+from utsyn.store.models import Portfolio
+from utsyn.web import charts, custom_scorecards
+from utsyn.web.deps import DbSession, Principal, context
+from utsyn.web.i18n import N_, Language, Translator, request_language
 from utsyn.web.pages import PageOrganisation, PagePrincipal
 from utsyn.web.problems import Problem
 from utsyn.web.ratings import shown_findings
@@ -38,9 +46,8 @@ router = APIRouter(include_in_schema=False)
 
 HISTORY_DAYS = 365
 EXPLAIN_DAYS = (30, 90, 180, 365)
-# Chart geometry (SVG user units).
+# The grade distribution's geometry (SVG user units).
 BAR_WIDTH, BAR_GAP, BAR_HEIGHT = 48, 16, 120
-TREND_WIDTH, TREND_HEIGHT, TREND_PAD = 480, 140, 36
 
 FACTOR_NAMES = {
     "tls": N_("TLS"),
@@ -63,6 +70,13 @@ STATUS_NAMES = {
     lifecycle.Status.STALE: N_("Stale"),
     lifecycle.Status.RESOLVED: N_("Resolved"),
 }
+# The store's coarse sectors (store.importer.SECTOR_BY_FORM, pipeline._sector).
+SECTOR_NAMES = {
+    "state": N_("Central government"),
+    "county": N_("County authorities"),
+    "municipal": N_("Municipal sector"),
+    "other": N_("Other public bodies"),
+}
 SEVERITY_NAMES = {
     "critical": N_("Critical"),
     "high": N_("High"),
@@ -82,16 +96,6 @@ class Bar:
     height: float
 
 
-@dataclass(frozen=True)
-class TrendChart:
-    points: str  # the polyline's "x,y x,y ..."
-    dots: tuple[tuple[float, float, ScoreSnapshot], ...]
-    width: int
-    height: int
-    gridlines: tuple[tuple[int, float], ...]  # (score, y)
-    pad: int = TREND_PAD
-
-
 def grade_bars(shares: tuple[aggregate.GradeShare, ...]) -> tuple[Bar, ...]:
     top = max((s.orgs for s in shares), default=0) or 1
     bars = []
@@ -100,25 +104,6 @@ def grade_bars(shares: tuple[aggregate.GradeShare, ...]) -> tuple[Bar, ...]:
         x = i * (BAR_WIDTH + BAR_GAP)
         bars.append(Bar(share.grade, share.orgs, share.percent, x, BAR_HEIGHT - height, height))
     return tuple(bars)
-
-
-def trend_chart(history: list[ScoreSnapshot]) -> TrendChart | None:
-    """Oldest to newest, score 0–100 on the y axis."""
-    if not history:
-        return None
-    inner_w, inner_h = TREND_WIDTH - 2 * TREND_PAD, TREND_HEIGHT - 2 * TREND_PAD
-    step = inner_w / (len(history) - 1) if len(history) > 1 else 0.0
-
-    def y_of(score: float) -> float:
-        return round(TREND_PAD + inner_h * (1 - score / 100), 1)
-
-    dots = tuple(
-        (round(TREND_PAD + i * step if len(history) > 1 else TREND_WIDTH / 2, 1), y_of(s.score), s)
-        for i, s in enumerate(history)
-    )
-    points = " ".join(f"{x},{y}" for x, y, _ in dots)
-    grid = tuple((score, y_of(score)) for score in (0, 50, 100))
-    return TrendChart(points, dots, TREND_WIDTH, TREND_HEIGHT, grid)
 
 
 def number(lang: Language) -> Callable[[float | None, int], str]:
@@ -133,7 +118,7 @@ def number(lang: Language) -> Callable[[float | None, int], str]:
     return shown
 
 
-def _issue_titles(
+def issue_titles(
     book: Rulebook, shares: tuple[aggregate.IssueShare, ...], lang: Language
 ) -> dict[str, str]:
     return {
@@ -141,19 +126,61 @@ def _issue_titles(
     }
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What the overview shows: everyone or one of the user's portfolios, and a filter."""
+
+    portfolio: Portfolio | None
+    scope: aggregate.Scope
+
+    @property
+    def source(self) -> aggregate.Source:
+        return aggregate.Source(self.portfolio.id) if self.portfolio else aggregate.NATIONAL
+
+
+def overview_choice(
+    session: Session, principal: Principal, portfolio: str, sector: str, county: str
+) -> Choice:
+    """The overview form's choice, checked: 400 when malformed, 404 for another's portfolio."""
+    chosen = None
+    if portfolio:
+        if not portfolio.isdigit() or len(portfolio) > 15:
+            raise Problem(400, N_("Bad request"), N_("Choose a portfolio from the list."))
+        chosen = reads.portfolio(session, principal.user_id, int(portfolio))
+        if chosen is None:
+            raise Problem(404, N_("Not found"), N_("You have no such portfolio."))
+    if sector and sector not in SECTOR_NAMES:
+        raise Problem(400, N_("Bad request"), N_("Choose a sector from the list."))
+    if county and county not in counties():
+        raise Problem(400, N_("Bad request"), N_("Choose a county from the list."))
+    return Choice(chosen, aggregate.Scope(sector or None, county or None))
+
+
 @router.get("/oversikt")
-def overview(request: Request, principal: PagePrincipal, session: DbSession) -> Response:
+def overview(
+    request: Request,
+    principal: PagePrincipal,
+    session: DbSession,
+    portfolio: str = "",
+    sector: str = "",
+    county: str = "",
+) -> Response:
     if not principal.national:
         org = reads.organisation_by_id(session, principal.scope, principal.org_id)
         if org is None:
             raise Problem(403, N_("Forbidden"), N_("Your account belongs to no organisation."))
         return RedirectResponse(f"/org/{org.orgnr}", status_code=303)
+    choice = overview_choice(session, principal, portfolio, sector, county)
     book = context(request).book
-    found = aggregate.dashboard(session, book, aggregate.NATIONAL)
+    found = aggregate.dashboard(session, book, choice.source, choice.scope)
     lang = request_language(request)
-    titles = _issue_titles(book, found.critical + found.common, lang)
+    titles = issue_titles(book, found.critical + found.common, lang)
     ctx = {
         "principal": principal,
+        "choice": choice,
+        "portfolios": reads.portfolios(session, principal.user_id),
+        "sector_names": SECTOR_NAMES,
+        "counties": counties(),
         "dash": found,
         "bars": grade_bars(found.summary.grades),
         "bar_width": BAR_WIDTH,
@@ -176,6 +203,7 @@ def scorecard(
     rating = rating_now(session, org, book, now) if latest is not None else None
     shown = shown_findings(session, org, rating, book, now) if rating is not None else []
     history = list(reversed(reads.snapshots(session, org, HISTORY_DAYS, 0).items))
+    score_label = Translator(lang).gettext("Score")
     rules = {f.row.rule: book.rule(f.row.rule) for f in shown if book.has(f.row.rule)}
     ctx = {
         "principal": principal,
@@ -185,8 +213,10 @@ def scorecard(
         "rules": rules,
         "now": now,
         "history": history,
-        "trend": trend_chart(history),
+        "trend_chart": charts.snapshot_chart(history, score_label, score_label),
         "may_edit": principal.may_edit(org),
+        "custom": custom_scorecards.rated_all(session, org, book),
+        "eligible": scorecards.eligible_assets(session, org) if principal.may_edit(org) else [],
         "factor_names": FACTOR_NAMES,
         "kind_names": KIND_NAMES,
         "status_names": STATUS_NAMES,

@@ -154,6 +154,7 @@ class ExplainedOut(BaseModel):
 
 class ReviewIn(BaseModel):
     accept: bool
+    note: Annotated[FreeText, Field(max_length=2000, description="Why (in the audit log).")] = ""
 
 
 class VerificationRecord(BaseModel):
