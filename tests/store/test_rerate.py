@@ -13,6 +13,7 @@ from utsyn.lab.expected import expected_results
 from utsyn.lab.scenarios import load_scenario
 from utsyn.pipeline import now_utc, rate_organisation, rating_now, records_from_manifest, rerate_all
 from utsyn.rules.rulebook import load_rulebook
+from utsyn.settings import get_settings
 from utsyn.store import scans
 from utsyn.store.models import Alert, Organisation, OrgLatest, ScoreSnapshot
 from utsyn.store.orgs import upsert_organisations
@@ -68,11 +69,13 @@ def test_a_grade_drop_alerts_and_an_unknown_number_writes_nothing(session: Sessi
 
 
 def test_the_rescore_command(
-    session: Session, db_url: str, monkeypatch: pytest.MonkeyPatch
+    session: Session, db_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     _store_demo(session)
     session.close()
     monkeypatch.setenv("UTSYN_DATABASE_URL", db_url)
+    get_settings.cache_clear()  # settings are read once per process: read them anew
+    request.addfinalizer(get_settings.cache_clear)
     answer = CliRunner().invoke(app, ["rating", "rescore", MANIFEST.organisations[0].orgnr])
     assert answer.exit_code == 0, answer.output
     assert f"1 organisation(s) rescored under rulebook {BOOK.version}" in answer.output

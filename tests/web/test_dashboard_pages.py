@@ -30,6 +30,9 @@ def test_the_overview_shows_the_national_figures(client: TestClient) -> None:
         assert f'href="/org/{worst["orgnr"]}"' in page.text
     assert "<svg" in page.text and 'id="grade-table"' in page.text
     assert "style=" not in page.text and "<script>" not in page.text  # only <script src=...>
+    trend = re.findall(r'<tr><th scope="row">(\d{4}-\d\d-\d\d)</th>', page.text)
+    assert trend == sorted({t["day"] for t in api["trend"]}, reverse=True)
+    assert 'id="trend-chart"' in page.text
 
 
 def test_the_overview_is_in_bokmal_with_decimal_commas(client: TestClient) -> None:

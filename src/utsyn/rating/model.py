@@ -164,22 +164,21 @@ def _penalty(
         v for a, v in value_of.items() if a not in factor_values
     )
     affected = sum(value_of.values())
-    points = _points(rule.points, affected, evaluated)
+    weight = rule.points  # a property: read once, not once per asset
+    points = _points(weight, affected, evaluated)
     per_asset = defaultdict(list)
     for finding in findings:
         per_asset[finding.asset].append(finding)
     impacts = []
     for asset, asset_findings in sorted(per_asset.items()):
         share = points * value_of[asset] / affected if affected else 0.0
-        recover = points - _points(rule.points, affected - value_of[asset], evaluated)
+        recover = points - _points(weight, affected - value_of[asset], evaluated)
         for finding in asset_findings:
             # Several findings of one rule on one asset (two insecure cookies) share it;
             # fixing one of them alone gives back nothing until the asset is clean.
             alone = recover if len(asset_findings) == 1 else 0.0
             impacts.append(FindingImpact(finding, share / len(asset_findings), alone))
-    return RulePenalty(
-        rule.id, rule.factor, rule.points, affected, evaluated, points, tuple(impacts)
-    )
+    return RulePenalty(rule.id, rule.factor, weight, affected, evaluated, points, tuple(impacts))
 
 
 def _points(weight: float, affected: float, evaluated: float) -> float:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 from datetime import date
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from utsyn.errors import ConfigError
 from utsyn.rules.outcomes import PASSING, Outcome, factor_of
@@ -98,8 +98,6 @@ class Rulebook(_Strict):
     version: str
     released: date
     rules: tuple[Rule, ...]
-    _by_id: dict[str, Rule] = PrivateAttr(default_factory=dict)
-    _by_outcome: dict[Outcome, Rule] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Rulebook:
@@ -122,16 +120,22 @@ class Rulebook(_Strict):
                 raise ValueError(f"{rule.id}: not NIST CSF 2.0 subcategories: {unknown}")
         return self
 
-    def model_post_init(self, context: object, /) -> None:
-        # Lookups are on the scoring hot path: index once (hashing the model would be slow).
-        self._by_id.update({r.id: r for r in self.rules})
-        self._by_outcome.update({o: r for r in self.rules for o in r.outcomes})
+    # Lookups are on the scoring hot path: indexed once, in the instance's own __dict__
+    # (pydantic's private attributes go through a slow __getattr__; hashing the model would
+    # be slower still).
+    @cached_property
+    def by_id(self) -> dict[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+    @cached_property
+    def _by_outcome(self) -> dict[Outcome, Rule]:
+        return {o: r for r in self.rules for o in r.outcomes}
 
     def rule(self, rule_id: str) -> Rule:
-        return self._by_id[rule_id]
+        return self.by_id[rule_id]
 
     def has(self, rule_id: str) -> bool:
-        return rule_id in self._by_id
+        return rule_id in self.by_id
 
     def rule_for(self, outcome: Outcome) -> Rule | None:
         return self._by_outcome.get(outcome)

@@ -4,7 +4,7 @@ A national rescoring (a new rulebook version, the nightly re-rating) saves a sna
 every organisation. One `save_snapshot` per organisation costs about ten statements; here a
 batch of thousands costs a few. On PostgreSQL the batch is copied into a temporary table
 and every write is one SQL statement (`rescore_sql`), by two connections at once if asked:
-one million organisations in 41–46 s on two cores (benchmarks/RESULTS.md). On SQLite (one
+one million organisations in 43 s on two cores (benchmarks/RESULTS.md). On SQLite (one
 municipality's laptop) it is done in Python: read the batch's current state, upsert its
 snapshots and `OrgLatest` rows, and add one summed `rollup.Delta` to the rollup tables,
 computed by the same functions as `save_snapshot`'s. Both paths are tested against

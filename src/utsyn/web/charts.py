@@ -11,7 +11,7 @@ here but their layout (one series per rulebook version, gaps as null).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from utsyn.portfolio.aggregate import TrendPoint
@@ -59,6 +59,13 @@ def trend_series(
     for p in points:
         series.setdefault(p.rulebook_version, [None] * len(days))[at[p.day.isoformat()]] = p.average
     return days, sorted(series.items())
+
+
+def trend_chart(points: Sequence[TrendPoint], _: Callable[..., str]) -> ChartSpec:
+    """The dashboards' trend: the average score per day, a line per rulebook version."""
+    days, series = trend_series(points)
+    lines = [(_("Rulebook %(version)s", version=v), values) for v, values in series]
+    return line_chart(days, lines, _("Average score"))
 
 
 def snapshot_chart(history: Sequence[ScoreSnapshot], series_label: str, y_label: str) -> ChartSpec:

@@ -45,6 +45,7 @@ from utsyn.web.templates import render
 router = APIRouter(include_in_schema=False)
 
 HISTORY_DAYS = 365
+TREND_DAYS = 365  # the dashboards' trend: a year of daily rollups
 EXPLAIN_DAYS = (30, 90, 180, 365)
 # The grade distribution's geometry (SVG user units).
 BAR_WIDTH, BAR_GAP, BAR_HEIGHT = 48, 16, 120
@@ -172,7 +173,8 @@ def overview(
         return RedirectResponse(f"/org/{org.orgnr}", status_code=303)
     choice = overview_choice(session, principal, portfolio, sector, county)
     book = context(request).book
-    found = aggregate.dashboard(session, book, choice.source, choice.scope)
+    since = now_utc().date() - timedelta(days=TREND_DAYS)
+    found = aggregate.dashboard(session, book, choice.source, choice.scope, since=since)
     lang = request_language(request)
     titles = issue_titles(book, found.critical + found.common, lang)
     ctx = {
@@ -189,6 +191,7 @@ def overview(
         "titles": titles,
         "severity_names": SEVERITY_NAMES,
         "num": number(lang),
+        "trend_chart": charts.trend_chart(found.trend, Translator(lang).gettext),
     }
     return render(request, "overview.html", ctx)
 

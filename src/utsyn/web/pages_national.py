@@ -25,13 +25,17 @@ from utsyn.web import charts, geo
 from utsyn.web.deps import DbSession, Principal, context
 from utsyn.web.i18n import N_, Translator, request_language
 from utsyn.web.pages import PagePrincipal
-from utsyn.web.pages_dashboard import SECTOR_NAMES, SEVERITY_NAMES, issue_titles, number
+from utsyn.web.pages_dashboard import (
+    SECTOR_NAMES,
+    SEVERITY_NAMES,
+    TREND_DAYS,
+    issue_titles,
+    number,
+)
 from utsyn.web.problems import Problem
 from utsyn.web.templates import render
 
 router = APIRouter(include_in_schema=False)
-
-TREND_DAYS = 365
 
 
 def national_page_principal(principal: PagePrincipal) -> Principal:
@@ -100,7 +104,6 @@ def national_view(
     by_county = aggregate.breakdown(session, "county", aggregate.Scope(sector=scope.sector))
     by_sector = aggregate.breakdown(session, "sector", aggregate.Scope(county=scope.county))
     _ = Translator(lang).gettext
-    days, series = charts.trend_series(found.trend)
     sector_labels = [_(SECTOR_NAMES[a.key]) if a.key in SECTOR_NAMES else "–" for a in by_sector]
     ctx = {
         "principal": principal,
@@ -114,11 +117,7 @@ def national_view(
         "county_names": counties(),
         "titles": issue_titles(book, found.critical + found.common, lang),
         "severity_names": SEVERITY_NAMES,
-        "trend_chart": charts.line_chart(
-            days,
-            [(_("Rulebook %(version)s", version=v), s) for v, s in series],
-            _("Average score"),
-        ),
+        "trend_chart": charts.trend_chart(found.trend, _),
         "sector_chart": charts.bar_chart(
             sector_labels,
             [a.summary.average for a in by_sector],
