@@ -15,9 +15,12 @@ from contextlib import ExitStack
 from rich.console import Console
 from rich.table import Table
 
-from utsyn.lab.runtime import read_state, running_lab, write_state
+from utsyn.lab.manifest import Manifest
+from utsyn.lab.manifest import Organisation as LabOrganisation
+from utsyn.lab.runtime import LabInfo, read_state, running_lab, write_state
 from utsyn.lab.scenarios import load_scenario
 from utsyn.settings import get_settings
+from utsyn.web.verify import RECORD_LABEL, RECORD_PREFIX
 
 
 def run_demo(console: Console, err: Console, once: bool, port: int = 8000) -> None:
@@ -38,7 +41,12 @@ def run_demo(console: Console, err: Console, once: bool, port: int = 8000) -> No
                 f"{len(manifest.organisations)} organisations, {hosts} hosts on 127.20.x.y."
             )
             ratings = _scan(err)
+            verified = verify_published(manifest, info)
             _print(console, ratings, manifest)
+            console.print(
+                f"Footprints verified over DNS (TXT {RECORD_LABEL}): {verified} of "
+                f"{len(manifest.organisations)} organisations are active."
+            )
             console.print(f"Scanned, stored and rated in {time.perf_counter() - began:.1f} s.")
             if not once:
                 _serve_or_wait(console, port)
@@ -67,10 +75,46 @@ def _scan(err: Console) -> dict[str, tuple[float, str]]:
     return {org: (r.score, r.grade) for org, r in outcome.ratings.items()}
 
 
-def _print(console: Console, ratings: dict[str, tuple[float, str]], manifest: object) -> None:
-    from utsyn.lab.manifest import Manifest
+def verify_published(manifest: Manifest, info: LabInfo) -> int:
+    """Check the tokens the lab's organisations published, the way `utsyn footprint verify`
+    does: the token is the one Utsyn issued at the claim (the scenario's record holds it),
+    the lookup a real DNS query to the lab's name server. Returns the organisations verified."""
+    from utsyn.commands.store import open_session
+    from utsyn.pipeline import now_utc
+    from utsyn.store import footprint, reads
+    from utsyn.store.orgs import organisation
+    from utsyn.web import verify as txt
 
-    assert isinstance(manifest, Manifest)
+    active = set()
+    with open_session() as session:
+        for lab_org in manifest.organisations:
+            org = organisation(session, lab_org.orgnr)
+            for domain, token in published_tokens(lab_org):
+                asset = reads.asset_named(session, org, "domain", domain)
+                if asset is None:
+                    continue
+                footprint.set_verification_token(session, asset, token)
+                name = txt.record_name(domain)
+                values = txt.txt_values(name, [info.dns_ip], info.dns_port, timeout=3.0)
+                if txt.is_verified(values, token):
+                    footprint.mark_verified(session, org, asset, "demo", now_utc())
+                    active.add(org.orgnr)
+    return len(active)
+
+
+def published_tokens(lab_org: LabOrganisation) -> list[tuple[str, str]]:
+    """(domain, token) of each `_utsyn-verify` TXT record the organisation publishes."""
+    return [
+        (domain.name, record.value.removeprefix(RECORD_PREFIX))
+        for domain in lab_org.domains
+        for record in domain.records
+        if record.name == RECORD_LABEL
+        and record.type == "TXT"
+        and record.value.startswith(RECORD_PREFIX)
+    ]
+
+
+def _print(console: Console, ratings: dict[str, tuple[float, str]], manifest: Manifest) -> None:
     names = {o.orgnr: o.name for o in manifest.organisations}
     table = Table(title="Utsyn — demo portfolio")
     for column in ("organisation", "org.nr", "score", "grade"):
