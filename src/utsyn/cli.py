@@ -529,6 +529,22 @@ def db_import(
     console.print(f"Imported {rows} rows from {escape(str(source))}.")
 
 
+@db_app.command("prune")
+def db_prune(
+    keep: Annotated[
+        int, typer.Option("--keep", help="Scans kept per organisation and target (1 or more).")
+    ] = 2,
+) -> None:
+    """Delete old scan results: all but the newest scans of each target (findings, ratings
+    and their history stay)."""
+    from utsyn.commands.store import open_session
+    from utsyn.store.retention import prune_scans
+
+    with open_session() as session:
+        deleted = prune_scans(session, keep)
+    console.print(f"Deleted {deleted} old target scan(s); kept the newest {keep} of each target.")
+
+
 @orgs_app.command("import")
 def orgs_import(
     source: Annotated[Path, typer.Argument(help="CSV: Enhetsregisteret-style or native.")],

@@ -6,7 +6,7 @@
 - `scans`: scan runs and target results; `findings`: lifecycle, explanations, disputes.
 - `rollup`: score snapshots and the national rollups; `rescore`: the same, for many
   organisations at once (`rescore_sql`: its PostgreSQL statements).
-- `dump`: JSON-lines export/import.
+- `dump`: JSON-lines export/import; `retention`: pruning old scan results.
 
 Every repository function takes a `Session`. Those that change data run as one unit
 (`db.atomic`): inside a transaction the caller opened with `session.begin()` they are a
