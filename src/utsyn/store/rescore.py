@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, any_, bindparam, delete, select, text
+from sqlalchemy import BigInteger, Engine, Row, any_, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
@@ -83,7 +83,8 @@ def save_snapshots(
         for chunk in chunks:
             with atomic(session):
                 _save_batch(session, chunk, day, now)
-    elif workers <= 1 or len(chunks) <= 1:
+    elif workers <= 1 or len(chunks) <= 1 or not isinstance(session.get_bind(), Engine):
+        # One connection given (not an engine to open more from): its batches in turn.
         for chunk in chunks:
             with atomic(session):
                 rescore_sql.save_batch(session, chunk, day, now)
