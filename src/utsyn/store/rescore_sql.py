@@ -271,8 +271,8 @@ def _copy(raw: Connection[Any], batch: Sequence[Any]) -> None:
                         s.rulebook_version,
                         s.score,
                         s.grade,
-                        dumps(s.factors).decode(),
-                        dumps(s.penalties).decode(),
+                        dumps(dict(s.factors)).decode(),
+                        dumps(dict(s.penalties)).decode(),
                         dumps(rules).decode(),
                     )
                 )
