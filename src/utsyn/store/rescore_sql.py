@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from psycopg import Connection
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:  # rescore imports this module
+    from utsyn.store.rescore import Scored
 
 STAGE_COLUMNS = ("org_id", "rulebook_version", "score", "grade", "factors", "penalties", "rules")
 
@@ -235,7 +238,7 @@ ROLLUPS = (
 )
 
 
-def save_batch(session: Session, batch: Sequence[Any], day: date, now: datetime) -> None:
+def save_batch(session: Session, batch: Sequence[Scored], day: date, now: datetime) -> None:
     """Save one batch of `rescore.Scored` in the session's transaction (PostgreSQL only)."""
     session.flush()
     raw = session.connection().connection.driver_connection
@@ -258,7 +261,7 @@ def save_batch(session: Session, batch: Sequence[Any], day: date, now: datetime)
         cursor.execute(_UPSERT_LATEST, params)
 
 
-def _copy(raw: Connection[Any], batch: Sequence[Any]) -> None:
+def _copy(raw: Connection[Any], batch: Sequence[Scored]) -> None:
     dumps = orjson.dumps
     with raw.cursor() as cursor:
         statement = f"COPY rescore_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
