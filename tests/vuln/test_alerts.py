@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.settings import Settings
+from utsyn.store.alerts import delivery_states
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.dump import export_jsonl, import_jsonl
 from utsyn.store.models import Alert, Organisation
@@ -29,7 +30,6 @@ from utsyn.vuln.alerts import (
     WEBHOOK,
     DeliveryConfig,
     deliver_pending,
-    delivery_states,
     grade_drop_alerts,
     verify_signature,
 )

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from utsyn.settings import Settings, get_settings
+from utsyn.store.feed_state import generation_files
 from utsyn.store.models import FeedFile, FeedGeneration
 from utsyn.vuln.cli import feeds_app
 from utsyn.vuln.feeds import (
     current_generation,
     feed_counts,
     feeds_root,
-    generation_files,
     load_current,
     update_feeds,
 )

@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from utsyn.pipeline import now_utc
+from utsyn.store.alerts import insert_alert
 from utsyn.store.db import atomic
 from utsyn.store.models import AlertDelivery
 from utsyn.store.orgs import organisation
-from utsyn.vuln.alerts import KIND_GRADE, KIND_KEV, grade_drop_alerts, insert_alert
+from utsyn.vuln.alerts import KIND_GRADE, KIND_KEV, grade_drop_alerts
 
 from .conftest import A_ADMIN, A_VIEWER, ANALYST, ORG_A, ORG_B, bearer, log_in
 

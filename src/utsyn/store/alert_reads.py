@@ -1,4 +1,4 @@
-"""Paged reads of alerts (vuln.alerts writes them), always through a `reads.Scope`.
+"""Paged reads of alerts (`alerts` writes them), always through a `reads.Scope`.
 
 An alert belongs to one organisation (`org_id`); one without (none are made today) is
 seen by the national roles only, since the scope's filter is on the organisation.

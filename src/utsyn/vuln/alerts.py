@@ -2,11 +2,12 @@
 an organisation exposes, and a grade that worsened; delivered by a signed webhook and by
 e-mail.
 
-Each alert is one `Alert` row with a dedupe key (`kev:<orgnr>:<cve>`, `cve:<orgnr>:<cve>`,
-`grade:<orgnr>:<day>`) that the database keeps unique, so a repeated feed update or a
-re-rating the same day creates nothing more. Only confirmed matches raise an alert: a
-potential one (a distribution's backported package, a range that needs a platform we did
-not see) is not scored either, and would page people about builds that are patched.
+Each alert is one `Alert` row (`store.alerts` writes it) with a dedupe key
+(`kev:<orgnr>:<cve>`, `cve:<orgnr>:<cve>`, `grade:<orgnr>:<day>`) that the database keeps
+unique, so a repeated feed update or a re-rating the same day creates nothing more. Only
+confirmed matches raise an alert: a potential one (a distribution's backported package, a
+range that needs a platform we did not see) is not scored either, and would page people
+about builds that are patched.
 
 Delivery (`deliver_pending`) is per channel (`AlertDelivery`): a webhook that succeeded is
 not sent again when only the e-mail has to be retried. Each channel gets a bounded number
@@ -34,8 +35,6 @@ from email.utils import format_datetime, make_msgid
 from typing import Any, get_args
 
 import httpx
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from utsyn import __version__
@@ -43,8 +42,18 @@ from utsyn.errors import ConfigError
 from utsyn.rating.model import GRADE_ORDER
 from utsyn.rules.rulebook import Grade
 from utsyn.settings import Settings
-from utsyn.store.db import atomic
-from utsyn.store.models import Alert, AlertDelivery, Observation, Organisation, TargetScan
+from utsyn.store.alerts import (
+    Exposure,
+    add_alert,
+    delivery_state,
+    exposures,
+    get_alert,
+    insert_alert,
+    record_attempt,
+    settle_alert,
+    undelivered_ids,
+)
+from utsyn.store.models import Alert, AlertDelivery, Organisation
 from utsyn.vuln.enrich import cve_fact
 from utsyn.vuln.index import VulnIndex
 from utsyn.vuln.match import Match, ObservedProduct, match
@@ -86,43 +95,6 @@ def index_changes(before: VulnIndex, after: VulnIndex) -> Changes:
 
 
 # ------------------------------------------------------------------ feed alerts
-
-
-@dataclass(frozen=True, slots=True)
-class Exposure:
-    """A product one organisation's latest scan of one target saw."""
-
-    org_id: int
-    orgnr: str
-    org_name: str
-    target: str
-    value: dict[str, Any]  # the `service.product` observation's value
-
-
-_EXPOSURE_COLUMNS = (
-    Organisation.id,
-    Organisation.orgnr,
-    Organisation.name,
-    Observation.target,
-    Observation.value,
-)
-
-
-def exposures(session: Session) -> list[Exposure]:
-    """Every `service.product` of each organisation's latest result per target."""
-    latest = select(func.max(TargetScan.id)).group_by(TargetScan.org_id, TargetScan.target)
-    rows = session.execute(
-        select(*_EXPOSURE_COLUMNS)
-        .join(TargetScan, TargetScan.id == Observation.target_scan_id)
-        .join(Organisation, Organisation.id == TargetScan.org_id)
-        .where(
-            TargetScan.id.in_(latest),
-            Observation.check == "service.product",
-            Observation.error.is_(None),
-        )
-        .order_by(Observation.id)
-    )
-    return [Exposure(*row) for row in rows if isinstance(row[4], dict)]
 
 
 @dataclass(slots=True)
@@ -193,25 +165,6 @@ def _insert_feed_alert(
     return insert_alert(session, key, draft.kind, exposure.org_id, payload, now)
 
 
-def insert_alert(
-    session: Session,
-    key: str,
-    kind: str,
-    org_id: int | None,
-    payload: dict[str, Any],
-    now: datetime,
-) -> Alert | None:
-    """The new alert, or None when one with this dedupe key exists (in one statement, so
-    two processes cannot both create it)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = {"dedupe_key": key, "kind": kind, "org_id": org_id, "payload": payload,
-              "created": now, "attempts": 0}  # fmt: skip
-    stmt = insert(Alert).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    alert_id = session.execute(stmt.returning(Alert.id)).scalar_one_or_none()
-    return None if alert_id is None else session.get(Alert, alert_id)
-
-
 # ------------------------------------------------------------------ grade drops
 
 
@@ -242,8 +195,7 @@ def grade_drop_alerts(
         "score_after": scores[1],
         "day": day,
     }
-    with atomic(session):
-        return insert_alert(session, f"grade:{org.orgnr}:{day}", KIND_GRADE, org.id, payload, now)
+    return add_alert(session, f"grade:{org.orgnr}:{day}", KIND_GRADE, org.id, payload, now)
 
 
 # ------------------------------------------------------------------ delivery
@@ -313,8 +265,8 @@ def deliver_pending(
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryReport:
     """Try every undelivered alert on every configured channel it still needs."""
-    ids = session.scalars(select(Alert.id).where(Alert.delivered.is_(None)).order_by(Alert.id))
-    outcomes = [deliver_alert(session, alert_id, config, sleep) for alert_id in list(ids)]
+    ids = undelivered_ids(session)
+    outcomes = [deliver_alert(session, alert_id, config, sleep) for alert_id in ids]
     return DeliveryReport(
         delivered=outcomes.count("delivered"),
         pending=outcomes.count("pending"),
@@ -329,27 +281,16 @@ def deliver_alert(
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """'delivered', 'pending' (no channel configured, or attempts left) or 'failed'."""
-    alert = session.get(Alert, alert_id)
+    alert = get_alert(session, alert_id)
     if alert is None or not config.channels:
         return "pending"
-    states = [_state(session, alert, channel) for channel in config.channels]
+    states = [delivery_state(session, alert, channel) for channel in config.channels]
     for state in states:
         if state.delivered is None and state.failed is None:
             _attempt(session, alert, state, config, sleep)
-    with atomic(session):
-        if all(s.delivered is not None for s in states):
-            alert.delivered = datetime.now(UTC)
-            return "delivered"
+    if settle_alert(session, alert, states):
+        return "delivered"
     return "failed" if any(s.failed is not None for s in states) else "pending"
-
-
-def _state(session: Session, alert: Alert, channel: str) -> AlertDelivery:
-    state = session.get(AlertDelivery, (alert.id, channel))
-    if state is None:
-        with atomic(session):
-            state = AlertDelivery(alert_id=alert.id, channel=channel, attempts=0)
-            session.add(state)
-    return state
 
 
 def _attempt(
@@ -367,17 +308,10 @@ def _attempt(
         if failures:
             sleep(min(config.backoff_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
         error, final = _try(send, alert, config)
-        with atomic(session):
-            state.attempts += 1
-            alert.attempts += 1
-            if error is None:
-                state.delivered = datetime.now(UTC)
-                return
-            state.last_error = error
-            alert.last_error = f"{state.channel}: {error}"
-            if final or state.attempts >= config.attempts_total:
-                state.failed = datetime.now(UTC)
-                return
+        give_up = final or state.attempts + 1 >= config.attempts_total  # counting this one
+        record_attempt(session, alert, state, error, give_up)
+        if error is None or give_up:
+            return
 
 
 def _try(send: Sender, alert: Alert, config: DeliveryConfig) -> tuple[str | None, bool]:
@@ -536,8 +470,3 @@ def _num(value: object, unknown: str = "–") -> str:
 
 
 SENDERS: dict[str, Sender] = {WEBHOOK: post_webhook, EMAIL: send_email}
-
-
-def delivery_states(session: Session, alert: Alert) -> dict[str, AlertDelivery]:
-    rows = session.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert.id))
-    return {r.channel: r for r in rows}

@@ -69,7 +69,8 @@ def update(where: FromOpt = None, deliver: DeliverOpt = True) -> None:
 def status() -> None:
     """The current feed generation: per feed, its files, records and date."""
     from utsyn.commands.store import open_session
-    from utsyn.vuln.feeds import current_generation, feeds_root, generation_files, generation_row
+    from utsyn.store.feed_state import generation_files, generation_row
+    from utsyn.vuln.feeds import current_generation, feeds_root
 
     name = current_generation(feeds_root(get_settings()))
     if name is None:

@@ -7,7 +7,7 @@ them into tables would double the storage and still need the index. What the dat
 good at is what the files cannot say: where each file came from (URL, ETag, Last-Modified,
 sha256, size), when it was loaded, how many records it held, and what changed between two
 updates, so that an alert can name the update that brought its CVE (`FeedGeneration`,
-`FeedFile`).
+`FeedFile`, which `store.feed_state` writes and reads).
 
 Layout under `settings.data_dir / "feeds"`:
 
@@ -49,13 +49,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from utsyn import __version__
 from utsyn.settings import Settings, get_settings
-from utsyn.store.db import atomic
-from utsyn.store.models import FeedFile, FeedGeneration
+from utsyn.store.feed_state import (
+    FileProvenance,
+    NewGeneration,
+    generation_digest,
+    generation_files,
+    record_generation,
+)
 from utsyn.vuln.alerts import Changes, feed_alerts, index_changes
 from utsyn.vuln.cve5 import load_cve5_file
 from utsyn.vuln.epss import load_epss_csv
@@ -588,7 +592,7 @@ def _update(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     digest = _digest(fetched)
-    if current is not None and digest == _generation_digest(session, current):
+    if current is not None and digest == generation_digest(session, current):
         shutil.rmtree(staging)
         empty = Changes(frozenset(), frozenset(), frozenset())
         return UpdateResult(current, current, False, source.label, tuple(fetched),
@@ -618,24 +622,22 @@ def _record(
 ) -> UpdateResult:
     """The generation's provenance and its alerts, in one transaction."""
     changes = index_changes(before, verified.index)
-    with atomic(session):
-        generation = FeedGeneration(
-            name=name, source=source.label, previous=current, digest=digest, created=now,
-            counts=verified.counts, changes={},
-        )  # fmt: skip
-        session.add(generation)
-        session.flush()
-        session.add_all(_file_row(generation.id, f, verified, now) for f in fetched)
-        alerts = feed_alerts(session, verified.index, changes, name, now)
-        generation.changes = {**changes.to_json(), "alerts": len(alerts)}
+    new = NewGeneration(name, source.label, current, digest, verified.counts)
+    alerts = record_generation(
+        session,
+        new,
+        (_provenance(f, verified) for f in fetched),
+        changes.to_json(),
+        lambda: feed_alerts(session, verified.index, changes, name, now),
+        now,
+    )
     ids = tuple(a.id for a in alerts)
     return UpdateResult(name, current, True, source.label, tuple(fetched), verified.counts,
                         changes, ids)  # fmt: skip
 
 
-def _file_row(generation_id: int, f: Fetched, verified: Verified, now: datetime) -> FeedFile:
-    return FeedFile(
-        generation_id=generation_id,
+def _provenance(f: Fetched, verified: Verified) -> FileProvenance:
+    return FileProvenance(
         feed=f.spec.feed,
         path=f.spec.path,
         source_url=f.spec.url,
@@ -644,7 +646,6 @@ def _file_row(generation_id: int, f: Fetched, verified: Verified, now: datetime)
         sha256=f.sha256,
         size=f.size,
         file_date=verified.dates[f.spec.feed],
-        loaded_at=now,
         records=verified.per_file.get((f.spec.feed, PurePosixPath(f.spec.path).name), 0),
         fetched=f.fetched,
     )
@@ -653,18 +654,11 @@ def _file_row(generation_id: int, f: Fetched, verified: Verified, now: datetime)
 def _known_files(session: Session, root: Path, current: str | None) -> dict[str, Known]:
     if current is None:
         return {}
-    rows = session.scalars(
-        select(FeedFile).join(FeedGeneration).where(FeedGeneration.name == current)
-    )
     folder = root / current
     return {
         r.path: Known(r.path, r.source_url, r.etag, r.last_modified, r.sha256, folder / r.path)
-        for r in rows
+        for r in generation_files(session, current)
     }
-
-
-def _generation_digest(session: Session, name: str) -> str | None:
-    return session.scalar(select(FeedGeneration.digest).where(FeedGeneration.name == name))
 
 
 def _digest(fetched: list[Fetched]) -> str:
@@ -708,19 +702,3 @@ def _prune(root: Path, current: str, keep: int) -> None:
             shutil.rmtree(old, ignore_errors=True)
     for stale in root.glob(".incoming-*"):
         shutil.rmtree(stale, ignore_errors=True)
-
-
-def generation_files(session: Session, name: str) -> list[FeedFile]:
-    """The provenance of one generation's files, by path."""
-    return list(
-        session.scalars(
-            select(FeedFile)
-            .join(FeedGeneration)
-            .where(FeedGeneration.name == name)
-            .order_by(FeedFile.path)
-        )
-    )
-
-
-def generation_row(session: Session, name: str) -> FeedGeneration | None:
-    return session.scalars(select(FeedGeneration).where(FeedGeneration.name == name)).first()
