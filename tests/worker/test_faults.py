@@ -188,17 +188,22 @@ def test_postgres_dropping_connections_during_writes_loses_and_doubles_nothing(
 
 
 def _terminate_backends(url: str, stop: threading.Event, terminated: list[int]) -> None:
-    """Every 0.7 s, drop every connection to the test database but this one: with four
-    threads scanning and writing, some of the connections dropped are in a write."""
+    """Drop connections to the test database while the workers write: every 50 ms, each
+    backend caught in the middle of a statement (so a unit of work is interrupted for sure,
+    not only by luck); every 0.7 s, every connection but this one (idle ones in the pool too)."""
     parsed = make_url(url)
+    everyone = "datname = %s AND pid <> pg_backend_pid()"
+    writing = f"{everyone} AND state = 'active'"
     with psycopg.connect(
         host=parsed.host, port=parsed.port or 5432, user=parsed.username,
         dbname="postgres", autocommit=True,
     ) as admin:  # fmt: skip
-        while not stop.wait(0.7):
+        ticks = 0
+        while not stop.wait(0.05):
+            ticks += 1
+            which = everyone if ticks % 14 == 0 else writing
             rows = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {which}",
                 (parsed.database,),
             ).fetchall()
             terminated.append(sum(1 for (ok,) in rows if ok))
