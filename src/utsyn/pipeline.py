@@ -200,7 +200,7 @@ def _organisation_ids(session: Session, orgnrs: Iterable[str] | None) -> list[in
 
 
 def _rerate_batch(session: Session, book: Rulebook, ids: list[int], now: datetime) -> None:
-    orgs = [session.get_one(Organisation, org_id) for org_id in ids]
+    orgs = session.scalars(select(Organisation).where(Organisation.id.in_(ids))).all()
     latest = session.scalars(select(OrgLatest).where(OrgLatest.org_id.in_(ids)))
     before = {row.org_id: (_grade(row.grade), row.score) for row in latest}
     assessed = [(org, assessment_now(session, org, book, now)) for org in orgs]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +14,8 @@ from utsyn.rating.model import Finding
 from utsyn.rules.rulebook import DEFAULT_DECAY_DAYS, Rulebook
 from utsyn.store import models
 from utsyn.store.db import atomic
-from utsyn.store.models import AuditLog, Organisation
+from utsyn.store.models import Organisation
+from utsyn.store.users import add_audit
 
 
 def apply_findings(
@@ -161,7 +161,7 @@ def explain(
             review=str(made.review),
         )
         session.add(row)
-        audit(session, author, f"explain:{made.kind}", f"{org.orgnr}/{key}", now)
+        add_audit(session, author, f"explain:{made.kind}", f"{org.orgnr}/{key}", now)
     return row
 
 
@@ -189,7 +189,7 @@ def review_dispute(
         row.review, row.reviewer, row.reviewed_at = str(decided.review), reviewer, now
         subject = f"explanation/{row.id}"
         detail = {"note": note} if note else {}
-        audit(session, reviewer, f"review:{decided.review}", subject, now, detail)
+        add_audit(session, reviewer, f"review:{decided.review}", subject, now, detail)
     return row
 
 
@@ -208,14 +208,3 @@ def _finding(session: Session, org: Organisation, key: str) -> models.Finding:
     if row is None:
         raise ConfigError(f"organisation {org.orgnr} has no finding {key!r}")
     return row
-
-
-def audit(
-    session: Session,
-    actor: str,
-    action: str,
-    subject: str,
-    now: datetime,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    session.add(AuditLog(at=now, actor=actor, action=action, subject=subject, detail=detail or {}))

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.store.db import atomic
-from utsyn.store.findings import audit
 from utsyn.store.models import ASSET_KINDS, Asset, Organisation
 from utsyn.store.orgs import set_asset_state
+from utsyn.store.users import add_audit
 
 
 def claim_asset(
@@ -46,7 +46,7 @@ def claim_asset(
             created=now,
         )
         session.add(asset)
-        audit(session, actor, "footprint:claim", f"{org.orgnr}/{kind}:{value}", now)
+        add_audit(session, actor, "footprint:claim", f"{org.orgnr}/{kind}:{value}", now)
     return asset
 
 
@@ -62,7 +62,7 @@ def mark_verified(
     """The TXT record proved control: the asset is verified (and the rollups follow)."""
     with atomic(session):
         set_asset_state(session, asset, "verified", now)
-        audit(session, actor, "footprint:verify", f"{org.orgnr}/{asset.kind}:{asset.value}", now)
+        add_audit(session, actor, "footprint:verify", audit_subject(org, asset), now)
 
 
 def remove_asset(
@@ -71,7 +71,7 @@ def remove_asset(
     """Not theirs after all: rejected (kept, so an import does not bring it back)."""
     with atomic(session):
         set_asset_state(session, asset, "rejected", now)
-        audit(session, actor, "footprint:reject", f"{org.orgnr}/{asset.kind}:{asset.value}", now)
+        add_audit(session, actor, "footprint:reject", audit_subject(org, asset), now)
 
 
 def confirm_candidate(
@@ -90,4 +90,9 @@ def confirm_candidate(
         if token is not None and asset.verification_token is None:
             asset.verification_token = token
         set_asset_state(session, asset, "claimed", now)
-        audit(session, actor, "footprint:confirm", f"{org.orgnr}/{asset.kind}:{asset.value}", now)
+        add_audit(session, actor, "footprint:confirm", audit_subject(org, asset), now)
+
+
+def audit_subject(org: Organisation, asset: Asset) -> str:
+    """How footprint audit rows name an asset: `<orgnr>/<kind>:<value>`."""
+    return f"{org.orgnr}/{asset.kind}:{asset.value}"

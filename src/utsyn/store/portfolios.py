@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.store.db import atomic
-from utsyn.store.findings import audit
 from utsyn.store.models import Organisation, Portfolio, PortfolioMember
+from utsyn.store.users import add_audit
 
 NAME_LENGTH = 100
 
@@ -33,7 +33,7 @@ def create(session: Session, owner_id: int, name: str, actor: str, now: datetime
         made = Portfolio(owner_id=owner_id, name=name, created=now)
         session.add(made)
         session.flush()
-        audit(session, actor, "portfolio:create", f"portfolio/{made.id}", now)
+        add_audit(session, actor, "portfolio:create", f"portfolio/{made.id}", now)
     return made
 
 
@@ -56,7 +56,7 @@ def add_member(
         if session.get(PortfolioMember, (portfolio.id, org.id)) is not None:
             return False
         session.add(PortfolioMember(portfolio_id=portfolio.id, org_id=org.id))
-        audit(session, actor, "portfolio:add", f"portfolio/{portfolio.id}/{org.orgnr}", now)
+        add_audit(session, actor, "portfolio:add", f"portfolio/{portfolio.id}/{org.orgnr}", now)
     return True
 
 
@@ -69,7 +69,7 @@ def remove_member(
         if member is None:
             return False
         session.delete(member)
-        audit(session, actor, "portfolio:remove", f"portfolio/{portfolio.id}/{org.orgnr}", now)
+        add_audit(session, actor, "portfolio:remove", f"portfolio/{portfolio.id}/{org.orgnr}", now)
     return True
 
 
@@ -78,4 +78,4 @@ def delete(session: Session, portfolio: Portfolio, actor: str, now: datetime) ->
         subject = f"portfolio/{portfolio.id}"
         session.delete(portfolio)  # members go with it (ON DELETE CASCADE)
         session.flush()
-        audit(session, actor, "portfolio:delete", subject, now)
+        add_audit(session, actor, "portfolio:delete", subject, now)

@@ -29,8 +29,8 @@ from utsyn.errors import ConfigError
 from utsyn.rating.model import Assessment, Rating, rate
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store.db import atomic
-from utsyn.store.findings import audit
 from utsyn.store.models import Asset, Organisation, Scorecard, ScorecardAsset
+from utsyn.store.users import add_audit
 
 NAME_LENGTH = 100
 MAX_ASSETS = 500
@@ -151,7 +151,7 @@ def create(
         session.add(card)
         session.flush()
         session.add_all(ScorecardAsset(scorecard_id=card.id, asset_id=i) for i in sorted(wanted))
-        audit(session, actor, "scorecard:create", f"{org.orgnr}/scorecard/{card.id}", now)
+        add_audit(session, actor, "scorecard:create", f"{org.orgnr}/scorecard/{card.id}", now)
     return card
 
 
@@ -175,7 +175,7 @@ def delete(session: Session, org: Organisation, card: Scorecard, actor: str, now
         subject = f"{org.orgnr}/scorecard/{card.id}"
         session.delete(card)  # its ScorecardAsset rows go with it (ON DELETE CASCADE)
         session.flush()
-        audit(session, actor, "scorecard:delete", subject, now)
+        add_audit(session, actor, "scorecard:delete", subject, now)
 
 
 def save_score(session: Session, card: Scorecard, rated: Rating, now: datetime) -> None:

@@ -104,6 +104,18 @@ def revoke_token(session: Session, user: User, token_id: int) -> bool:
     return True
 
 
+def add_audit(
+    session: Session,
+    actor: str,
+    action: str,
+    subject: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit row in the caller's unit of work (it commits with the change it records)."""
+    session.add(AuditLog(at=now, actor=actor, action=action, subject=subject, detail=detail or {}))
+
+
 def audit(
     session: Session,
     actor: str,
@@ -114,9 +126,7 @@ def audit(
 ) -> None:
     """One audit row, committed on its own (a failed login leaves a trace too)."""
     with atomic(session):
-        session.add(
-            AuditLog(at=now, actor=actor, action=action, subject=subject, detail=detail or {})
-        )
+        add_audit(session, actor, action, subject, now, detail)
 
 
 def audit_entries(session: Session, limit: int, offset: int = 0) -> list[AuditLog]:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from utsyn.pipeline import now_utc
@@ -58,6 +59,15 @@ def page_organisation(orgnr: str, principal: PagePrincipal, session: DbSession) 
 
 
 PageOrganisation = Annotated[Organisation, Depends(page_organisation)]
+
+
+def to_own_organisation(session: Session, principal: Principal, page: str = "") -> Response:
+    """An organisation role's way from a national page to its own (`/org/<orgnr><page>`);
+    403 for an account whose organisation is gone."""
+    org = reads.organisation_by_id(session, principal.scope, principal.org_id)
+    if org is None:
+        raise Problem(403, N_("Forbidden"), N_("Your account belongs to no organisation."))
+    return RedirectResponse(f"/org/{org.orgnr}{page}", status_code=303)
 
 
 @router.get("/")

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from utsyn.store import alert_reads, reads
 from utsyn.store.alert_reads import AlertRow, payload_text
 from utsyn.vuln.alerts import KIND_CVE, KIND_GRADE, KIND_KEV
 from utsyn.web.deps import DbSession
 from utsyn.web.i18n import N_
-from utsyn.web.pages import PageOrganisation, PagePrincipal
-from utsyn.web.problems import Problem
+from utsyn.web.pages import PageOrganisation, PagePrincipal, to_own_organisation
 from utsyn.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -117,10 +116,7 @@ def all_alerts(
 ) -> Response:
     """Every organisation's alerts: for the national roles; others go to their own."""
     if not principal.national:
-        org = reads.organisation_by_id(session, principal.scope, principal.org_id)
-        if org is None:
-            raise Problem(403, N_("Forbidden"), N_("Your account belongs to no organisation."))
-        return RedirectResponse(f"/org/{org.orgnr}/varsler", status_code=303)
+        return to_own_organisation(session, principal, "/varsler")
     kind = kind or None
     page = alert_reads.alerts(session, principal.scope, kind, PAGE_SIZE, offset)
     ctx = {

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
@@ -37,9 +37,9 @@ from utsyn.store.models import Portfolio
 from utsyn.web import charts, custom_scorecards
 from utsyn.web.deps import DbSession, Principal, context
 from utsyn.web.i18n import N_, Language, Translator, request_language
-from utsyn.web.pages import PageOrganisation, PagePrincipal
+from utsyn.web.pages import PageOrganisation, PagePrincipal, to_own_organisation
 from utsyn.web.problems import Problem
-from utsyn.web.ratings import shown_findings
+from utsyn.web.ratings import ShownFinding, shown_findings
 from utsyn.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -167,10 +167,7 @@ def overview(
     county: str = "",
 ) -> Response:
     if not principal.national:
-        org = reads.organisation_by_id(session, principal.scope, principal.org_id)
-        if org is None:
-            raise Problem(403, N_("Forbidden"), N_("Your account belongs to no organisation."))
-        return RedirectResponse(f"/org/{org.orgnr}", status_code=303)
+        return to_own_organisation(session, principal)
     choice = overview_choice(session, principal, portfolio, sector, county)
     book = context(request).book
     since = now_utc().date() - timedelta(days=TREND_DAYS)
@@ -207,30 +204,39 @@ def scorecard(
     shown = shown_findings(session, org, rating, book, now) if rating is not None else []
     history = list(reversed(reads.snapshots(session, org, HISTORY_DAYS, 0).items))
     score_label = Translator(lang).gettext("Score")
-    rules = {f.row.rule: book.rule(f.row.rule) for f in shown if book.has(f.row.rule)}
     ctx = {
+        **findings_context(book, shown, lang, now),
         "principal": principal,
         "org": org,
         "rating": rating,
-        "findings": shown,
-        "rules": rules,
         "now": now,
         "history": history,
         "trend_chart": charts.snapshot_chart(history, score_label, score_label),
         "may_edit": principal.may_edit(org),
         "custom": custom_scorecards.rated_all(session, org, book),
         "eligible": scorecards.eligible_assets(session, org) if principal.may_edit(org) else [],
-        "factor_names": FACTOR_NAMES,
         "kind_names": KIND_NAMES,
-        "status_names": STATUS_NAMES,
-        "severity_names": SEVERITY_NAMES,
         "explain_days": EXPLAIN_DAYS,
         "explained": request.query_params.get("explained") == "1",
+    }
+    return render(request, "scorecard.html", ctx)
+
+
+def findings_context(
+    book: Rulebook, shown: list[ShownFinding], lang: Language, now: datetime
+) -> dict[str, Any]:
+    """What a page listing a rating's findings needs (templates `_rating.html`,
+    `_factors.html`, `_finding_facts.html`): the findings, their rules and the names."""
+    return {
+        "findings": shown,
+        "rules": {f.row.rule: book.rule(f.row.rule) for f in shown if book.has(f.row.rule)},
+        "factor_names": FACTOR_NAMES,
+        "status_names": STATUS_NAMES,
+        "severity_names": SEVERITY_NAMES,
         "text": lambda t: t.get(lang),
         "num": number(lang),
         "age_days": lambda f: max(0, (now - f.row.first_seen).days),
     }
-    return render(request, "scorecard.html", ctx)
 
 
 @router.post("/org/{orgnr}/explain")

@@ -19,7 +19,7 @@ from utsyn.web import custom_scorecards
 from utsyn.web.deps import DbSession, context
 from utsyn.web.i18n import request_language
 from utsyn.web.pages import PageOrganisation, PagePrincipal
-from utsyn.web.pages_dashboard import FACTOR_NAMES, SEVERITY_NAMES, STATUS_NAMES, number
+from utsyn.web.pages_dashboard import findings_context
 from utsyn.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -40,20 +40,13 @@ def custom_scorecard(
     rated = custom_scorecards.rated_one(session, org, card, book)
     shown = custom_scorecards.findings_of(session, org, rated, book)
     ctx = {
+        **findings_context(book, shown, lang, now),
         "principal": principal,
         "org": org,
         "rated": rated,
         "rating": rated.rating,
-        "findings": shown,
-        "rules": {f.row.rule: book.rule(f.row.rule) for f in shown if book.has(f.row.rule)},
         "may_edit": principal.may_edit(org),
         "made": request.query_params.get("made") == "1",
-        "factor_names": FACTOR_NAMES,
-        "status_names": STATUS_NAMES,
-        "severity_names": SEVERITY_NAMES,
-        "text": lambda t: t.get(lang),
-        "num": number(lang),
-        "age_days": lambda f: max(0, (now - f.row.first_seen).days),
     }
     return render(request, "custom_scorecard.html", ctx)
 

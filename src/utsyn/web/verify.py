@@ -122,6 +122,6 @@ def check(
     if is_verified(values, token):
         footprint.mark_verified(session, org, asset, actor, now)
         return True
-    subject = f"{org.orgnr}/{asset.kind}:{asset.value}"
+    subject = footprint.audit_subject(org, asset)
     users.audit(session, actor, "footprint:verify_failed", subject, now)
     return False
