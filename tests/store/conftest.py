@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.models import Base
 
+from ..services import required
+
 ADMIN_URL = os.environ.get(
     "UTSYN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -30,10 +32,6 @@ T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 _databases = count()
 NewDatabase = Callable[[], str]
-
-
-def _required() -> bool:
-    return os.environ.get("UTSYN_REQUIRE_SERVICES", "").lower() not in ("", "0", "false", "no")
 
 
 def _admin() -> psycopg.Connection[tuple[object, ...]]:
@@ -49,7 +47,7 @@ def _admin() -> psycopg.Connection[tuple[object, ...]]:
         )
     except psycopg.OperationalError as exc:
         message = f"PostgreSQL at {url.host}:{url.port} is unreachable: {exc}".strip()
-        if _required():
+        if required():
             pytest.fail(f"{message} (UTSYN_REQUIRE_SERVICES is set)")
         pytest.skip(f"{message} (set UTSYN_REQUIRE_SERVICES=1 to fail instead)")
 

@@ -7,11 +7,8 @@ tests skip, or fail when UTSYN_REQUIRE_SERVICES is set.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOST = "127.119.0.1"
@@ -25,16 +22,6 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-
-
-def required() -> bool:
-    return os.environ.get("UTSYN_REQUIRE_SERVICES", "").lower() not in ("", "0", "false", "no")
-
-
-def unavailable(message: str) -> None:
-    if required():
-        pytest.fail(f"{message} (UTSYN_REQUIRE_SERVICES is set)")
-    pytest.skip(f"{message} (set UTSYN_REQUIRE_SERVICES=1 to fail instead)")
 
 
 def log_in_page(page: Any, email: str, then: str = "/oversikt") -> None:

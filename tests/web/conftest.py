@@ -36,7 +36,8 @@ from utsyn.web.app import create_app
 from utsyn.web.security import hash_password, new_api_token
 from utsyn.web.settings import WebSettings
 
-from .browser import CHROMIUM, HOST, LAUNCH_ARGS, unavailable
+from ..services import unavailable
+from .browser import CHROMIUM, HOST, LAUNCH_ARGS
 
 ORG_A = "311239848"  # Østmark fylkeskommune: 12 findings in the demo
 ORG_B = "310961027"  # Statens arkivtilsyn: 12 findings, grade B

@@ -39,6 +39,7 @@ from utsyn.worker.app import make_app
 from utsyn.worker.runs import Queued, start_scan
 
 from ..scan.conftest import lab_config
+from ..services import unavailable
 
 REDIS_URL = os.environ.get("UTSYN_TEST_REDIS", "redis://127.0.0.1:6379/5")
 ADMIN_URL = os.environ.get(
@@ -47,16 +48,6 @@ ADMIN_URL = os.environ.get(
 LAB_DNS_IP = "127.57.0.1"  # beside the default lab other test runs use (127.53.0.1)
 LAB_FIRST_OCTET = 150
 _numbers = count()
-
-
-def required() -> bool:
-    return os.environ.get("UTSYN_REQUIRE_SERVICES", "").lower() not in ("", "0", "false", "no")
-
-
-def unavailable(message: str) -> None:
-    if required():
-        pytest.fail(f"{message} (UTSYN_REQUIRE_SERVICES is set)")
-    pytest.skip(f"{message} (set UTSYN_REQUIRE_SERVICES=1 to fail instead)")
 
 
 @pytest.fixture
