@@ -340,15 +340,27 @@ def _rated(scan_file: Path | None, org: str | None, rulebook: Path | None = None
 
 
 @rating_app.command("show")
-def rating_show(scan: ScanOpt = None, org: OrgOpt = None, lang: LangOpt = "nb") -> None:
+def rating_show(
+    scan: ScanOpt = None,
+    org: OrgOpt = None,
+    lang: LangOpt = "nb",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Every rating whole, as JSON (one list).")
+    ] = False,
+) -> None:
     """Score, grade, factor scores and every finding with the points it costs."""
     from rich.markup import escape
 
+    from utsyn.rating.codec import rating_to_json
     from utsyn.rating.explain import impacts
     from utsyn.rules.rulebook import load_rulebook
 
     book = load_rulebook()
-    for item in _rated(scan, org):
+    rated = _rated(scan, org)
+    if as_json:
+        sys.stdout.write(json.dumps([rating_to_json(r.rating) for r in rated], indent=1) + "\n")
+        return
+    for item in rated:
         r = item.rating
         console.print(
             f"[bold]{escape(r.org)}[/]: {r.score:.1f} [bold]{r.grade}[/] "

@@ -23,8 +23,9 @@ from utsyn.rules.rulebook import Grade, Rulebook, load_rulebook
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import Footprint, TargetResult
+from utsyn.store import assessments, rollup, scans, scorecards
 from utsyn.store import findings as store_findings
-from utsyn.store import rollup, scans, scorecards
+from utsyn.store.db import atomic, one_transaction
 from utsyn.store.models import Organisation, OrgLatest, ScanRun
 from utsyn.store.orgs import OrgRecord, organisation
 from utsyn.store.rescore import Scored, save_snapshots
@@ -97,7 +98,7 @@ async def scan_and_store(
     started = now_utc()
     if run is None:
         run = scans.start_run(session, {"mode": config.scope.mode}, book.version, started)
-        skip: set[tuple[str, str]] = set()
+        skip: set[tuple[str, str, str]] = set()
     else:
         skip = scans.resume_run(session, run)
     index = load_current()  # the feeds `utsyn feeds update` installed, else the snapshot
@@ -132,25 +133,38 @@ def _stats(scanner: Scanner, written: int, skipped: int) -> dict[str, int]:
 def rate_organisation(
     session: Session, orgnr: str, book: Rulebook, run: ScanRun | None = None
 ) -> Rating:
-    """Apply what `run` saw to the findings, then rate from what counts now and snapshot it.
+    """Apply what `run` saw to the findings, then rate from what counts now and save it.
 
     Without a run (a re-rating), the findings stay as they are and only the rating is new.
+    Everything is written in one transaction: findings, assets, snapshot, rating, alerts.
     """
-    org = organisation(session, orgnr)
-    now = now_utc()
-    if run is not None:
-        seen = assess(orgnr, scans.run_results(session, run, org), book, org.primary_domain)
-        scanned = {a.id for a in seen.assets}
-        store_findings.apply_findings(session, org, seen.findings, scanned, now)
-    assessment = assessment_now(session, org, book, now)
-    rating = rate(assessment, book)
-    before = session.get(OrgLatest, org.id)
-    old_grade = _grade(before.grade) if before is not None else None
-    old_score = before.score if before is not None else None
-    rollup.save_snapshot(session, org, rating, now.date(), now)
-    scorecards.rescore(session, org, assessment, book, now)  # its custom scorecards follow
-    grade_drop_alerts(session, org, old_grade, rating.grade, now, (old_score, rating.score))
+    with one_transaction(session):
+        org = organisation(session, orgnr)
+        now = now_utc()
+        if run is not None:
+            _apply_run(session, org, book, run, now)
+        assessment = assessment_now(session, org, book, now)
+        rating = rate(assessment, book)
+        before = session.get(OrgLatest, org.id)
+        old_grade = _grade(before.grade) if before is not None else None
+        old_score = before.score if before is not None else None
+        rollup.save_snapshot(session, org, rating, now.date(), now)
+        assessments.save_ratings(session, [(org.id, rating)], now)
+        scorecards.rescore(session, org, assessment, book, now)  # its custom scorecards follow
+        grade_drop_alerts(session, org, old_grade, rating.grade, now, (old_score, rating.score))
     return rating
+
+
+def _apply_run(
+    session: Session, org: Organisation, book: Rulebook, run: ScanRun, now: datetime
+) -> None:
+    """What one run saw updates the findings; the latest results of every target (this
+    run's and older ones of targets it did not scan) are the assets rated from now on."""
+    seen = assess(org.orgnr, scans.run_results(session, run, org), book, org.primary_domain)
+    scanned = {a.id for a in seen.assets}
+    store_findings.apply_findings(session, org, seen.findings, scanned, now)
+    latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
+    assessments.save_assets(session, org, latest.assets, now)
 
 
 def _grade(text: str) -> Grade | None:
@@ -158,18 +172,27 @@ def _grade(text: str) -> Grade | None:
 
 
 def rating_now(session: Session, org: Organisation, book: Rulebook, now: datetime) -> Rating:
-    """The organisation's rating from its counting findings and its evaluated assets."""
+    """What a re-rating now would give (views show the saved rating: `shown_rating`)."""
     return rate(assessment_now(session, org, book, now), book)
 
 
 def assessment_now(
     session: Session, org: Organisation, book: Rulebook, now: datetime
 ) -> Assessment:
-    """The rating's input now: the latest results' assets and the counting findings
-    (a custom scorecard rates a part of it: `store.scorecards`)."""
-    latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
+    """The rating's input now: the assets of the latest scans and the counting findings.
+
+    This is the one way from what is stored to a rating (`rate_organisation`,
+    `rerate_all`, and a custom scorecard's part of it: `store.scorecards`).
+    """
+    stored = assessments.load(session, org)
+    if stored is not None and stored.assets:
+        assets = stored.assets
+    else:  # scanned before assets were kept (revision 0005): assess the stored results
+        assets = assess(
+            org.orgnr, scans.latest_results(session, org), book, org.primary_domain
+        ).assets
     counting = store_findings.counting_findings(session, org, book, now)
-    return Assessment(org.orgnr, latest.assets, counting)
+    return Assessment(org.orgnr, assets, counting)
 
 
 def rerate_all(
@@ -206,6 +229,8 @@ def _rerate_batch(session: Session, book: Rulebook, ids: list[int], now: datetim
     assessed = [(org, assessment_now(session, org, book, now)) for org in orgs]
     rated = [(org, assessment, rate(assessment, book)) for org, assessment in assessed]
     save_snapshots(session, [Scored.of(org.id, r) for org, _, r in rated], now.date(), now)
+    with atomic(session):
+        assessments.save_ratings(session, [(org.id, r) for org, _, r in rated], now)
     session.expire_all()  # the bulk path wrote `OrgLatest` rows behind the identity map
     for org, assessment, rating in rated:
         scorecards.rescore(session, org, assessment, book, now)

@@ -18,6 +18,7 @@ from utsyn.rating.lifecycle import ExplanationKind
 from utsyn.rating.model import Assessment, Asset, Finding, rate
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store import models
+from utsyn.store.assessments import save_assets, save_ratings
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.dump import export_jsonl, import_jsonl
 from utsyn.store.findings import apply_findings, explain
@@ -53,6 +54,8 @@ def _fill_every_table(session: Session) -> None:
     )
     rating = rate(Assessment(org.orgnr, (Asset(finding.asset, rule.factor),), (finding,)), BOOK)
     save_snapshot(session, org, rating, date(2026, 1, 5), T0)
+    save_assets(session, org, (Asset(finding.asset, rule.factor),), T0)
+    save_ratings(session, [(org.id, rating)], T0)
     _fill_accounts(session, org)
 
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
-from utsyn.pipeline import records_from_manifest, scan_and_store
+from utsyn.pipeline import rate_organisation, records_from_manifest, scan_and_store
+from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.model import Footprint, TargetResult
 from utsyn.scan.targets import from_manifest
 from utsyn.store import scans
@@ -175,5 +176,6 @@ def test_patching_cadence_from_the_stored_finding_history(session: Session) -> N
     high = Seen("vuln.cve.high", asset, "CVE-2021-23017")
     apply_findings(session, org, [high], {asset}, day0)
     apply_findings(session, org, [], {asset}, day0 + timedelta(days=12))
+    rate_organisation(session, org_nr, load_rulebook())  # rated from what is stored
     (rated,) = stored_rated(session, org_nr)
     assert rated.patching_days == 12.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -52,7 +53,7 @@ def test_a_failure_mid_write_leaves_nothing_of_that_target(session: Session) -> 
         write_target_result(session, run, result(org, "b.org0.test", 1, UNSERIALISABLE), T0)
     session.rollback()
     assert _stored(session) == (1, 2)
-    assert completed_targets(session, run) == {(org.orgnr, "a.org0.test")}
+    assert completed_targets(session, run) == {(org.orgnr, "domain", "a.org0.test")}
 
 
 def test_a_failure_inside_the_callers_transaction_keeps_the_earlier_targets(
@@ -66,8 +67,8 @@ def test_a_failure_inside_the_callers_transaction_keeps_the_earlier_targets(
             write_target_result(session, run, result(org, "b.org0.test", UNSERIALISABLE), T0)
         write_target_result(session, run, result(org, "c.org0.test", 3), T0)
     assert completed_targets(session, run) == {
-        (org.orgnr, "a.org0.test"),
-        (org.orgnr, "c.org0.test"),
+        (org.orgnr, "domain", "a.org0.test"),
+        (org.orgnr, "domain", "c.org0.test"),
     }
     assert _stored(session) == (2, 2)
 
@@ -103,14 +104,14 @@ def test_an_interrupted_run_resumes_where_it_stopped(session: Session) -> None:
     finish_run(session, run, T0 + timedelta(minutes=5), status="interrupted")
 
     done = resume_run(session, run)  # as after a restart
-    assert done == {(org.orgnr, target) for org, target in targets[:4]}
+    assert done == {(org.orgnr, "domain", target) for org, target in targets[:4]}
     assert run.status == "running"
     for org, target in targets:
-        if (org.orgnr, target) not in done:
+        if (org.orgnr, "domain", target) not in done:
             write_target_result(session, run, result(org, target, "ok"), T0)
     finish_run(session, run, T0 + timedelta(minutes=9), stats={"targets": len(targets)})
 
-    assert completed_targets(session, run) == {(o.orgnr, t) for o, t in targets}
+    assert completed_targets(session, run) == {(o.orgnr, "domain", t) for o, t in targets}
     assert _stored(session) == (6, 6)
     with pytest.raises(ConfigError, match="is done"):
         resume_run(session, run)
@@ -125,6 +126,34 @@ def test_latest_results_take_each_target_from_its_latest_run(session: Session) -
     write_target_result(session, second, result(org, "a.org0.test", "new"), T0)
     latest = {r.target: r.observations[0].value for r in latest_results(session, org)}
     assert latest == {"a.org0.test": "new", "b.org0.test": "only"}
+
+
+def test_a_zone_and_a_host_of_one_name_are_both_kept(session: Session) -> None:
+    """`org0.test` has MX, SPF and DMARC (a zone) and serves the web site (a host): neither
+    result may overwrite the other, in a run or across runs."""
+    [org] = add_orgs(session, 1)
+    zone = result(org, "org0.test", "v=spf1 -all")
+    host = replace(result(org, "org0.test", 443), kind="host", via="")
+    mx = replace(result(org, "mx.provider.test", 25), kind="host", via="mx:org0.test")
+    run = start_run(session, {}, "2026.1", T0)
+    for written in (zone, host, mx):
+        write_target_result(session, run, written, T0)
+    assert sorted(latest_results(session, org), key=lambda r: (r.target, r.kind)) == [
+        mx,
+        zone,
+        host,
+    ]
+    again = start_run(session, {}, "2026.1", T0 + timedelta(days=1))
+    newer_host = replace(host, observations=result(org, "org0.test", 8443).observations)
+    write_target_result(session, again, newer_host, T0)
+    latest = {(r.target, r.kind): r for r in latest_results(session, org)}
+    assert latest[("org0.test", "domain")] == zone
+    assert latest[("org0.test", "host")] == newer_host
+    assert completed_targets(session, run) == {
+        (org.orgnr, "domain", "org0.test"),
+        (org.orgnr, "host", "org0.test"),
+        (org.orgnr, "host", "mx.provider.test"),
+    }
 
 
 def test_results_of_an_unknown_organisation_are_refused(session: Session) -> None:

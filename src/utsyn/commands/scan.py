@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -39,6 +39,14 @@ class ScanRequest:
     resume: bool = False  # continue the last interrupted stored run
 
 
+@dataclass(frozen=True)
+class Scanned:
+    results: list[TargetResult]
+    stats: dict[str, int]
+    started: str
+    footprints: list[Footprint]  # as the ratings were made (stored: the store's primaries)
+
+
 def _with_vulnerabilities(results: list[TargetResult]) -> list[TargetResult]:
     """Products matched to known CVEs (the shipped feed snapshot), as `vuln.cve` facts."""
     from utsyn.vuln.enrich import enrich
@@ -67,10 +75,10 @@ def run_scan_command(request: ScanRequest, console: Console, err: Console) -> No
         ratings: dict[str, Rating] = {}
         if store:
             footprints = _stored_footprints(request, footprints)
-            results = asyncio.run(_scan_stored(request, footprints, config, err, ratings))
+            done = asyncio.run(_scan_stored(request, footprints, config, err, ratings))
         else:
-            results = asyncio.run(_scan(footprints, config, err, request.as_json))
-        _report(request, results, config, console, footprints)
+            done = asyncio.run(_scan(footprints, config, err, request.as_json))
+        _report(request, done, config, console)
         if ratings and not request.as_json:
             _print_ratings(console, ratings)
 
@@ -89,16 +97,23 @@ async def _scan_stored(
     config: ScanConfig,
     err: Console,
     ratings: dict[str, Rating],
-) -> tuple[list[TargetResult], dict[str, int], str]:
-    """Scan into the database: each target in its own transaction, then rate and snapshot."""
+) -> Scanned:
+    """Scan into the database: each target in its own transaction, then rate and snapshot.
+
+    The footprints come back with the primary domains the store rates them by, for the
+    report: `utsyn rating show --scan` on it gives the stored ratings."""
     from utsyn.commands.store import open_session, prepare_scenario_orgs, resumable_run
     from utsyn.pipeline import scan_and_store
+    from utsyn.store.orgs import organisation
 
     started = now_iso()
     results: list[TargetResult] = []
     with open_session() as session:
         if request.scenario:
             prepare_scenario_orgs(session, request.scenario)
+        footprints = [
+            replace(fp, primary=organisation(session, fp.org).primary_domain) for fp in footprints
+        ]
         run = resumable_run(session) if request.resume else None
         total = sum(1 for fp in footprints for _ in units(fp))
         with progress_bar(err) as bar:
@@ -112,7 +127,7 @@ async def _scan_stored(
             if outcome.skipped:
                 bar.update(task, advance=outcome.skipped)
         ratings.update(outcome.ratings)
-    return results, outcome.stats, started
+    return Scanned(results, outcome.stats, started, footprints)
 
 
 def _print_ratings(console: Console, ratings: dict[str, Rating]) -> None:
@@ -191,7 +206,7 @@ def prepare_scenario(request: ScanRequest, stack: ExitStack) -> tuple[list[Footp
 
 async def _scan(
     footprints: list[Footprint], config: ScanConfig, err: Console, quiet: bool
-) -> tuple[list[TargetResult], dict[str, int], str]:
+) -> Scanned:
     started = now_iso()
     total = sum(1 for fp in footprints for _ in units(fp))
     scanner = Scanner(config)
@@ -211,17 +226,11 @@ async def _scan(
     }
     if not err.is_terminal and not quiet:
         err.print(f"Scanned {len(results)} targets.")
-    return results, stats, started
+    return Scanned(results, stats, started, footprints)
 
 
-def _report(
-    request: ScanRequest,
-    outcome: tuple[list[TargetResult], dict[str, int], str],
-    config: ScanConfig,
-    console: Console,
-    footprints: list[Footprint],
-) -> None:
-    results, stats, started = outcome
+def _report(request: ScanRequest, done: Scanned, config: ScanConfig, console: Console) -> None:
+    results, stats, started, footprints = done.results, done.stats, done.started, done.footprints
     results = _with_vulnerabilities(results)
     stats = {"targets": len(results), "connections": 0, "dns_queries": 0,
              "refused_by_scope": 0} | stats  # fmt: skip

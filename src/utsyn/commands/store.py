@@ -59,34 +59,26 @@ PATCHED_RULES = frozenset({"vuln.cve.kev", "vuln.cve.critical", "vuln.cve.high"}
 
 
 def stored_rated(session: Session, orgnr: str | None) -> list[Rated]:
-    """Each stored organisation's assessment and rating now (counting findings only)."""
-    from utsyn.pipeline import now_utc
+    """Each stored organisation's saved rating and the assessment behind it."""
     from utsyn.rating.lifecycle import patching_cadence
-    from utsyn.rating.model import Assessment, rate
     from utsyn.rating.service import Rated
-    from utsyn.rules.evaluate import assess
-    from utsyn.rules.rulebook import load_rulebook
-    from utsyn.store import findings, scans
+    from utsyn.store import findings
+    from utsyn.store.assessments import shown_rating
     from utsyn.store.models import Organisation
     from utsyn.store.orgs import organisation
 
-    book = load_rulebook()
-    now = now_utc()
     if orgnr is not None:
         orgs = [organisation(session, orgnr)]
     else:
         orgs = list(session.scalars(select(Organisation).order_by(Organisation.orgnr)))
     rated = []
     for org in orgs:
-        results = scans.latest_results(session, org)
-        if not results:
+        shown = shown_rating(session, org)
+        if shown is None:
             continue
-        latest = assess(org.orgnr, results, book, org.primary_domain)
-        counting = findings.counting_findings(session, org, book, now)
-        assessment = Assessment(org.orgnr, latest.assets, counting)
         states = findings.finding_states(session, org).values()
         cadence = patching_cadence(s for s in states if s.rule in PATCHED_RULES)
-        rated.append(Rated(org.orgnr, assessment, rate(assessment, book), cadence))
+        rated.append(Rated(org.orgnr, shown.assessment, shown.rating, cadence))
     if not rated:
         raise ConfigError("no scan results stored yet: run `utsyn scan --scenario demo` first")
     return rated

@@ -31,12 +31,13 @@ class Rated:
 def rate_all(
     footprints: Iterable[Footprint], results: Iterable[TargetResult], book: Rulebook
 ) -> list[Rated]:
-    """One rating per organisation; its first domain is taken as its primary website."""
+    """One rating per organisation, as `pipeline.rate_organisation` would save it after a
+    first scan: the same assessment (`rules.evaluate.assess`) and the same model."""
     index = load_current()
     by_org: dict[str, list[TargetResult]] = defaultdict(list)
     for result in results:
         by_org[result.org].append(enrich(result, index))
-    primary = {f.org: (f.domains[0] if f.domains else None) for f in footprints}
+    primary = {f.org: f.primary_domain for f in footprints}
     rated = []
     for org in sorted(by_org):
         assessment = assess(org, by_org[org], book, primary.get(org))

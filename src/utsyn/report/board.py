@@ -25,7 +25,7 @@ from utsyn.errors import ConfigError, UtsynError
 from utsyn.lab.geo import counties
 from utsyn.portfolio import aggregate
 from utsyn.rating.explain import ImpactLine, best_fixes, impacts
-from utsyn.rating.model import Assessment, Rating, grade_for, rate
+from utsyn.rating.model import Assessment, Rating, grade_for
 from utsyn.report import chart
 from utsyn.report.labels import (
     FACTORS,
@@ -37,10 +37,8 @@ from utsyn.report.labels import (
     sector_name,
     signed,
 )
-from utsyn.rules.evaluate import assess
 from utsyn.rules.rulebook import Rule, Rulebook, load_rulebook
-from utsyn.store import findings as store_findings
-from utsyn.store import scans
+from utsyn.store.assessments import shown_rating
 from utsyn.store.models import Finding, Organisation, OrgLatest, ScoreSnapshot
 from utsyn.store.orgs import organisation
 
@@ -141,7 +139,10 @@ def board_data(
     now = now or datetime.now(UTC)
     org = organisation(session, orgnr)
     snap = _latest_snapshot(session, org)
-    rating, assessment = _rating_now(session, org, book, now)
+    shown = shown_rating(session, org)
+    if shown is None:
+        raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
+    rating, assessment = shown.rating, shown.assessment
     return BoardData(
         lang=language,
         orgnr=org.orgnr,
@@ -181,16 +182,6 @@ def _latest_snapshot(session: Session, org: Organisation) -> ScoreSnapshot:
     if latest is None:
         raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
     return session.get_one(ScoreSnapshot, latest.snapshot_id)
-
-
-def _rating_now(
-    session: Session, org: Organisation, book: Rulebook, now: datetime
-) -> tuple[Rating, Assessment]:
-    # pipeline.rating_now, keeping the assessment: explain.best_fixes needs it.
-    latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
-    counting = store_findings.counting_findings(session, org, book, now)
-    assessment = Assessment(org.orgnr, latest.assets, counting)
-    return rate(assessment, book), assessment
 
 
 def _trend(session: Session, org: Organisation, end: date) -> list[chart.TrendPoint]:

@@ -169,7 +169,7 @@ def _facts(session: Session, org_id: int) -> dict[tuple[str, str], dict[str, Any
     newest = (
         select(func.max(TargetScan.id))
         .where(TargetScan.org_id == org_id)
-        .group_by(TargetScan.target)
+        .group_by(TargetScan.kind, TargetScan.target)
     )
     rows = session.execute(
         select(Observation.target, Observation.value, Observation.probe).where(

@@ -69,11 +69,11 @@ class Scanner:
         return ScanContext(c, net, Resolver(net, list(c.nameservers), c.dns_port))
 
     async def scan(
-        self, footprints: Iterable[Footprint], skip: Set[tuple[str, str]] = frozenset()
+        self, footprints: Iterable[Footprint], skip: Set[tuple[str, str, str]] = frozenset()
     ) -> AsyncIterator[TargetResult]:
         """Results in completion order; stopping the iteration cancels the rest.
 
-        `skip` holds (org, target) pairs already done (a resumed run): they are not scanned.
+        `skip` holds (org, kind, target) already done (a resumed run): not scanned again.
         """
         scan = self._context()
         self.last_context = scan
@@ -91,7 +91,7 @@ class Scanner:
         footprints: Iterable[Footprint],
         scan: ScanContext,
         queue: asyncio.Queue[TargetResult | None],
-        skip: Set[tuple[str, str]],
+        skip: Set[tuple[str, str, str]],
     ) -> None:
         slots = asyncio.Semaphore(self.config.hosts_in_flight)
 
@@ -105,7 +105,7 @@ class Scanner:
             async with asyncio.TaskGroup() as group:
                 for footprint in footprints:
                     for unit in units(footprint):
-                        if (unit.org, unit.name) in skip:
+                        if (unit.org, unit.kind, unit.name) in skip:
                             continue
                         await slots.acquire()
                         group.create_task(work(unit))

@@ -101,6 +101,12 @@ class Footprint:
     domains: tuple[str, ...] = ()
     hostnames: tuple[str, ...] = ()
     ips: tuple[str, ...] = ()
+    # The primary domain (its web site weighs most); None: the first domain.
+    primary: str | None = None
+
+    @property
+    def primary_domain(self) -> str | None:
+        return self.primary or (self.domains[0] if self.domains else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +118,16 @@ class TargetResult:
     kind: Literal["domain", "host"]
     observations: tuple[Observation, ...]
     seconds: float = 0.0
+    # Why it was scanned: "" for a name of the footprint, "mx:<domain>" for a mail exchanger
+    # followed from that domain's MX records.
+    via: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "org": self.org,
             "target": self.target,
             "kind": self.kind,
+            "via": self.via,
             "seconds": round(self.seconds, 3),
             "observations": [o.to_json() for o in self.observations],
         }

@@ -31,7 +31,12 @@ def report_json(
         "finished": now_iso(),
         "stats": stats,
         "footprints": [
-            {"org": f.org, "domains": list(f.domains), "hostnames": list(f.hostnames)}
+            {
+                "org": f.org,
+                "domains": list(f.domains),
+                "hostnames": list(f.hostnames),
+                "primary": f.primary_domain,
+            }
             for f in footprints
         ],
         "results": [r.to_json() for r in ordered],
@@ -41,7 +46,7 @@ def report_json(
 def read_report(data: dict[str, Any]) -> tuple[list[Footprint], list[TargetResult]]:
     """The footprints and results of a report written by `report_json`."""
     footprints = [
-        Footprint(f["org"], tuple(f["domains"]), tuple(f["hostnames"]))
+        Footprint(f["org"], tuple(f["domains"]), tuple(f["hostnames"]), primary=f.get("primary"))
         for f in data.get("footprints", [])
     ]
     results = [
@@ -51,6 +56,7 @@ def read_report(data: dict[str, Any]) -> tuple[list[Footprint], list[TargetResul
             r["kind"],
             tuple(Observation.from_json(o) for o in r["observations"]),
             float(r.get("seconds", 0.0)),
+            str(r.get("via", "")),
         )
         for r in data["results"]
     ]

@@ -51,6 +51,7 @@ def from_manifest(manifest: Manifest) -> list[Footprint]:
             org=org.orgnr,
             domains=tuple(d.name for d in org.domains),
             hostnames=tuple(h.name for h in org.hosts),
+            primary=org.primary_domain,
         )
         for org in manifest.organisations
     ]

@@ -43,7 +43,9 @@ _EXPOSURE_COLUMNS = (
 
 def exposures(session: Session) -> list[Exposure]:
     """Every `service.product` of each organisation's latest result per target."""
-    latest = select(func.max(TargetScan.id)).group_by(TargetScan.org_id, TargetScan.target)
+    latest = select(func.max(TargetScan.id)).group_by(
+        TargetScan.org_id, TargetScan.kind, TargetScan.target
+    )
     rows = session.execute(
         select(*_EXPOSURE_COLUMNS)
         .join(TargetScan, TargetScan.id == Observation.target_scan_id)

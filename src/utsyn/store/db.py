@@ -109,6 +109,20 @@ def atomic(session: Session) -> Iterator[None]:
     session.commit()
 
 
+@contextmanager
+def one_transaction(session: Session) -> Iterator[None]:
+    """Several units of work committed together or not at all (each `atomic` inside becomes
+    a savepoint). Inside a transaction the caller began, it is simply part of that one."""
+    transaction = session.get_transaction()
+    if transaction is not None and transaction.origin != SessionTransactionOrigin.AUTOBEGIN:
+        yield
+        return
+    if transaction is not None:
+        session.commit()  # the reads the session began by itself: nothing to lose
+    with session.begin():
+        yield
+
+
 def alembic_config() -> Config:
     """The shipped migrations; pass a connection in `config.attributes["connection"]`."""
     config = Config()

@@ -70,13 +70,13 @@ def light_run(session: Session, run_id: int, *, for_update: bool = False) -> Sca
     return session.scalars(query).one()
 
 
-def is_stored(session: Session, run_id: int, orgnr: str, target: str) -> bool:
+def is_stored(session: Session, run_id: int, orgnr: str, kind: str, target: str) -> bool:
     return bool(
         session.scalar(
             select(
                 exists()
                 .where(TargetScan.run_id == run_id, TargetScan.target == target)
-                .where(TargetScan.org_id == _org_id(orgnr))
+                .where(TargetScan.kind == kind, TargetScan.org_id == _org_id(orgnr))
             )
         )
     )
@@ -140,7 +140,7 @@ def missing_work(session: Session, run: ScanRun) -> MissingWork:
     targets: Plan = {}
     ratings: list[str] = []
     for org, planned in run_plan(run).items():
-        left = [(kind, name) for kind, name in planned if (org, name) not in done]
+        left = [(kind, name) for kind, name in planned if (org, kind, name) not in done]
         if left:
             targets[org] = left
         elif org not in rated:

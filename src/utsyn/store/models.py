@@ -186,11 +186,17 @@ class ScanRun(Base):
 
 
 class TargetScan(Base):
+    """One zone or one host of one organisation, as one run scanned it.
+
+    A name can be both (`example.no` is a mail domain and serves the web site): the zone
+    result and the host result are two rows, told apart by `kind`.
+    """
+
     __tablename__ = "target_scan"
     __table_args__ = (
-        UniqueConstraint("run_id", "org_id", "target"),
-        # The latest result per (organisation, target): re-rating without rescanning.
-        Index("ix_target_scan_org_target", "org_id", "target", "id"),
+        UniqueConstraint("run_id", "org_id", "kind", "target"),
+        # The latest result per (organisation, kind, target): re-rating without rescanning.
+        Index("ix_target_scan_org_kind_target", "org_id", "kind", "target", "id"),
         CheckConstraint("kind IN ('domain', 'host')", name="kind"),
     )
 
@@ -199,6 +205,9 @@ class TargetScan(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(8))
+    # Why this target was scanned: "" for the footprint's own names, "mx:<domain>" for a
+    # mail exchanger followed from a domain's MX records.
+    via: Mapped[str] = mapped_column(String(300), server_default="")
     seconds: Mapped[float] = mapped_column(Float)
     written: Mapped[datetime]
 
@@ -414,6 +423,27 @@ class OrgLatest(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     rules: Mapped[list[str]] = mapped_column(Json)  # the rules that counted, sorted
     updated: Mapped[datetime]
+
+
+class OrgAssessment(Base):
+    """What the organisation's latest rating was computed from, and that rating, whole.
+
+    `assets` (the assets its scans evaluated) are written when it is scanned; `rating` (the
+    rating model's output: score, areas, every finding's points, caps) each time it is
+    rated. Views show this rating instead of computing one, so a page, the board summary,
+    the API and the snapshot give one answer; a re-rating starts from `assets` and the
+    counting findings, never from the observations again.
+    """
+
+    __tablename__ = "org_assessment"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True
+    )
+    assets: Mapped[list[Any]] = mapped_column(Json)  # [[id, factor, value, primary], ...]
+    assessed: Mapped[datetime]
+    rating: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    rated: Mapped[datetime | None]
 
 
 class GradeCount(Base):

@@ -40,7 +40,10 @@ def prune_scans(session: Session, keep: int = 2, batch: int = BATCH) -> int:
 def _older_than_kept(keep: int) -> Select[tuple[int]]:
     rank = (
         func.row_number()
-        .over(partition_by=(TargetScan.org_id, TargetScan.target), order_by=TargetScan.id.desc())
+        .over(
+            partition_by=(TargetScan.org_id, TargetScan.kind, TargetScan.target),
+            order_by=TargetScan.id.desc(),
+        )
         .label("rank")
     )
     ranked = select(TargetScan.id, rank).subquery()

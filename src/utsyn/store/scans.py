@@ -44,7 +44,7 @@ def finish_run(
             run.stats = stats
 
 
-def resume_run(session: Session, run: ScanRun) -> set[tuple[str, str]]:
+def resume_run(session: Session, run: ScanRun) -> set[tuple[str, str, str]]:
     """Mark an interrupted run running again; returns the targets it need not scan again."""
     if run.status == "done":
         raise ConfigError(f"scan run {run.id} is done; start a new run instead")
@@ -54,14 +54,14 @@ def resume_run(session: Session, run: ScanRun) -> set[tuple[str, str]]:
     return completed_targets(session, run)
 
 
-def completed_targets(session: Session, run: ScanRun) -> set[tuple[str, str]]:
-    """(orgnr, target) pairs whose results this run has stored."""
+def completed_targets(session: Session, run: ScanRun) -> set[tuple[str, str, str]]:
+    """(orgnr, kind, target) of the results this run has stored."""
     rows = session.execute(
-        select(Organisation.orgnr, TargetScan.target)
+        select(Organisation.orgnr, TargetScan.kind, TargetScan.target)
         .join(Organisation, Organisation.id == TargetScan.org_id)
         .where(TargetScan.run_id == run.id)
     )
-    return {(orgnr, target) for orgnr, target in rows}
+    return {(orgnr, kind, target) for orgnr, kind, target in rows}
 
 
 def write_target_result(
@@ -78,13 +78,14 @@ def write_target_result(
             "org_id": org.id,
             "target": result.target,
             "kind": result.kind,
+            "via": result.via,
             "seconds": result.seconds,
             "written": now or datetime.now(UTC),
         }
-        # One statement claims the (run, org, target) row, so two workers delivering the
-        # same target cannot both insert it.
-        update = {k: values[k] for k in ("kind", "seconds", "written")}
-        keys = ["run_id", "org_id", "target"]
+        # One statement claims the (run, org, kind, target) row, so two workers delivering
+        # the same target cannot both insert it.
+        update = {k: values[k] for k in ("via", "seconds", "written")}
+        keys = ["run_id", "org_id", "kind", "target"]
         scan_id: int = upsert(session, TargetScan, values, keys, update, "id")
         session.execute(delete(Observation).where(Observation.target_scan_id == scan_id))
         rows = [_observation_row(scan_id, o) for o in result.observations]
@@ -108,11 +109,11 @@ def _observation_row(scan_id: int, o: scan.Observation) -> dict[str, Any]:
 
 
 def latest_results(session: Session, org: Organisation) -> list[scan.TargetResult]:
-    """The latest stored result of each of the organisation's targets: re-rate, no rescan."""
+    """The latest stored result of each of the organisation's zones and hosts."""
     newest = (
         select(func.max(TargetScan.id))
         .where(TargetScan.org_id == org.id)
-        .group_by(TargetScan.target)
+        .group_by(TargetScan.kind, TargetScan.target)
     )
     return _results(session, org, TargetScan.id.in_(newest))
 
@@ -125,7 +126,9 @@ def run_results(session: Session, run: ScanRun, org: Organisation) -> list[scan.
 def _results(
     session: Session, org: Organisation, where: ColumnElement[bool]
 ) -> list[scan.TargetResult]:
-    scans = session.scalars(select(TargetScan).where(where).order_by(TargetScan.target)).all()
+    scans = session.scalars(
+        select(TargetScan).where(where).order_by(TargetScan.target, TargetScan.kind)
+    ).all()
     observations = session.scalars(
         select(Observation)
         .where(Observation.target_scan_id.in_([s.id for s in scans]))
@@ -143,6 +146,7 @@ def _results(
             "domain" if s.kind == "domain" else "host",
             tuple(by_scan[s.id]),
             s.seconds,
+            s.via,
         )
         for s in scans
     ]

@@ -15,18 +15,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc, rate_organisation, rating_now
+from utsyn.pipeline import now_utc, rate_organisation
 from utsyn.rating import lifecycle
 from utsyn.rating.explain import plan
 from utsyn.rating.model import Rating
 from utsyn.rules.rulebook import Rule
 from utsyn.store import findings, reads, users
+from utsyn.store.assessments import Shown, shown_rating
 from utsyn.store.models import ApiToken, Asset, Explanation, Organisation, OrgLatest, User
 from utsyn.web import disputes, verify
 from utsyn.web.deps import Admin, CurrentPrincipal, DbSession, Gettext, Lang, Principal, context
 from utsyn.web.i18n import N_, Language
 from utsyn.web.problems import Problem, ProblemDetails, not_found
-from utsyn.web.ratings import ShownFinding, assessment_now, shown_findings
+from utsyn.web.ratings import ShownFinding, shown_findings
 from utsyn.web.schemas import (
     AssetIn,
     AssetOut,
@@ -152,12 +153,17 @@ def _rating(org: Organisation, rating: Rating, at: datetime) -> RatingOut:
 
 @router.get("/organisations/{orgnr}/rating", response_model=RatingOut, summary="The rating now")
 def get_rating(org: ScopedOrg, session: DbSession, request: Request) -> RatingOut:
-    """Rated from what counts now (explanations and decay included); 404 before a first
+    """The rating saved when it was last rated (the snapshot's); 404 before a first
     rating, since an organisation never scanned has no findings, not a perfect score."""
-    if reads.latest(session, org) is None:
+    shown = _shown(session, org)
+    return _rating(org, shown.rating, shown.rated)
+
+
+def _shown(session: DbSession, org: ScopedOrg) -> Shown:
+    shown = shown_rating(session, org)
+    if shown is None:
         raise Problem(404, N_("Not found"), N_("This organisation has not been rated yet."))
-    now = now_utc()
-    return _rating(org, rating_now(session, org, context(request).book, now), now)
+    return shown
 
 
 @router.get(
@@ -189,7 +195,7 @@ def get_history(
 )
 def post_plan(body: PlanIn, org: ScopedOrg, session: DbSession, request: Request) -> PlanOut:
     book = context(request).book
-    projected = plan(assessment_now(session, org, book, now_utc()), book, body.fix)
+    projected = plan(_shown(session, org).assessment, book, body.fix)
     return PlanOut(
         current=projected.current,
         projected=projected.projected,
@@ -267,7 +273,9 @@ def list_findings(
     offset: Offset = 0,
 ) -> Paged[FindingOut]:
     book, now = context(request).book, now_utc()
-    shown = shown_findings(session, org, rating_now(session, org, book, now), book, now)
+    saved = shown_rating(session, org)
+    rating = saved.rating if saved is not None else None
+    shown = shown_findings(session, org, rating, book, now)
     if status is not None:
         shown = [f for f in shown if f.status == status]
     items = [

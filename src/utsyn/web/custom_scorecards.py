@@ -1,7 +1,7 @@
 """Custom scorecards for the pages and the API: one path to make, rate and show them.
 
-A custom scorecard's rating is `store.scorecards.rating`: the organisation's assessment now
-(`pipeline.assessment_now`, what `rating_now` rates) restricted to the scorecard's assets,
+A custom scorecard's rating is `store.scorecards.rating`: the assessment behind the
+organisation's saved rating (`store.assessments.shown_rating`) restricted to the scorecard's assets,
 rated by `rating.model.rate`. Nothing is scored here.
 """
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
-from utsyn.pipeline import assessment_now, now_utc
+from utsyn.pipeline import now_utc
 from utsyn.rating.model import Assessment, Rating
 from utsyn.rules.rulebook import Rulebook
-from utsyn.store import reads, scorecards
+from utsyn.store import scorecards
+from utsyn.store.assessments import shown_rating
 from utsyn.store.models import Asset, Organisation, Scorecard
 from utsyn.web.deps import Principal
 from utsyn.web.i18n import N_
@@ -32,13 +32,10 @@ class Rated:
     rating: Rating | None  # None before the organisation's first rating
 
 
-def _assessment(
-    session: Session, org: Organisation, book: Rulebook, now: datetime
-) -> Assessment | None:
-    # Never scanned means no findings, not a perfect score (as GET .../rating says).
-    if reads.latest(session, org) is None:
-        return None
-    return assessment_now(session, org, book, now)
+def _assessment(session: Session, org: Organisation) -> Assessment | None:
+    # Never rated means no findings, not a perfect score (as GET .../rating says).
+    shown = shown_rating(session, org)
+    return shown.assessment if shown is not None else None
 
 
 def rated_all(session: Session, org: Organisation, book: Rulebook) -> list[Rated]:
@@ -46,12 +43,12 @@ def rated_all(session: Session, org: Organisation, book: Rulebook) -> list[Rated
     cards = scorecards.scorecards(session, org)
     if not cards:
         return []
-    assessment = _assessment(session, org, book, now_utc())
+    assessment = _assessment(session, org)
     return [_rated(session, card, assessment, book) for card in cards]
 
 
 def rated_one(session: Session, org: Organisation, card: Scorecard, book: Rulebook) -> Rated:
-    return _rated(session, card, _assessment(session, org, book, now_utc()), book)
+    return _rated(session, card, _assessment(session, org), book)
 
 
 def _rated(

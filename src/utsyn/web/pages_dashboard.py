@@ -28,11 +28,12 @@ from starlette.responses import RedirectResponse, Response
 
 from utsyn.errors import ConfigError
 from utsyn.lab.geo import counties
-from utsyn.pipeline import now_utc, rate_organisation, rating_now
+from utsyn.pipeline import now_utc, rate_organisation
 from utsyn.portfolio import aggregate
 from utsyn.rating import lifecycle
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store import findings, reads, scorecards
+from utsyn.store.assessments import shown_rating
 from utsyn.store.models import Portfolio
 from utsyn.web import charts, custom_scorecards
 from utsyn.web.deps import DbSession, Principal, context
@@ -199,8 +200,8 @@ def scorecard(
 ) -> Response:
     book, now = context(request).book, now_utc()
     lang = request_language(request)
-    latest = reads.latest(session, org)
-    rating = rating_now(session, org, book, now) if latest is not None else None
+    saved = shown_rating(session, org)
+    rating = saved.rating if saved is not None else None
     shown = shown_findings(session, org, rating, book, now) if rating is not None else []
     history = list(reversed(reads.snapshots(session, org, HISTORY_DAYS, 0).items))
     score_label = Translator(lang).gettext("Score")

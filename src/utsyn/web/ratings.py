@@ -1,9 +1,9 @@
 """What the views show of ratings, always as `rating/` produced it.
 
-Views never compute a score themselves: the rating now is `pipeline.rating_now` (the
-rating model on the counting findings), and the planner is `rating.explain.plan` on the
-same assessment. This module only gathers their inputs from the store and joins the
-rating's per-finding points with the stored findings for display.
+Views never compute a score themselves: they show the rating saved when the organisation
+was last rated (`store.assessments.shown_rating`), and the planner is `rating.explain.plan` on the
+assessment behind it. This module only joins that rating's per-finding points with the
+stored findings for display.
 """
 
 from __future__ import annotations
@@ -15,23 +15,10 @@ from sqlalchemy.orm import Session
 
 from utsyn.rating import lifecycle
 from utsyn.rating.explain import ImpactLine, impacts
-from utsyn.rating.model import Assessment, Rating
-from utsyn.rules.evaluate import assess
+from utsyn.rating.model import Rating
 from utsyn.rules.rulebook import DEFAULT_DECAY_DAYS, Rulebook
-from utsyn.store import findings, reads, scans
+from utsyn.store import findings, reads
 from utsyn.store.models import Explanation, Finding, Organisation
-
-
-def assessment_now(
-    session: Session, org: Organisation, book: Rulebook, now: datetime
-) -> Assessment:
-    """The rating's input now: the latest results' assets and the counting findings.
-
-    The same inputs as `pipeline.rating_now`, for `rating.explain.plan`.
-    """
-    latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
-    counting = findings.counting_findings(session, org, book, now)
-    return Assessment(org.orgnr, latest.assets, counting)
 
 
 @dataclass(frozen=True)
@@ -44,13 +31,14 @@ class ShownFinding:
 
 
 def shown_findings(
-    session: Session, org: Organisation, rating: Rating, book: Rulebook, now: datetime
+    session: Session, org: Organisation, rating: Rating | None, book: Rulebook, now: datetime
 ) -> list[ShownFinding]:
-    """Every finding with its status and its share of the points, costliest first."""
+    """Every finding with its status and its share of the points, costliest first
+    (`rating` None: not rated yet, so no finding has points)."""
     rows = reads.finding_rows(session, org)
     states = findings.finding_states(session, org)
     explained = reads.current_explanations(session, org)
-    by_key = {line.key: line for line in impacts(rating)}
+    by_key = {line.key: line for line in impacts(rating)} if rating is not None else {}
     shown = []
     for key, row in rows.items():
         state = states[key]

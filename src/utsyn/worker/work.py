@@ -52,7 +52,7 @@ def scan_target(
     delay: float = 0.0,
 ) -> TargetDone:
     """Scan and store one target of a run; a target already stored is not scanned again."""
-    if with_retry(lambda s: distributed.is_stored(s, job.run_id, job.org, job.name)):
+    if with_retry(lambda s: distributed.is_stored(s, job.run_id, job.org, job.kind, job.name)):
         return TargetDone(None, _org_complete(job), 0.0)
     waited = limiter.acquire(job.name, max_wait) if limiter is not None else 0.0
     if delay:
