@@ -10,7 +10,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from utsyn.errors import ConfigError
 from utsyn.rating.model import Rating
@@ -121,7 +128,7 @@ async def _scan_stored(
 
             def advance(result: TargetResult) -> None:
                 results.append(result)
-                bar.update(task, advance=1, description=result.target[:40])
+                _advance(bar, task, result)
 
             outcome = await scan_and_store(session, footprints, config, run=run, progress=advance)
             if outcome.skipped:
@@ -140,6 +147,13 @@ def _print_ratings(console: Console, ratings: dict[str, Rating]) -> None:
         caps = ", ".join(c.rule for c in rating.caps)
         table.add_row(org, f"{rating.score:.1f}", rating.grade, caps)
     console.print(table)
+
+
+def _advance(bar: Progress, task: TaskID, result: TargetResult) -> None:
+    """One more target done; a followed mail exchanger was not in the total: add it."""
+    if result.via:
+        bar.update(task, total=(bar.tasks[task].total or 0) + 1)
+    bar.update(task, advance=1, description=result.target[:40])
 
 
 def progress_bar(err: Console) -> Progress:
@@ -215,7 +229,7 @@ async def _scan(
         task = bar.add_task("", total=total)
         async for result in scanner.scan(footprints):
             results.append(result)
-            bar.update(task, advance=1, description=result.target[:40])
+            _advance(bar, task, result)
     assert scanner.last_context is not None
     net = scanner.last_context.net.stats
     stats = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from utsyn.rating.model import (
     VALUE_DEFAULT,
@@ -57,11 +57,25 @@ def asset_value(asset: str, factor: Factor, host: HostTraits) -> float:
     return value
 
 
+def per_host(results: Iterable[TargetResult]) -> list[TargetResult]:
+    """One result per zone and one per host: a host listed as `host:80` and `host:443` (two
+    targets) is one web site, whose port 80 redirects to the HTTPS its port 443 serves."""
+    merged: dict[tuple[str, str], TargetResult] = {}
+    for result in results:
+        key = (result.kind, host_of(result.target) if result.kind == "host" else result.target)
+        found = merged.get(key)
+        if found is None:
+            merged[key] = replace(result, target=key[1])
+        else:
+            merged[key] = replace(found, observations=found.observations + result.observations)
+    return list(merged.values())
+
+
 def assess(
     org: str, results: Iterable[TargetResult], book: Rulebook, primary_domain: str | None = None
 ) -> Assessment:
     """The rating's view of one organisation's latest scan results."""
-    results = list(results)
+    results = per_host(results)
     host = traits(results, primary_domain)
     hits: list[Hit] = [hit for result in results for hit in classify(result)]
     assets = {(hit.asset, factor_of(hit.outcome)) for hit in hits}

@@ -3,14 +3,18 @@
 Targets are expanded lazily and at most `hosts_in_flight` are worked on at once, so memory
 stays flat however many hosts are queued. Every job runs under the guarded network's limits
 and timeouts; every host has an overall deadline; no failure of one job stops another.
+
+What is scanned follows the internet's shape: a name is checked as a zone only where it is
+a zone's apex (its SOA), and a domain's mail exchangers are followed and scanned on port 25
+as the domain's (`via` "mx:<domain>"), once per scan however many organisations share them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Set
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Set
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from utsyn.scan.discovery import discover
@@ -28,6 +32,7 @@ from utsyn.scan.model import (
     observe,
 )
 from utsyn.scan.resolve import ResolveError, Resolver
+from utsyn.scan.zone import zone_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,7 @@ class Unit:
     org: str
     kind: Literal["domain", "host"]
     name: str
+    via: str = ""  # why: "" for the footprint's own names, "mx:<domain>" for an exchanger
 
 
 def units(footprint: Footprint) -> Iterator[Unit]:
@@ -44,6 +50,22 @@ def units(footprint: Footprint) -> Iterator[Unit]:
         yield Unit(footprint.org, "domain", domain)
     for name in (*footprint.hostnames, *footprint.ips):
         yield Unit(footprint.org, "host", name)
+
+
+MAIL_PORT = 25  # where other mail servers deliver (RFC 5321): what an MX must answer on
+
+
+def mx_units(result: TargetResult, known_hosts: Set[str]) -> list[Unit]:
+    """The mail exchangers a zone's result names, as host units on port 25 attributed to
+    the zone's organisation; exchangers already in the footprint are scanned as its hosts."""
+    if result.kind != "domain":
+        return []
+    exchangers: list[str] = next(
+        (o.value for o in result.observations if o.check == "dns.mx" and o.error is None), []
+    )
+    wanted = sorted({str(x).lower() for x in exchangers or []} - set(known_hosts))
+    via = f"mx:{result.target}"
+    return [Unit(result.org, "host", f"{name}:{MAIL_PORT}", via) for name in wanted]
 
 
 Progress = Callable[[TargetResult], None]
@@ -94,21 +116,28 @@ class Scanner:
         skip: Set[tuple[str, str, str]],
     ) -> None:
         slots = asyncio.Semaphore(self.config.hosts_in_flight)
+        shared = _Shared()
 
-        async def work(unit: Unit) -> None:
+        async def work(unit: Unit, group: asyncio.TaskGroup, known: _Known) -> None:
             try:
-                await queue.put(await self.scan_unit(unit, scan))
+                result = await shared.scan(unit, lambda: self.scan_unit(unit, scan))
+                await queue.put(result)
             finally:
                 slots.release()
+            for follow in mx_units(result, known.hosts):
+                if known.claim(follow) and (follow.org, follow.kind, follow.name) not in skip:
+                    await slots.acquire()
+                    group.create_task(work(follow, group, known))
 
         try:
             async with asyncio.TaskGroup() as group:
                 for footprint in footprints:
+                    known = _Known(footprint)
                     for unit in units(footprint):
                         if (unit.org, unit.kind, unit.name) in skip:
                             continue
                         await slots.acquire()
-                        group.create_task(work(unit))
+                        group.create_task(work(unit, group, known))
         finally:
             await queue.put(None)
 
@@ -118,7 +147,7 @@ class Scanner:
         try:
             async with asyncio.timeout(self.config.host_deadline):
                 if unit.kind == "domain":
-                    await self._run_jobs(DomainTarget(unit.name), scan, observations)
+                    await self._scan_zone(unit.name, scan, observations)
                 else:
                     await self._scan_host(unit.name, scan, observations)
         except TimeoutError:
@@ -127,7 +156,13 @@ class Scanner:
             )
         kind: Literal["domain", "host"] = unit.kind
         seconds = time.perf_counter() - began
-        return TargetResult(unit.org, unit.name, kind, tuple(observations), seconds)
+        return TargetResult(unit.org, unit.name, kind, tuple(observations), seconds, unit.via)
+
+    async def _scan_zone(self, name: str, scan: ScanContext, out: list[Observation]) -> None:
+        zone = await zone_of(name, scan)
+        out.append(zone)
+        if zone.error is not None or zone.value == name:  # an apex (or not known: ask anyway)
+            await self._run_jobs(DomainTarget(name), scan, out)
 
     async def _scan_host(self, spec: str, scan: ScanContext, out: list[Observation]) -> None:
         name, ports = split_host_port(spec)
@@ -175,6 +210,47 @@ class Scanner:
                 reason = f"internal error: {type(exc).__name__}: {exc}"
                 out.append(failed(job.target, f"{job.family}.error", reason, job.name))
                 return
+
+
+class _Known:
+    """One footprint's host names, and the followed units already claimed for it."""
+
+    def __init__(self, footprint: Footprint) -> None:
+        self.hosts = frozenset(split_host_port(h)[0] for h in footprint.hostnames)
+        self._claimed: set[str] = set()
+
+    def claim(self, unit: Unit) -> bool:
+        """True the first time: two of its domains with one exchanger scan it once."""
+        if unit.name in self._claimed:
+            return False
+        self._claimed.add(unit.name)
+        return True
+
+
+class _Shared:
+    """Followed hosts scanned once per scan: one provider's MX serving many organisations
+    is asked once, and each organisation gets the result as its own."""
+
+    def __init__(self) -> None:
+        self._scans: dict[str, asyncio.Future[TargetResult]] = {}
+
+    async def scan(self, unit: Unit, run: Callable[[], Awaitable[TargetResult]]) -> TargetResult:
+        if not unit.via:
+            return await run()
+        found = self._scans.get(unit.name)
+        if found is not None:
+            first = await asyncio.shield(found)
+            return replace(first, org=unit.org, via=unit.via)
+        future: asyncio.Future[TargetResult] = asyncio.get_running_loop().create_future()
+        self._scans[unit.name] = future
+        try:
+            result = await run()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        future.set_result(result)
+        return result
 
 
 def split_host_port(spec: str) -> tuple[str, tuple[int, ...]]:

@@ -63,14 +63,30 @@ def read_report(data: dict[str, Any]) -> tuple[list[Footprint], list[TargetResul
     return footprints, results
 
 
-_HIGHLIGHTS = ("service.kind", "tls.cert.status", "http.status", "dns.spf", "dns.dmarc")
+_HIGHLIGHTS = (
+    "dns.zone",
+    "service.kind",
+    "tls.cert.status",
+    "http.status",
+    "dns.spf",
+    "dns.dmarc",
+)
+
+
+def _scanned_as(result: TargetResult) -> str:
+    if result.via.startswith("mx:"):
+        return f"mail exchanger of {result.via[3:]}"
+    if result.kind == "host":
+        return "host"
+    zone = next((o.value for o in result.observations if o.check == "dns.zone"), None)
+    return "zone" if zone in (None, result.target) else f"name in zone {zone}"
 
 
 def print_summary(console: Console, results: list[TargetResult]) -> None:
     """One table per organisation: each zone and host, what answered and what failed."""
     for org in sorted({r.org for r in results}):
         table = Table(title=f"Organisation {escape(org)}", show_lines=False)
-        for column in ("target", "observations", "errors", "highlights"):
+        for column in ("target", "scanned as", "observations", "errors", "highlights"):
             table.add_column(column)
         for result in sorted((r for r in results if r.org == org), key=lambda r: r.target):
             errors = [o for o in result.observations if o.error]
@@ -81,6 +97,7 @@ def print_summary(console: Console, results: list[TargetResult]) -> None:
             )
             table.add_row(
                 escape(result.target),
+                escape(_scanned_as(result)),
                 str(len(result.observations)),
                 str(len(errors)),
                 escape("\n".join(lights[:8])),

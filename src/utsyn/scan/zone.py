@@ -16,10 +16,12 @@ import dns.rrset
 
 from utsyn.scan.family import ScanContext
 from utsyn.scan.guard import ScopeRefused
+from utsyn.scan.model import DomainTarget, Observation, failed, observe
 from utsyn.scan.pacing import paced
-from utsyn.scan.resolve import MAX_CNAME_CHAIN
+from utsyn.scan.resolve import MAX_CNAME_CHAIN, ResolveError
 
 RRset = dns.rrset.RRset
+_SOA = dns.rdatatype.SOA
 
 # Hostile or huge zones must not hold the scanner: stop after this much.
 AXFR_MAX_MESSAGES = 1000
@@ -54,6 +56,29 @@ class Transfer:
     def cname_owners(self) -> list[str]:
         cname = dns.rdatatype.CNAME
         return [r.name.to_text().rstrip(".") for r in self.rrsets if r.rdtype == cname]
+
+
+async def zone_of(name: str, scan: ScanContext) -> Observation:
+    """`dns.zone`: the apex of the zone `name` belongs to, from its SOA (the zone cut,
+    RFC 2181 section 6). Zone checks (SPF, DMARC, DNSSEC, CAA, MX, MTA-STS) belong to an
+    apex: asked of `www.example.no` they would find "no SPF" where none is needed. None
+    when the name does not exist."""
+    target = DomainTarget(name)
+    probe = f"SOA {name}"
+    try:
+        answer = await paced(scan).query(name, "SOA")
+    except ResolveError as exc:
+        return failed(target, "dns.zone", str(exc), probe=probe)
+    if answer.rcode == "NXDOMAIN":
+        return observe(target, "dns.zone", None, probe=probe, evidence=f"{name}: NXDOMAIN")
+    if answer.rcode != "NOERROR":
+        return failed(target, "dns.zone", f"{name} SOA: {answer.rcode}", probe=probe)
+    soa = [r for r in (*answer.message.answer, *answer.message.authority) if r.rdtype == _SOA]
+    if not soa:
+        return failed(target, "dns.zone", f"{name} SOA: no SOA in the answer", probe=probe)
+    apex = soa[0].name.to_text().rstrip(".").lower()
+    where = "the apex of its zone" if apex == name else f"in the zone {apex}, not an apex"
+    return observe(target, "dns.zone", apex, probe=probe, evidence=f"{name}: {where}")
 
 
 async def name_servers(zone: str, scan: ScanContext) -> list[tuple[str, str]]:

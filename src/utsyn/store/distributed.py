@@ -83,14 +83,23 @@ def is_stored(session: Session, run_id: int, orgnr: str, kind: str, target: str)
 
 
 def targets_stored(session: Session, run_id: int, orgnr: str) -> int:
+    """How many of the organisation's planned targets the run has stored (a mail exchanger
+    followed from one of its domains is not in the plan, so it is not counted)."""
     return int(
         session.scalar(
             select(func.count())
             .select_from(TargetScan)
             .where(TargetScan.run_id == run_id, TargetScan.org_id == _org_id(orgnr))
+            .where(TargetScan.via == "")
         )
         or 0
     )
+
+
+def planned_hosts(session: Session, run_id: int, orgnr: str) -> set[str]:
+    """The host names planned for the organisation in this run."""
+    run = session.get_one(ScanRun, run_id)
+    return {name for kind, name in run_plan(run).get(orgnr, []) if kind == "host"}
 
 
 def _org_id(orgnr: str) -> Any:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from utsyn.pipeline import now_utc, rate_organisation
 from utsyn.rules.rulebook import load_rulebook
-from utsyn.scan.engine import Scanner, Unit
+from utsyn.scan.engine import Scanner, Unit, mx_units, split_host_port
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import TargetResult
 from utsyn.store import distributed, scans
@@ -57,9 +57,19 @@ def scan_target(
     waited = limiter.acquire(job.name, max_wait) if limiter is not None else 0.0
     if delay:
         time.sleep(delay)  # tests only: a slow scan to kill a worker in the middle of
-    result = enrich(scan_unit(Unit(job.org, job.kind, job.name), config), load_current())
-    with_retry(lambda s: _write(s, job.run_id, result))
+    index = load_current()
+    result = enrich(scan_unit(Unit(job.org, job.kind, job.name), config), index)
+    # A zone's mail exchangers outside the plan are followed here, before the zone is
+    # stored: once it is, the organisation may be rated, and they must be in by then.
+    known = with_retry(lambda s: distributed.planned_hosts(s, job.run_id, job.org))
+    for follow in mx_units(result, {split_host_port(h)[0] for h in known}):
+        _store(job.run_id, enrich(scan_unit(follow, config), index))
+    _store(job.run_id, result)
     return TargetDone(result, _org_complete(job), waited)
+
+
+def _store(run_id: int, result: TargetResult) -> None:
+    with_retry(lambda s: _write(s, run_id, result))
 
 
 def scan_unit(unit: Unit, config: ScanConfig) -> TargetResult:
