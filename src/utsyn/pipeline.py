@@ -20,6 +20,7 @@ from utsyn.lab.manifest import Manifest
 from utsyn.rating.model import GRADE_ORDER, Assessment, Rating, rate
 from utsyn.rules.evaluate import assess
 from utsyn.rules.rulebook import Grade, Rulebook, load_rulebook
+from utsyn.rules.standing import fresh_only, standing
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import Footprint, TargetResult
@@ -106,7 +107,7 @@ async def scan_and_store(
     written = 0
     try:
         async for result in scanner.scan(footprints, skip=skip):
-            scans.write_target_result(session, run, enrich(result, index), now_utc())
+            store_result(session, run, enrich(result, index), book)
             written += 1
             if progress is not None:
                 progress(result)
@@ -117,6 +118,16 @@ async def scan_and_store(
     stats = _stats(scanner, written, len(skip))
     scans.finish_run(session, run, now_utc(), stats=stats)
     return ScanOutcome(run.id, written, len(skip), ratings, stats)
+
+
+def store_result(session: Session, run: ScanRun, result: TargetResult, book: Rulebook) -> int:
+    """Store one target's result, completed with what stands of its last one where this
+    scan's checks failed (`rules.standing`); returns the stored row's id."""
+    org = organisation(session, result.org)
+    previous = scans.previous_result(session, run, org, result.kind, result.target)
+    now = now_utc()
+    merged = standing(result, previous, now, book.reachability)
+    return scans.write_target_result(session, run, merged, now)
 
 
 def _stats(scanner: Scanner, written: int, skipped: int) -> dict[str, int]:
@@ -159,11 +170,22 @@ def _apply_run(
     session: Session, org: Organisation, book: Rulebook, run: ScanRun, now: datetime
 ) -> None:
     """What one run saw updates the findings; the latest results of every target (this
-    run's and older ones of targets it did not scan) are the assets rated from now on."""
-    seen = assess(org.orgnr, scans.run_results(session, run, org), book, org.primary_domain)
-    scanned = {a.id for a in seen.assets}
-    store_findings.apply_findings(session, org, seen.findings, scanned, now)
+    run's and older ones of targets it did not scan) are the assets rated from now on.
+
+    Findings only from what the run kept standing (a failed check's last answer) are
+    neither seen again nor resolved; the findings of an asset that left (closed, removed,
+    or unreachable for too long) resolve."""
+    results = scans.run_results(session, run, org)
+    standing_now = assess(org.orgnr, results, book, org.primary_domain)
+    fresh = assess(org.orgnr, [fresh_only(r) for r in results], book, org.primary_domain)
+    now_keys = {f.key for f in standing_now.findings}
+    seen = [f for f in fresh.findings if f.key in now_keys]
+    kept = now_keys - {f.key for f in fresh.findings}
     latest = assess(org.orgnr, scans.latest_results(session, org), book, org.primary_domain)
+    before = assessments.load(session, org)
+    left = {a.id for a in before.assets} - {a.id for a in latest.assets} if before else set()
+    scanned = {a.id for a in standing_now.assets} | left
+    store_findings.apply_findings(session, org, seen, scanned, now, standing=kept)
     assessments.save_assets(session, org, latest.assets, now)
 
 

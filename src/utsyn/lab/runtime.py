@@ -51,6 +51,15 @@ class _LegacyServers:
         await asyncio.gather(*(asyncio.to_thread(s.stop) for s in self.servers))
 
 
+async def _stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accept, read whatever comes, never answer, until the client gives up."""
+    try:
+        while await reader.read(4096):
+            pass
+    finally:
+        writer.close()
+
+
 @dataclass(frozen=True)
 class LabInfo:
     """What a client needs to use a running lab: where its DNS is and which CA to trust."""
@@ -99,9 +108,12 @@ class Lab:
         dns_ip: str = DNS_IP,
         dns_port: int = 53,
         first_octet: int = FIRST_HOST_OCTET,
+        stalled: frozenset[str] = frozenset(),
     ) -> None:
         self.manifest = manifest
         self.first_octet = first_octet
+        # Hosts that accept connections and then say nothing, as an overloaded server does.
+        self.stalled = stalled
         self.state_dir = state_dir
         self.cache_dir = cache_dir
         self.dns_port = dns_port
@@ -152,6 +164,10 @@ class Lab:
     async def _serve(self, ctx: LabContext, host: Host, service: Service) -> None:
         ips = [ctx.addresses[host.name]] + (["::1"] if host.ipv6 else [])
         port = service.effective_port
+        if host.name in self.stalled:
+            for ip in ips:
+                self._plain.servers.append(await asyncio.start_server(_stall, ip, port))
+            return
         if service.kind == ServiceKind.DNS_RESOLVER:
             for ip in ips:
                 self._running.append(await start_open_resolver(ctx, ip, port))
@@ -234,9 +250,11 @@ def running_lab(
     dns_ip: str = DNS_IP,
     dns_port: int = 53,
     first_octet: int = FIRST_HOST_OCTET,
+    stalled: frozenset[str] = frozenset(),
 ) -> Iterator[LabInfo]:
-    """A lab in a background thread for the duration of a `with` block."""
-    lab = RunningLab(Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet))
+    """A lab in a background thread for the duration of a `with` block; `stalled` hosts
+    accept connections and never answer."""
+    lab = RunningLab(Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled))
     try:
         yield lab.start()
     finally:

@@ -7,7 +7,7 @@ while it is open, was seen within its rule's decay window, and has no valid expl
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -99,11 +99,14 @@ def observe(
     seen: Iterable[tuple[str, str, str]],
     scanned: set[str],
     now: datetime,
+    standing: Set[str] = frozenset(),
 ) -> dict[str, FindingState]:
     """Apply one scan: the (key, rule, asset) seen now; unseen ones on rescanned assets resolve.
 
     Only assets the scan reached can resolve a finding: an asset that did not answer
     this time keeps its findings (they decay instead), so an outage never looks like a fix.
+    `standing` findings rest on a failed check's last answer: neither seen again nor
+    resolved.
     """
     updated = dict(states)
     seen_keys = set()
@@ -115,7 +118,8 @@ def observe(
         else:
             updated[key] = replace(old, last_seen=now)
     for key, state in states.items():
-        if key not in seen_keys and state.resolved is None and state.asset in scanned:
+        unseen = key not in seen_keys and key not in standing
+        if unseen and state.resolved is None and state.asset in scanned:
             updated[key] = replace(state, resolved=now)
     return updated
 

@@ -58,6 +58,7 @@ _TEXT: dict[str, dict[str, Any]] = {
             "tillegg hva det gir å rette hvert funn alene."
         ),
         "lifecycle": "Funnenes livsløp",
+        "reachability": "Når en kontroll feiler eller en ressurs ikke svarer",
         "lifecycle_text": (
             "Et funn teller fra det først ble sett til en ny skanning av eiendelen ikke ser "
             "det lenger. Et funn som ikke er sett igjen innen regelens foreldelsestid "
@@ -106,6 +107,7 @@ _TEXT: dict[str, dict[str, Any]] = {
             "lost; the planner also shows what fixing each finding alone gives back."
         ),
         "lifecycle": "The life of a finding",
+        "reachability": "When a check fails or an asset does not answer",
         "lifecycle_text": (
             "A finding counts from when it was first seen until a rescan of its asset no "
             "longer sees it. A finding not seen again within its rule's decay window (30 days "
@@ -190,6 +192,7 @@ def _section(book: Rulebook, lang: str) -> str:
             where = f" ({t['primary_only']})" if rule.cap.assets == "primary" else ""
             lines.append(f"- `{rule.id}` → {rule.cap.grade}{where}: {rule.title.get(lang)}")
     lines += ["", f"## {t['lifecycle']}", "", str(t["lifecycle_text"])]
+    lines += ["", f"## {t['reachability']}", "", book.reachability.reason.get(lang)]
     lines += ["", *_example(book, lang), "", *_rules_table(book, lang), ""]
     return "\n".join(lines)
 

@@ -94,9 +94,23 @@ class Rule(_Strict):
         return self.weight if self.weight is not None else SEVERITY_WEIGHT[self.severity]
 
 
+class Reachability(_Strict):
+    """How long an asset that stops answering keeps its last answers (design: rules.standing).
+
+    Both conditions must hold before it leaves the rating: several scans in a row, so one
+    bad night is not enough, and several days, so that scanning more often does not make
+    an asset leave sooner.
+    """
+
+    failed_scans: int = Field(default=3, ge=1, le=100)
+    days: int = Field(default=7, ge=0, le=365)
+    reason: Text
+
+
 class Rulebook(_Strict):
     version: str
     released: date
+    reachability: Reachability
     rules: tuple[Rule, ...]
 
     @model_validator(mode="after")

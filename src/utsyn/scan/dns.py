@@ -29,7 +29,13 @@ from utsyn.scan.dmarc import evaluate_dmarc, parse_tags
 from utsyn.scan.dnssec import ROOT_ANCHORS, ChainWalker, TrustAnchor, parse_trust_anchors
 from utsyn.scan.family import ScanContext
 from utsyn.scan.model import DomainTarget, Job, Observation, ServiceTarget, Target, failed, observe
-from utsyn.scan.mta_sts import PolicyFetchError, fetch_policy, parse_policy, sts_records
+from utsyn.scan.mta_sts import (
+    PolicyFetchError,
+    PolicyUnreachable,
+    fetch_policy,
+    parse_policy,
+    sts_records,
+)
 from utsyn.scan.pacing import PacedResolver, paced
 from utsyn.scan.resolve import MAX_CNAME_CHAIN, ResolveError
 from utsyn.scan.spf import evaluate_spf
@@ -171,7 +177,9 @@ async def check_mta_sts(target: DomainTarget, scan: ScanContext) -> list[Observa
         return [observe(target, "dns.mta_sts", None, probe, why)]
     try:
         text = await fetch_policy(target.name, scan)
-    except (PolicyFetchError, ResolveError) as exc:
+    except PolicyUnreachable as exc:
+        return [failed(target, "dns.mta_sts", f"policy host unreachable: {exc}", probe)]
+    except PolicyFetchError as exc:  # a name server failure (ResolveError) is a failure
         evidence = f"record: {records[0]}\npolicy not available: {exc}"
         return [observe(target, "dns.mta_sts", None, probe, evidence)]
     policy = parse_policy(text)

@@ -84,6 +84,9 @@ class Observation:
     evidence: str = ""
     error: str | None = None
     time: str = field(default_factory=now_iso)
+    # Not seen in this scan: the last successful observation, kept because this scan's
+    # check failed (`rules.standing`); `time` is when it was really made.
+    carried: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -81,6 +81,11 @@ class PolicyFetchError(Exception):
     """The policy could not be fetched; the message says why."""
 
 
+class PolicyUnreachable(PolicyFetchError):
+    """No address of the policy host answered (time-outs, resets): the check failed, which
+    says nothing about the policy (a failure is not a finding)."""
+
+
 async def fetch_policy(domain: str, scan: ScanContext) -> str:
     """The policy text from https://mta-sts.<domain>/.well-known/mta-sts.txt."""
     host = f"mta-sts.{domain}"
@@ -88,6 +93,7 @@ async def fetch_policy(domain: str, scan: ScanContext) -> str:
     if not addresses:
         raise PolicyFetchError(f"{host} does not resolve")
     reasons = []
+    unreachable = True
     for ip in addresses:
         try:
             return await _get(host, ip, scan)
@@ -95,9 +101,13 @@ async def fetch_policy(domain: str, scan: ScanContext) -> str:
             reasons.append(f"{ip}: {exc}")
         except ssl.SSLError as exc:
             reasons.append(f"{ip}: TLS {exc.reason or exc}")
+            unreachable = False  # it answered, with a certificate senders refuse
         except (OSError, TimeoutError) as exc:
             reasons.append(f"{ip}: {type(exc).__name__} {exc}".rstrip())
-    raise PolicyFetchError("; ".join(reasons))
+        except PolicyFetchError as exc:
+            reasons.append(f"{ip}: {exc}")
+            unreachable = False
+    raise (PolicyUnreachable if unreachable else PolicyFetchError)("; ".join(reasons))
 
 
 async def _get(host: str, ip: str, scan: ScanContext) -> str:

@@ -24,18 +24,20 @@ def apply_findings(
     findings: Iterable[Finding],
     scanned_assets: Iterable[str],
     now: datetime,
+    standing: Iterable[str] = (),
 ) -> dict[str, lifecycle.FindingState]:
     """Apply one scan's findings with `lifecycle.observe` semantics, in one transaction.
 
     `scanned_assets` are the asset ids the scan reached: only their unseen findings resolve,
-    so an outage never looks like a fix. Returns every finding's state afterwards.
+    so an outage never looks like a fix; `standing` findings (kept from a failed check's
+    last answer) are left as they are. Returns every finding's state afterwards.
     """
     seen = {f.key: f for f in findings}
     with atomic(session):
         rows = _rows(session, org)
         states = {key: _state(row, None) for key, row in rows.items()}
         triples = [(f.key, f.rule, f.asset) for f in seen.values()]
-        updated = lifecycle.observe(states, triples, set(scanned_assets), now)
+        updated = lifecycle.observe(states, triples, set(scanned_assets), now, set(standing))
         for key, state in updated.items():
             row = rows.get(key) or _new_row(session, org, state)
             row.first_seen, row.last_seen, row.resolved = (

@@ -71,6 +71,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
@@ -227,6 +228,8 @@ class Observation(Base):
     evidence: Mapped[str] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     time: Mapped[str] = mapped_column(String(40))  # as the scanner wrote it (ISO 8601)
+    # The last successful observation, kept because this scan's check failed.
+    carried: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Finding(Base):

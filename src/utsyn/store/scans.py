@@ -105,6 +105,7 @@ def _observation_row(scan_id: int, o: scan.Observation) -> dict[str, Any]:
         "evidence": o.evidence,
         "error": o.error,
         "time": o.time,
+        "carried": o.carried,
     }
 
 
@@ -116,6 +117,19 @@ def latest_results(session: Session, org: Organisation) -> list[scan.TargetResul
         .group_by(TargetScan.kind, TargetScan.target)
     )
     return _results(session, org, TargetScan.id.in_(newest))
+
+
+def previous_result(
+    session: Session, run: ScanRun, org: Organisation, kind: str, target: str
+) -> scan.TargetResult | None:
+    """The target's latest result stored by another (earlier) run, if any."""
+    newest = (
+        select(func.max(TargetScan.id))
+        .where(TargetScan.org_id == org.id, TargetScan.kind == kind)
+        .where(TargetScan.target == target, TargetScan.run_id != run.id)
+    )
+    found = _results(session, org, TargetScan.id == newest.scalar_subquery())
+    return found[0] if found else None
 
 
 def run_results(session: Session, run: ScanRun, org: Organisation) -> list[scan.TargetResult]:
@@ -137,7 +151,9 @@ def _results(
     by_scan: dict[int, list[scan.Observation]] = {s.id: [] for s in scans}
     for o in observations:
         by_scan[o.target_scan_id].append(
-            scan.Observation(o.target, o.check, o.value, o.ip, o.probe, o.evidence, o.error, o.time)
+            scan.Observation(
+                o.target, o.check, o.value, o.ip, o.probe, o.evidence, o.error, o.time, o.carried
+            )
         )
     return [
         scan.TargetResult(

@@ -14,12 +14,12 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc, rate_organisation
+from utsyn.pipeline import now_utc, rate_organisation, store_result
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.engine import Scanner, Unit, mx_units, split_host_port
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import TargetResult
-from utsyn.store import distributed, scans
+from utsyn.store import distributed
 from utsyn.vuln.enrich import enrich
 from utsyn.vuln.feeds import load_current
 from utsyn.worker.database import with_retry
@@ -80,7 +80,7 @@ def scan_unit(unit: Unit, config: ScanConfig) -> TargetResult:
 
 def _write(session: Session, run_id: int, result: TargetResult) -> int:
     run = distributed.light_run(session, run_id)
-    return scans.write_target_result(session, run, result, now_utc())
+    return store_result(session, run, result, load_rulebook())
 
 
 def _org_complete(job: TargetJob) -> bool:

@@ -7,6 +7,9 @@ already stored keep their values (the old key was stricter, so none collide); a 
 to the old key comes back with the next scan. `via` says why a target was scanned (a mail
 exchanger followed from a domain's MX records).
 
+`observation.carried` marks an observation kept from an earlier scan because this scan's
+check failed: a failure is not a finding and clears none (`rules.standing`).
+
 `org_assessment` keeps, per organisation, the assets its latest scans evaluated and its
 latest rating whole, so views show the rating that was saved instead of computing one.
 Organisations rated before this revision get theirs at their next rating.
@@ -43,6 +46,10 @@ def upgrade() -> None:
     op.create_index(
         "ix_target_scan_org_kind_target", "target_scan", ["org_id", "kind", "target", "id"]
     )
+    with op.batch_alter_table("observation") as batch:
+        batch.add_column(
+            sa.Column("carried", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
     op.create_table(
         "org_assessment",
         sa.Column("org_id", ID, nullable=False),
@@ -63,6 +70,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Back to one row per target: of a zone and a host of one name, the newer is kept."""
     op.drop_table("org_assessment")
+    with op.batch_alter_table("observation") as batch:
+        batch.drop_column("carried")
     op.drop_index("ix_target_scan_org_kind_target", table_name="target_scan")
     op.execute(
         "DELETE FROM target_scan WHERE id NOT IN "
