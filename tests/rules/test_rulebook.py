@@ -14,12 +14,12 @@ from utsyn.rules.outcomes import (
     classify,
     factor_of,
 )
-from utsyn.rules.rulebook import Rulebook, csf_subcategories, load_rulebook
+from utsyn.rules.rulebook import Role, Rulebook, csf_subcategories, load_rulebook
 
 
 def test_every_outcome_is_passing_or_mapped_by_exactly_one_rule() -> None:
     book = load_rulebook()
-    mapped = [o for rule in book.rules for o in rule.outcomes]
+    mapped = [o for rule in book.rules if rule.variant_of is None for o in rule.outcomes]
     assert len(mapped) == len(set(mapped))
     assert set(mapped).isdisjoint(PASSING)
     assert set(mapped) | PASSING == set(Outcome)
@@ -41,9 +41,26 @@ def test_rules_are_bilingual_cited_and_mapped_to_csf() -> None:
         assert factor_of(rule.outcomes[0]) == rule.factor
 
 
+def test_a_role_has_its_own_rule_only_where_the_rulebook_says_why() -> None:
+    """TLS on port 25 is opportunistic (RFC 7435): anonymous suites cost a web site 20
+    points and a mail server nothing; a login page is held to more than a web site."""
+    book = load_rulebook()
+    anon = book.rule_for(Outcome.TLS_ANON, Role.MAIL_TRANSFER)
+    assert anon is not None and anon.id == "tls.cipher.anon.mail_transfer"
+    assert anon.points == 0 and book.rule("tls.cipher.anon").points == 20
+    assert anon.cap is None and "RFC 7435" in anon.references
+    assert "opportunistisk" in anon.description.nb and "opportunistic" in anon.description.en
+    tls10 = book.rule_for(Outcome.TLS_TLS10, Role.PASSWORD)
+    assert tls10 is not None and tls10.points > book.rule("tls.protocol.tls10").points
+    # No variant for this role: the rule itself.
+    assert book.rule_for(Outcome.HSTS_MISSING, Role.PASSWORD) == book.rule("web.hsts.missing")
+    assert Rulebook.model_validate(book.model_dump(mode="json")) == book  # variants once
+
+
 def test_a_broken_rulebook_is_refused_with_its_reason() -> None:
     book = load_rulebook().model_dump(mode="json")
-    book["rules"][1]["outcomes"] = book["rules"][0]["outcomes"]
+    first, second = [r for r in book["rules"] if not r["variant_of"]][:2]
+    second["outcomes"] = first["outcomes"]
     with pytest.raises(ValueError, match="is mapped by"):
         Rulebook.model_validate(book)
     book = load_rulebook().model_dump(mode="json")

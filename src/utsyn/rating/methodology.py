@@ -59,6 +59,15 @@ _TEXT: dict[str, dict[str, Any]] = {
         ),
         "lifecycle": "Funnenes livsløp",
         "reachability": "Når en kontroll feiler eller en ressurs ikke svarer",
+        "roles": "Tjenestens rolle",
+        "roles_text": (
+            "Samme svakhet veier ulikt etter hva tjenesten brukes til. En regel gjelder "
+            "nettsteder (HTTPS) med mindre den har en egen variant for rollen, med egen "
+            "alvorlighet og begrunnelse i regeltabellen under: «e-post mellom servere» "
+            "(port 25, der TLS er opportunistisk etter RFC 7435, med mindre domenet "
+            "publiserer MTA-STS i modusen «enforce») og «tjeneste med innlogging» "
+            "(innloggingssider, innsending av e-post, IMAP og POP, der brukere sender passord)."
+        ),
         "lifecycle_text": (
             "Et funn teller fra det først ble sett til en ny skanning av eiendelen ikke ser "
             "det lenger. Et funn som ikke er sett igjen innen regelens foreldelsestid "
@@ -108,6 +117,15 @@ _TEXT: dict[str, dict[str, Any]] = {
         ),
         "lifecycle": "The life of a finding",
         "reachability": "When a check fails or an asset does not answer",
+        "roles": "The service's role",
+        "roles_text": (
+            "One weakness weighs differently by what the service is for. A rule judges web "
+            "sites (HTTPS) unless it has a variant of its own for the role, with its own "
+            'severity and reasoning in the rules table below: "mail between servers" (port '
+            "25, where TLS is opportunistic per RFC 7435, unless the domain publishes MTA-STS "
+            'in "enforce" mode) and "service with logins" (login pages, mail submission, '
+            "IMAP and POP, where users send passwords)."
+        ),
         "lifecycle_text": (
             "A finding counts from when it was first seen until a rescan of its asset no "
             "longer sees it. A finding not seen again within its rule's decay window (30 days "
@@ -193,6 +211,7 @@ def _section(book: Rulebook, lang: str) -> str:
             lines.append(f"- `{rule.id}` → {rule.cap.grade}{where}: {rule.title.get(lang)}")
     lines += ["", f"## {t['lifecycle']}", "", str(t["lifecycle_text"])]
     lines += ["", f"## {t['reachability']}", "", book.reachability.reason.get(lang)]
+    lines += ["", f"## {t['roles']}", "", str(t["roles_text"])]
     lines += ["", *_example(book, lang), "", *_rules_table(book, lang), ""]
     return "\n".join(lines)
 

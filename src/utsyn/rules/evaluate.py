@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from utsyn.rating.model import (
     VALUE_DEFAULT,
@@ -15,7 +16,7 @@ from utsyn.rating.model import (
     Finding,
 )
 from utsyn.rules.outcomes import Hit, classify, factor_of
-from utsyn.rules.rulebook import Factor, Rulebook
+from utsyn.rules.rulebook import Factor, Role, Rulebook
 from utsyn.scan.model import TargetResult
 
 
@@ -57,6 +58,44 @@ def asset_value(asset: str, factor: Factor, host: HostTraits) -> float:
     return value
 
 
+# Where users send passwords: mail submission (RFC 8314) and mailbox access.
+PASSWORD_PORTS = frozenset({465, 587, 993, 995, 143, 110})
+MAIL_TRANSFER_PORT = 25
+
+
+def roles(results: Iterable[TargetResult], host: HostTraits) -> dict[str, Role]:
+    """Asset → the role its TLS is judged by (the rulebook's `roles`); web by default.
+
+    Port 25 carries mail between servers, opportunistically, unless a domain whose mail it
+    receives publishes an enforced MTA-STS policy: then it is held to that promise and
+    judged like a web site. Login pages, submission and mailbox ports carry passwords.
+    """
+    results = list(results)
+    promised = {
+        str(mx)
+        for r in results
+        if r.kind == "domain" and _value(r, "dns.mta_sts") == "enforce"
+        for mx in _value(r, "dns.mx") or []
+    }
+    found: dict[str, Role] = {}
+    for result in results:
+        for o in result.observations:
+            if o.check != "service.kind" or o.error is not None or ":" not in o.target:
+                continue
+            name, port = host_of(o.target), int(o.target.rsplit(":", 1)[1])
+            if port == MAIL_TRANSFER_PORT and o.value == "smtp" and name not in promised:
+                found[o.target] = Role.MAIL_TRANSFER
+            elif port in PASSWORD_PORTS or (o.value == "https" and name in host.login):
+                found[o.target] = Role.PASSWORD
+    return found
+
+
+def _value(result: TargetResult, check: str) -> Any:
+    return next(
+        (o.value for o in result.observations if o.check == check and o.error is None), None
+    )
+
+
 def per_host(results: Iterable[TargetResult]) -> list[TargetResult]:
     """One result per zone and one per host: a host listed as `host:80` and `host:443` (two
     targets) is one web site, whose port 80 redirects to the HTTPS its port 443 serves."""
@@ -84,9 +123,10 @@ def assess(
         Asset(a, Factor(f), asset_value(a, Factor(f), host), host_of(a) in primary)
         for a, f in sorted(assets)
     )
+    role = roles(results, host)
     findings = []
     for hit in hits:
-        rule = book.rule_for(hit.outcome)
+        rule = book.rule_for(hit.outcome, role.get(hit.asset))
         if rule is not None:
             findings.append(Finding(rule.id, hit.asset, hit.detail, hit.evidence))
     return Assessment(org, asset_list, tuple(findings))

@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import cache, cached_property
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -65,6 +65,30 @@ class Text(_Strict):
         return self.en if lang == "en" else self.nb
 
 
+class Role(StrEnum):
+    """What a service is for, where one weakness weighs differently (`rules.evaluate`).
+
+    A rule judges the web (HTTPS) unless it has a variant for the asset's role.
+    """
+
+    MAIL_TRANSFER = "mail_transfer"  # port 25 between mail servers: opportunistic TLS
+    PASSWORD = "password"  # users send passwords: login pages, submission, IMAP, POP
+
+
+ROLE_NAMES: dict[Role, dict[str, str]] = {
+    Role.MAIL_TRANSFER: {"nb": "e-post mellom servere", "en": "mail between servers"},
+    Role.PASSWORD: {"nb": "tjeneste med innlogging", "en": "service with logins"},
+}
+
+
+class RoleRule(_Strict):
+    """A rule's severity for one role, and why it differs."""
+
+    severity: Severity
+    reason: Text
+    references: tuple[str, ...] = ()
+
+
 class Cap(_Strict):
     """The best grade an organisation can have while this finding counts."""
 
@@ -85,6 +109,10 @@ class Rule(_Strict):
     weight: float | None = Field(default=None, ge=0, le=50)
     decay_days: int = Field(default=DEFAULT_DECAY_DAYS, ge=1, le=365)
     cap: Cap | None = None
+    roles: dict[Role, RoleRule] = Field(default_factory=dict)
+    # Set on a role's variant (made from `roles` when the rulebook loads): its base rule.
+    variant_of: str | None = None
+    role: Role | None = None
 
     @property
     def points(self) -> float:
@@ -113,6 +141,25 @@ class Rulebook(_Strict):
     reachability: Reachability
     rules: tuple[Rule, ...]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _with_variants(cls, data: object) -> object:
+        """Each rule's `roles` become rules of their own (`<id>.<role>`), listed after it:
+        findings, points, rollups and pages treat them as any other rule."""
+        if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+            return data
+        rules: list[object] = []
+        for raw in data["rules"]:
+            if isinstance(raw, dict) and raw.get("variant_of"):
+                continue  # a dumped rulebook's variants: made again from their base rule
+            rules.append(raw)
+            if isinstance(raw, dict):
+                try:
+                    rules += [_variant(raw, r, spec) for r, spec in raw.get("roles", {}).items()]
+                except (KeyError, TypeError, AttributeError) as exc:
+                    raise ValueError(f"{raw.get('id')}: roles: {exc!r}") from exc
+        return {**data, "rules": rules}
+
     @model_validator(mode="after")
     def _consistent(self) -> Rulebook:
         ids = [r.id for r in self.rules]
@@ -121,6 +168,8 @@ class Rulebook(_Strict):
         seen: dict[Outcome, str] = {}
         known_csf = csf_subcategories()
         for rule in self.rules:
+            if rule.variant_of is not None:
+                continue  # a role's variant shares its base rule's outcomes
             for outcome in rule.outcomes:
                 if outcome in PASSING:
                     raise ValueError(f"{rule.id}: {outcome} is a passing outcome")
@@ -143,7 +192,7 @@ class Rulebook(_Strict):
 
     @cached_property
     def _by_outcome(self) -> dict[Outcome, Rule]:
-        return {o: r for r in self.rules for o in r.outcomes}
+        return {o: r for r in self.rules if r.variant_of is None for o in r.outcomes}
 
     def rule(self, rule_id: str) -> Rule:
         return self.by_id[rule_id]
@@ -151,8 +200,31 @@ class Rulebook(_Strict):
     def has(self, rule_id: str) -> bool:
         return rule_id in self.by_id
 
-    def rule_for(self, outcome: Outcome) -> Rule | None:
-        return self._by_outcome.get(outcome)
+    def rule_for(self, outcome: Outcome, role: Role | None = None) -> Rule | None:
+        """The rule for an outcome on an asset of `role` (its variant when it has one)."""
+        rule = self._by_outcome.get(outcome)
+        if rule is None or role is None or role not in rule.roles:
+            return rule
+        return self.by_id[f"{rule.id}.{role}"]
+
+
+def _variant(raw: dict[str, Any], role: str, spec: dict[str, Any]) -> dict[str, Any]:
+    names = ROLE_NAMES[Role(role)]
+    reason = spec.get("reason", {})
+    text = {k: v for k, v in raw.items() if k not in ("roles", "cap", "weight")}
+    return {
+        **text,
+        "id": f"{raw['id']}.{role}",
+        "severity": spec.get("severity"),
+        "title": {lang: f"{raw['title'][lang]} ({names[lang]})" for lang in ("nb", "en")},
+        "description": {
+            lang: f"{raw['description'][lang]}\n\n{reason.get(lang, '')}".strip()
+            for lang in ("nb", "en")
+        },
+        "references": [*raw.get("references", []), *spec.get("references", [])],
+        "variant_of": raw["id"],
+        "role": role,
+    }
 
 
 @cache
