@@ -24,6 +24,7 @@ from utsyn.settings import get_settings
 
 if TYPE_CHECKING:
     from utsyn.lab.runtime import Lab
+    from utsyn.rating.model import Rating
     from utsyn.rating.service import Rated
 
 app = typer.Typer(
@@ -352,7 +353,7 @@ def rating_show(
     from rich.markup import escape
 
     from utsyn.rating.codec import rating_to_json
-    from utsyn.rating.explain import impacts
+    from utsyn.rating.explain import binding_caps, impacts
     from utsyn.rules.rulebook import load_rulebook
 
     book = load_rulebook()
@@ -366,10 +367,12 @@ def rating_show(
             f"[bold]{escape(r.org)}[/]: {r.score:.1f} [bold]{r.grade}[/] "
             f"(rulebook {r.rulebook_version})"
         )
-        for cap in r.caps:
-            console.print(f"  grade capped at {cap.grade} by {cap.rule} on {escape(cap.asset)}")
-        factors = "  ".join(f"{k} {v:.0f}" for k, v in r.factors.items())
-        console.print(f"  {factors}")
+        for cap in binding_caps(r):
+            title = book.rule(cap.rule).title.get(lang) if book.has(cap.rule) else cap.rule
+            console.print(
+                f"  grade capped at {cap.grade} by: {escape(title)} on {escape(cap.asset)}"
+            )
+        console.print(f"  {_losses_line(r)}")
         if item.patching_days is not None:
             console.print(
                 f"  patching cadence: {item.patching_days:.1f} days (median, high/critical CVEs)"
@@ -384,6 +387,19 @@ def rating_show(
                 f"{line.points:.2f}", f"+{line.recover:.2f}", escape(title), escape(asset)
             )
         console.print(table)
+
+
+def _losses_line(rating: Rating) -> str:
+    """`points lost: web 8.1 + tls 4.0 = 12.1 (100 − 87.9)`: the parts add up."""
+    from utsyn.rating.explain import area_losses
+
+    losses = area_losses(rating)
+    if not losses.parts:
+        return "no points lost"
+    parts = " + ".join(f"{area} {points:.1f}" for area, points in losses.parts.items())
+    if losses.stopped_at_zero:
+        return f"points lost: {parts} = {losses.total:.1f} (over 100: the score stops at 0)"
+    return f"points lost: {parts} = {losses.total:.1f} (100 − {rating.score:.1f})"
 
 
 @rating_app.command("plan")

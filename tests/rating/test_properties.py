@@ -7,6 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from utsyn.rating.explain import area_losses, binding_caps
 from utsyn.rating.model import (
     GRADE_ORDER,
     Assessment,
@@ -109,3 +110,35 @@ def test_grade_boundaries() -> None:
     assert [grade_for(s) for s in (100, 90, 89.9, 80, 79.9, 70, 69.9, 60, 59.9, 0)] == [
         "A", "A", "B", "B", "C", "C", "D", "D", "F", "F",
     ]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(assessments())
+def test_the_points_lost_per_area_add_up_to_the_total_loss(a: Assessment) -> None:
+    """What the scorecard, the board summary and `rating show` print: the areas' parts of
+    the loss, to one decimal, add up to 100 − score (or pass 100 when the score stopped
+    at 0), and no area gets more than a tenth of rounding."""
+    rating = rate(a, BOOK)
+    losses = area_losses(rating)
+    exact: dict[str, float] = {}
+    for p in rating.penalties:
+        exact[str(p.factor)] = exact.get(str(p.factor), 0.0) + p.points
+    if losses.stopped_at_zero:
+        assert rating.score == 0 and losses.total >= 100
+    else:
+        assert round(sum(losses.parts.values()), 1) == round(100 - rating.score, 1)
+    for area, shown in losses.parts.items():
+        assert abs(shown - exact[area]) < 0.1 + 1e-9, area
+
+
+def test_a_cap_is_named_only_where_it_changed_the_grade() -> None:
+    site = "www.x.test:443"
+    assets = (Asset(site, Factor.TLS, 3.0, primary=True), Asset(site, Factor.WEB, 3.0, True))
+    expired = Finding("tls.cert.expired", site)  # caps the grade at C on the primary site
+    capped = rate(Assessment("org", assets, (expired,)), BOOK)
+    assert capped.score_grade in ("A", "B") and capped.grade == "C"
+    assert [c.rule for c in binding_caps(capped)] == ["tls.cert.expired"]
+    heavy = tuple(Finding(r.id, site) for r in RULES if r.factor == Factor.WEB and r.points)
+    worse = rate(Assessment("org", assets, (expired, *heavy)), BOOK)
+    assert worse.caps and worse.score_grade in ("D", "F")
+    assert binding_caps(worse) == ()  # the score's own grade is worse than the cap

@@ -158,3 +158,24 @@ def test_a_port_closed_on_a_host_that_answers_is_gone_not_failed() -> None:
 
 def _tls_error() -> Observation:
     return Observation("www.x.test:443", "tls.error", None, error="timeout")
+
+
+def test_a_port_that_gives_no_answer_is_not_taken_for_closed() -> None:
+    """Port 80 of a host that still answers on 443 times out (a firewall dropping, an
+    overload): that is no answer, so port 80's findings stand; a refusal would be an answer."""
+    before = _result(
+        Observation("www.x.test:443", "service.open", True),
+        Observation("www.x.test:80", "service.open", True),
+        Observation("www.x.test:80", "http.redirects_to_https", False),
+    )
+    after = _result(
+        Observation("www.x.test:443", "service.open", True),
+        Observation("www.x.test", "service.filtered", [80]),
+    )
+    merged = standing(after, before, now_utc(), POLICY)
+    assert [(o.target, o.check) for o in merged.observations if o.carried] == [
+        ("www.x.test:80", "http.redirects_to_https"),
+        ("www.x.test:80", "service.open"),
+    ]
+    refused = _result(Observation("www.x.test:443", "service.open", True))
+    assert standing(refused, before, now_utc(), POLICY) == refused

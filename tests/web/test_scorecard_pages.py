@@ -96,6 +96,8 @@ def test_a_subset_scores_as_the_rating_model_rates_its_findings(
     assert page.text.count('<article class="finding') == len(expected.findings)
     assert "mta-sts.ostmarkfk.test" not in page.text  # another host's findings stay out
     assert 'id="factors"' in page.text
+    # The areas' losses are parts of the total: they add up to 100 − score.
+    assert _text_of(page.text, "lost-total") == _num(round(100 - expected.score, 1))
 
     listing = client.get(f"/org/{ORG_A}").text
     card_id = int(location.split("/")[-1].split("?")[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from utsyn.rating.model import Assessment, Finding, Rating, rate
+from utsyn.rating.model import Assessment, CapApplied, Finding, Rating, rate
 from utsyn.rules.rulebook import Grade, Rulebook
 
 
@@ -29,6 +29,45 @@ def impacts(rating: Rating) -> list[ImpactLine]:
         for i in p.impacts
     ]
     return sorted(lines, key=lambda line: (-line.points, line.key))
+
+
+@dataclass(frozen=True)
+class AreaLosses:
+    """The points lost, area by area, as parts of the total loss.
+
+    The parts are shown to one decimal and add up to exactly 100 − score (largest
+    remainders get the rounding); when the losses pass 100 the score stops at 0 and the
+    parts add up to more (`stopped_at_zero`).
+    """
+
+    parts: dict[
+        str, float
+    ]  # area → points lost, the largest first; areas that lost nothing left out
+    total: float
+    stopped_at_zero: bool
+
+
+def area_losses(rating: Rating) -> AreaLosses:
+    raw: dict[str, float] = {}
+    for p in rating.penalties:
+        if p.points > 0:
+            raw[str(p.factor)] = raw.get(str(p.factor), 0.0) + p.points
+    stopped = sum(raw.values()) >= 100.0 - 1e-9 and rating.score == 0
+    target = round(sum(raw.values()) * 10) if stopped else round((100.0 - rating.score) * 10)
+    tenths = {area: int(points * 10) for area, points in raw.items()}
+    by_remainder = sorted(raw, key=lambda a: (-(raw[a] * 10 - tenths[a]), a))
+    for area in by_remainder[: max(0, target - sum(tenths.values()))]:
+        tenths[area] += 1
+    parts = {a: t / 10 for a, t in sorted(tenths.items(), key=lambda kv: (-kv[1], kv[0])) if t}
+    return AreaLosses(parts, round(sum(parts.values()), 1), stopped)
+
+
+def binding_caps(rating: Rating) -> tuple[CapApplied, ...]:
+    """The caps that made the grade worse than the score alone gives: only these get a label
+    (a cap at C on a score graded D changes nothing)."""
+    if rating.grade == rating.score_grade:
+        return ()
+    return tuple(c for c in rating.caps if c.grade == rating.grade)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from utsyn.errors import ConfigError, UtsynError
 from utsyn.lab.geo import counties
 from utsyn.portfolio import aggregate
-from utsyn.rating.explain import ImpactLine, best_fixes, impacts
-from utsyn.rating.model import Assessment, Rating, grade_for
+from utsyn.rating.explain import ImpactLine, area_losses, best_fixes, binding_caps, impacts
+from utsyn.rating.model import Assessment, Rating
 from utsyn.report import chart
 from utsyn.report.labels import (
     FACTORS,
@@ -97,9 +97,11 @@ class BoardData:
     rated_on: date
     score: float
     grade: str
-    caps: tuple[str, ...]  # titles of the issues that cap the grade
+    caps: tuple[str, ...]  # the findings that cap the grade (title and asset)
     rulebook_version: str
-    factors: tuple[tuple[str, float], ...]
+    factors: tuple[tuple[str, float], ...]  # points lost by area, the most first
+    lost: float  # their sum: 100 − score, unless the score stopped at 0
+    stopped_at_zero: bool
     trend: tuple[chart.TrendPoint, ...]
     risks: tuple[Risk, ...]
     sector: Sector
@@ -143,6 +145,7 @@ def board_data(
     if shown is None:
         raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
     rating, assessment = shown.rating, shown.assessment
+    losses = area_losses(rating)
     return BoardData(
         lang=language,
         orgnr=org.orgnr,
@@ -152,10 +155,12 @@ def board_data(
         rated_on=snap.day,
         score=snap.score,
         grade=snap.grade,
-        caps=_binding_caps(rating, snap, book, language),
+        caps=_binding_caps(rating, book, language),
         rulebook_version=snap.rulebook_version,
         # The weakest area first: where a board's attention should go.
-        factors=tuple(sorted(((str(k), float(v)) for k, v in snap.factors.items()), key=_weakest)),
+        factors=tuple(losses.parts.items()),
+        lost=losses.total,
+        stopped_at_zero=losses.stopped_at_zero,
         trend=tuple(_trend(session, org, snap.day)),
         risks=tuple(_risks(rating, assessment, book, language)),
         sector=_sector(session, org, min_sector_orgs),
@@ -164,17 +169,9 @@ def board_data(
     )
 
 
-def _binding_caps(
-    rating: Rating, snap: ScoreSnapshot, book: Rulebook, lang: Lang
-) -> tuple[str, ...]:
-    """The issues that hold the grade below what the score alone would give, if any."""
-    if grade_for(snap.score) == snap.grade:
-        return ()
-    return tuple(_title(book, c.rule, lang) for c in rating.caps if c.grade == snap.grade)
-
-
-def _weakest(factor: tuple[str, float]) -> tuple[float, str]:
-    return (factor[1], factor[0])
+def _binding_caps(rating: Rating, book: Rulebook, lang: Lang) -> tuple[str, ...]:
+    """The findings that hold the grade below what the score alone would give, if any."""
+    return tuple(f"{_title(book, c.rule, lang)} ({c.asset})" for c in binding_caps(rating))
 
 
 def _latest_snapshot(session: Session, org: Organisation) -> ScoreSnapshot:

@@ -29,7 +29,10 @@ LABELS: dict[Lang, dict[str, str]] = {
         "capped": "Karakteren er begrenset til {grade} fordi: {reasons}.",
         "trend": "Utvikling siste 12 måneder",
         "no_trend": "Ingen tidligere vurderinger ennå.",
-        "factors": "Poeng per område",
+        "factors": "Poeng tapt per område",
+        "factors_sum": "Til sammen {lost} poeng tapt: 100 − {lost} = {score}.",
+        "factors_zero": "Tapene er til sammen {lost} poeng, mer enn 100: scoren stopper på 0.",
+        "factors_none": "Ingen poeng tapt.",
         "sector": "Sammenlignet med sektoren",
         "sector_shown": (
             "Snittet for {sector} ({orgs} virksomheter) er {average}. "
@@ -88,7 +91,10 @@ LABELS: dict[Lang, dict[str, str]] = {
         "capped": "The grade is capped at {grade} because: {reasons}.",
         "trend": "Trend over the last 12 months",
         "no_trend": "No earlier ratings yet.",
-        "factors": "Score by area",
+        "factors": "Points lost by area",
+        "factors_sum": "{lost} points lost in all: 100 − {lost} = {score}.",
+        "factors_zero": "The losses add up to {lost} points, more than 100: the score stops at 0.",
+        "factors_none": "No points lost.",
         "sector": "Compared with the sector",
         "sector_shown": (
             "The average for {sector} ({orgs} organisations) is {average}. "

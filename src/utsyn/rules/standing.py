@@ -29,12 +29,15 @@ from datetime import datetime
 from typing import Any
 
 from utsyn.rules.rulebook import Reachability
+from utsyn.scan.discovery import FILTERED
 from utsyn.scan.model import Observation, TargetResult
 
 UNREACHABLE = "scan.unreachable"
 # A port accepted a connection, and its number says what should speak there: not yet an
 # answer when every question asked of it failed (a stalled server accepts too).
 NOT_AN_ANSWER = frozenset({"service.open", "service.kind"})
+# Facts about a host that are no sign any of its ports was reached.
+NOT_REACHED = frozenset({"dns.resolve", FILTERED})
 
 # asset → check → its successful observations (a check can be made several times on one
 # asset: one `vuln.cve` per vulnerability)
@@ -50,11 +53,11 @@ def standing(
     before = _successes(previous.observations)
     markers = {o.target: o.value for o in previous.observations if o.check == UNREACHABLE}
     seen = _successes(fresh.observations)
-    failed = {o.target for o in fresh.observations if o.error is not None}
+    failed = {o.target for o in fresh.observations if o.error is not None} | _filtered(fresh)
     unit_failed = fresh.target in failed  # a host deadline, a name that did not resolve
-    # The host reached on some port (or the zone answered some question): a port it did
-    # not answer on is closed, not failed.
-    reached = any(set(checks) - {"dns.resolve"} for checks in seen.values())
+    # The host reached on some port (or the zone answered some question): a port that
+    # refused the connection is closed, an answer; one that did not answer is filtered.
+    reached = any(set(checks) - NOT_REACHED for checks in seen.values())
     kept: list[Observation] = []
     for asset, checks in sorted(before.items()):
         asked = set(seen.get(asset, {}))
@@ -76,6 +79,16 @@ def standing(
     if not kept:
         return fresh
     return replace(fresh, observations=fresh.observations + tuple(kept))
+
+
+def _filtered(fresh: TargetResult) -> set[str]:
+    """The ports of the host that gave no answer (`service.filtered`), as asset ids."""
+    return {
+        f"{o.target}:{port}"
+        for o in fresh.observations
+        if o.check == FILTERED and o.error is None
+        for port in o.value or []
+    }
 
 
 def fresh_only(result: TargetResult) -> TargetResult:

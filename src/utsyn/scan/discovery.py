@@ -7,6 +7,7 @@ Telnet, MySQL, VNC) are given a moment to do so; the banner travels on with the 
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from utsyn.scan.family import ScanContext
 from utsyn.scan.guard import ScopeRefused
@@ -21,6 +22,7 @@ PROTOCOL_BY_PORT: dict[int, str] = {
 
 # Ports whose service speaks first: wait for its greeting.
 SPEAKS_FIRST = frozenset({21, 22, 23, 25, 587, 3306, 5900})
+FILTERED = "service.filtered"  # the ports of a host that gave no answer at all
 BANNER_LIMIT = 1024
 
 
@@ -40,10 +42,18 @@ def protocol_of(port: int, banner: bytes) -> str:
     return PROTOCOL_BY_PORT.get(port, "unknown")
 
 
+# What a probe learnt of a port that is not open: refused (closed, an answer) or no answer.
+Closed = Literal["closed", "filtered"]
+
+
 async def probe_port(
     host: str, ip: str, port: int, scan: ScanContext
-) -> tuple[ServiceTarget | None, Observation | None]:
-    """Connect once; an open port becomes a ServiceTarget, a refusal by scope an observation."""
+) -> tuple[ServiceTarget | None, Observation | Closed]:
+    """Connect once; an open port becomes a ServiceTarget, a refusal by scope an observation.
+
+    A port that refuses the connection is closed; one that does not answer in time (or
+    whose network is unreachable) is filtered: that is no answer, which a scan whose port
+    was open before must not take for a port closed (`rules.standing`)."""
     try:
         async with scan.net.tcp(ip, port, name=host, limit=BANNER_LIMIT * 4) as (reader, _):
             banner = b""
@@ -51,11 +61,13 @@ async def probe_port(
                 banner = await _greeting(reader, scan)
     except ScopeRefused as exc:
         return None, failed(ServiceTarget(host, ip, port, "unknown"), "scope.refused", str(exc))
+    except ConnectionRefusedError:
+        return None, "closed"
     except (OSError, TimeoutError):
-        return None, None  # closed or filtered: nothing to report
+        return None, "filtered"
     protocol = protocol_of(port, banner)
     text = excerpt(banner.split(b"\n")[0].rstrip(b"\r"), BANNER_LIMIT) if banner else None
-    return ServiceTarget(host, ip, port, protocol, text), None
+    return ServiceTarget(host, ip, port, protocol, text), "closed"
 
 
 async def _greeting(reader: asyncio.StreamReader, scan: ScanContext) -> bytes:
@@ -70,5 +82,9 @@ async def discover(
 ) -> tuple[list[ServiceTarget], list[Observation]]:
     results = await asyncio.gather(*(probe_port(host, ip, p, scan) for p in ports))
     targets = [t for t, _ in results if t is not None]
-    notes = [o for _, o in results if o is not None]
-    return targets, notes[:1]  # one refusal says it all for a host
+    notes = [o for _, o in results if isinstance(o, Observation)][:1]  # one refusal says it all
+    filtered = [p for p, (_, o) in zip(ports, results, strict=True) if o == "filtered"]
+    if filtered:
+        evidence = f"no answer on port(s) {', '.join(map(str, filtered))}"
+        notes.append(Observation(host, FILTERED, filtered, ip, "tcp connect", evidence))
+    return targets, notes

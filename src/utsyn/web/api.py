@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from utsyn.pipeline import now_utc, rate_organisation
 from utsyn.rating import lifecycle
-from utsyn.rating.explain import plan
+from utsyn.rating.explain import area_losses, plan
 from utsyn.rating.model import Rating
 from utsyn.rules.rulebook import Rule
 from utsyn.store import findings, reads, users
@@ -141,7 +141,8 @@ def _rating(org: Organisation, rating: Rating, at: datetime) -> RatingOut:
         grade=rating.grade,
         score_grade=rating.score_grade,
         factors=rating.factors,
-        caps=[CapOut(rule=c.rule, grade=c.grade, asset=c.asset) for c in rating.caps],
+        lost_by_area=area_losses(rating).parts,
+        caps=CapOut.of(rating),
         penalties=[
             PenaltyOut(rule=p.rule, factor=str(p.factor), points=round(p.points, 2))
             for p in rating.penalties

@@ -60,9 +60,7 @@ def _out(orgnr: str, rated: Rated) -> ScorecardOut:
         grade=rating.grade if rating else None,
         score_grade=rating.score_grade if rating else None,
         factors=dict(rating.factors) if rating else {},
-        caps=[CapOut(rule=c.rule, grade=c.grade, asset=c.asset) for c in rating.caps]
-        if rating
-        else [],
+        caps=CapOut.of(rating) if rating else [],
         penalties=[
             PenaltyOut(rule=p.rule, factor=str(p.factor), points=round(p.points, 2))
             for p in rating.penalties

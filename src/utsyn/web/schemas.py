@@ -7,6 +7,9 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
+from utsyn.rating.explain import binding_caps
+from utsyn.rating.model import Rating
+
 T = TypeVar("T")
 Grade = Literal["A", "B", "C", "D", "F"]
 ExplanationKind = Literal["accepted_risk", "false_positive", "compensating_control"]
@@ -57,6 +60,15 @@ class CapOut(BaseModel):
     rule: str
     grade: Grade
     asset: str
+    binding: bool = Field(description="True: this cap made the grade worse than the score's.")
+
+    @classmethod
+    def of(cls, rating: Rating) -> list[CapOut]:
+        binding = binding_caps(rating)
+        return [
+            cls(rule=c.rule, grade=c.grade, asset=c.asset, binding=c in binding)
+            for c in rating.caps
+        ]
 
 
 class PenaltyOut(BaseModel):
@@ -70,8 +82,14 @@ class RatingOut(BaseModel):
     score: float
     grade: Grade
     score_grade: Grade = Field(description="The grade of the score alone, before caps.")
-    factors: dict[str, float]
-    caps: list[CapOut]
+    factors: dict[str, float] = Field(
+        description="Each area's own score (100 minus its losses), as kept in the history."
+    )
+    lost_by_area: dict[str, float] = Field(
+        description="Points lost per area, one decimal: they add up to 100 − score (more "
+        "when the score stopped at 0)."
+    )
+    caps: list[CapOut] = Field(description="Grade caps that hold; `binding` ones set the grade.")
     penalties: list[PenaltyOut]
     rulebook_version: str
     rated_at: datetime

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from utsyn.rating.explain import area_losses, binding_caps
+from utsyn.rules.rulebook import load_rulebook
 from utsyn.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, Language, request_language, translations
 from utsyn.web.sessions import ensure_session
 
@@ -44,7 +46,14 @@ def environment() -> Environment:
     )
     # newstyle: {{ _("Hello %(name)s", name=x) }} escapes x before it is put in.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # How a rating is explained: the same functions as `utsyn rating show` and the board.
+    env.globals |= {"area_losses": area_losses, "binding_caps": binding_caps, "rule_title": _title}
     return env
+
+
+def _title(rule_id: str) -> str:
+    book = load_rulebook()
+    return book.rule(rule_id).title.get(_rendering.get()) if book.has(rule_id) else rule_id
 
 
 def static_files() -> StaticFiles:
