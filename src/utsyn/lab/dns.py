@@ -28,6 +28,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -55,10 +56,12 @@ AXFR_CHUNK = 16_000  # bytes of records per AXFR message, well below the 64 KiB 
 # LabDns leaves its zones in LabContext.extra under this key, so open resolvers share them.
 ZONES_KEY = "dns.zones"
 
-# The names a server answers with its version in class CHAOS: BIND's, and the one NSD,
-# Knot and Unbound answer as well (both are conventions, not standards; cf. RFC 4892).
-VERSION_NAMES = (dns.name.from_text("version.bind."), dns.name.from_text("version.server."))
-CHAOS_TTL = 0  # what BIND, NSD and Knot send: the answer is about this server, now
+# The name BIND answers with its version in class CHAOS (a convention, cf. RFC 4892); BIND
+# 9.18 refuses `version.server`, which Knot, NSD and Unbound answer as well.
+VERSION_BIND = dns.name.from_text("version.bind.")
+CHAOS_TTL = 0  # what BIND 9.18 sends: the answer is about this server, now
+# BIND 9.18 with `version none;`: NOERROR, no answer, and this SOA (measured on Debian 12).
+HIDDEN_VERSION_SOA = "version.bind. hostmaster.version.bind. 0 28800 7200 604800 86400"
 
 # A responder turns one query's wire bytes into the reply messages, or None to drop it.
 Responder = Callable[[bytes, bool], list[bytes] | None]
@@ -393,12 +396,18 @@ class Authority:
         return [response]
 
     def chaos(self, query: dns.message.Message) -> dns.message.Message:
+        """As BIND 9.18 answers: the version as configured, no data for `version none;`
+        (an empty `version`); REFUSED for anything else, as NSD does with `hide-version`."""
         question = query.question[0]
         wanted = question.rdtype in (RdataType.TXT, RdataType.ANY)
-        if self.version is None or not wanted or question.name not in VERSION_NAMES:
+        if self.version is None or not wanted or question.name != VERSION_BIND:
             return _response(query, dns.rcode.REFUSED)
         response = _response(query, dns.rcode.NOERROR)
         response.flags |= dns.flags.AA
+        if not self.version:
+            soa = dns.rdata.from_text(dns.rdataclass.CH, RdataType.SOA, HIDDEN_VERSION_SOA)
+            response.authority = [dns.rrset.from_rdata(VERSION_BIND, 86400, soa)]
+            return response
         data = self.version.encode()[:MAX_TXT_STRING]
         text = TXT(dns.rdataclass.CH, RdataType.TXT, [data])
         response.answer = [dns.rrset.from_rdata(question.name, CHAOS_TTL, text)]

@@ -242,7 +242,7 @@ def name_server_versions(manifest: Manifest, domain: Domain) -> dict[str, str | 
         for _, host in manifest.hosts():
             for service in host.services if host.name == server else ():
                 if service.kind == ServiceKind.DNS_AUTHORITATIVE:
-                    answers[server] = service.version_bind
+                    answers[server] = service.version_bind or None  # "": no data
     return dict(sorted(answers.items()))
 
 

@@ -163,11 +163,12 @@ _WEB: dict[Quality, Data] = {
 _POOR_SERVERS = ("Apache/2.4.29 (Ubuntu)", "nginx/1.18.0", "Microsoft-IIS/8.5")
 
 # Share of average and poor bodies with four hosts or more that run their own name server,
-# and what it answers to `version.bind`: None refuses (BIND `version none;`), a custom text
-# tells nothing, the rest is what BIND and Windows DNS say out of the box.
+# and what it answers to `version.bind`: "" nothing (BIND `version none;`), None REFUSED
+# (NSD `hide-version: yes`), a custom text tells nothing either; the rest is what BIND and
+# Windows DNS say out of the box.
 _OWN_NAME_SERVER = 0.25
 _NAME_SERVER_VERSIONS: dict[Quality, tuple[str | None, ...]] = {
-    "good": (None, "unknown"),
+    "good": ("", "unknown"),
     "average": ("9.18.28-1~deb12u2-Debian", "9.18.28-0ubuntu0.22.04.1-Ubuntu", None),
     "poor": ("9.11.5-P4-5.1+deb10u11-Debian", "Microsoft DNS 6.1.7601 (1DB15CD4)"),
 }

@@ -224,10 +224,10 @@ class Service(Strict):
     tls: TlsSpec | None = None  # https; smtp with STARTTLS
     http: HttpSpec | None = None  # http and https
     starttls: bool = False  # smtp
-    # dns_authoritative: the TXT answer to `version.bind`/`version.server` in class CHAOS.
-    # BIND answers its real version unless told otherwise (`version "...";`), Knot and NSD
-    # have `version:` and `hide-version`, PowerDNS `version-string`. None: REFUSED, as BIND
-    # does with `version none;`.
+    # dns_authoritative: the TXT answer to `version.bind` in class CHAOS. BIND answers its
+    # real version unless told otherwise (`version "...";`); Knot and NSD have `version:`
+    # and `hide-version`, PowerDNS `version-string`. "": no data, as BIND 9.18 answers with
+    # `version none;`. None: REFUSED, as NSD answers with `hide-version: yes`.
     version_bind: str | None = None
 
     @property
