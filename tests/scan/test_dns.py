@@ -148,6 +148,28 @@ def test_name_servers_that_tell_their_version(dns_results: list[TargetResult]) -
     assert "version.bind. REFUSED" in granli.evidence  # ns2.test, the lab's own
 
 
+def test_a_name_server_is_asked_its_version_once_per_scan(demo_lab: LabInfo) -> None:
+    """BIND drops CHAOS answers beyond 3 a second (its `_bind` view's rate limit): asking the
+    shared ns1.test/ns2.test once per zone would lose answers. After the first zone, each
+    further one costs its NS question only."""
+    from utsyn.scan.ns_version import name_server_versions
+
+    zones = ["lyngoy.test", "bjorkeli.test", "brekkvik.test", "ddb.test"]
+
+    async def run() -> list[int]:
+        context = Scanner(lab_config(demo_lab), [])._context()
+        counts = []
+        for zone in zones:
+            before = context.net.stats.dns_queries
+            versions, _ = await name_server_versions(zone, context)
+            assert versions == {"ns1.test": None, "ns2.test": None}
+            counts.append(context.net.stats.dns_queries - before)
+        return counts
+
+    first, *rest = asyncio.run(run())
+    assert first > 1 and rest == [1, 1, 1]
+
+
 def test_mta_sts_policy_needs_a_certificate_the_scan_trusts(
     demo_lab: LabInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
