@@ -207,11 +207,21 @@ def _domain_facts(manifest: Manifest, domain: Domain) -> Iterator[Expected]:
     yield Expected(name, "dns.dkim", dict(sorted(domain.dkim.items())))
     yield Expected(name, "dns.mta_sts", domain.mta_sts.mode if domain.mta_sts else None)
     yield Expected(name, "dns.tls_rpt", domain.tls_rpt is not None)
-    yield Expected(name, "dns.caa", bool(domain.caa))
+    yield Expected(name, "dns.caa", caa_applies(manifest, domain))
     yield Expected(name, "dns.dnssec", dnssec_state(manifest, domain))
     yield Expected(name, "dns.zone_transfer", domain.zone_transfer)
     yield Expected(name, "dns.dangling_cname", dangling_cnames(manifest, domain))
     yield Expected(name, "dns.ns_version", name_server_versions(manifest, domain))
+
+
+def caa_applies(manifest: Manifest, domain: Domain) -> bool:
+    """A CAA record at the zone or, climbing the tree, at a lab zone above it (RFC 8659 3)."""
+    return any(
+        d.caa
+        for o in manifest.organisations
+        for d in o.domains
+        if d.name == domain.name or domain.name.endswith("." + d.name)
+    )
 
 
 def dnssec_state(manifest: Manifest, domain: Domain) -> str:
