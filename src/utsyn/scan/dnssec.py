@@ -102,8 +102,8 @@ class ChainWalker:
 
     async def _without_chain(self, apex: Name, report: DnssecReport) -> DnssecReport:
         """No chain to judge by: a zone without keys is still plainly unsigned."""
-        dnskey, _ = await self._signed(apex, "DNSKEY")
-        ds, _ = await self._signed(apex, "DS")
+        dnskey = await self._unjudged(apex, "DNSKEY")
+        ds = await self._unjudged(apex, "DS")
         if dnskey is None and ds is None:
             report.state = "unsigned"
             report.steps.append(f"{apex} has no DNSKEY and no DS: unsigned")
@@ -170,7 +170,7 @@ class ChainWalker:
     async def _insecure_state(self, apex: Name, cut: Name, steps: list[str]) -> DnssecState:
         """RFC 4035 4.3: below a delegation without DS everything is insecure, whatever it
         signs itself. What the zone's owner can do about it decides the verdict."""
-        dnskey, _ = await self._signed(apex, "DNSKEY")
+        dnskey = await self._unjudged(apex, "DNSKEY")
         if dnskey is None:
             steps.append(f"{apex} has no DNSKEY: unsigned")
             return "unsigned"
@@ -184,15 +184,24 @@ class ChainWalker:
     async def _self_check(self, apex: Name, dnskey: RRset, steps: list[str]) -> None:
         """Would the island validate once its DS is published? Said in the evidence, since
         a DS for keys that do not sign the zone would take it off the air."""
-        _, rrsig = await self._signed(apex, "DNSKEY")
         sep = [k for k in dnskey if k.flags & 0x0001] or list(dnskey)
         try:
+            _, rrsig = await self._signed(apex, "DNSKEY")
             _validate(dnskey, rrsig, apex, dns.rrset.from_rdata_list(apex, dnskey.ttl, sep))
             await self._check_data(apex, dnskey, steps)
         except ChainBroken as exc:
             steps.append(f"its own signatures do not validate either ({exc}): fix them first")
             return
         steps.append(f"{apex} validates against its own keys: a DS for them completes the chain")
+
+    async def _unjudged(self, name: Name, rdtype: str) -> RRset | None:
+        """An RRset asked for outside a chain: a SERVFAIL there says nothing about DNSSEC
+        (no validator has a chain to fail), so it is a failed question, not a verdict."""
+        try:
+            rrset, _ = await self._signed(name, rdtype)
+        except ChainBroken as exc:
+            raise ResolveError(str(exc), congestion=False) from exc
+        return rrset
 
     async def _signed(self, name: Name, rdtype: str) -> tuple[RRset | None, RRset | None]:
         """The RRset of `rdtype` at `name` and its RRSIGs, asked for with the DO bit."""
