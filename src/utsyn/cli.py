@@ -259,7 +259,11 @@ def scan(
         Path | None, typer.Option("--ca-file", help="Extra CA file to trust.")
     ] = None,
     trust_anchor: Annotated[
-        Path | None, typer.Option("--trust-anchor", help="DNSSEC trust anchor file.")
+        Path | None,
+        typer.Option(
+            "--trust-anchor",
+            help="DNSSEC trust anchor file (DS or DNSKEY lines); default: IANA's root anchors.",
+        ),
     ] = None,
     scope: Annotated[str, typer.Option(help="internet, or lab (loopback only).")] = "internet",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,

@@ -36,7 +36,7 @@ from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from utsyn.errors import ManifestError
 from utsyn.lab.context import LabContext, address_plan
-from utsyn.lab.dns import LabDns, open_resolver_addresses, start_open_resolver
+from utsyn.lab.dns import LabDns, open_resolver_addresses, start_name_server, start_open_resolver
 from utsyn.lab.manifest import parse_manifest
 from utsyn.lab.zones import build_zones
 
@@ -450,6 +450,123 @@ async def test_no_dnssec_records_without_do_and_none_for_unsigned(server: LabDns
     assert all(r.rdtype != RdataType.RRSIG for r in unsigned.answer)
     no_ds = await ask(ip, "aapen.test", "DS", dnssec=True)  # the parent proves there is none
     assert not no_ds.answer and any(r.rdtype == RdataType.NSEC for r in no_ds.authority)
+
+
+ISLANDS = org(
+    slug="holmen",
+    orgnr="974760843",
+    domains=[
+        {"name": "holmen.test", "dnssec": "island", "name_servers": ["ns1.holmen.test"]},
+        {"name": "skole.holmen.test", "dnssec": "signed"},
+    ],
+    hosts=[
+        {"name": "ns1.holmen.test", "services": [{"kind": "dns_authoritative"}]},
+        {
+            "name": "ns.bind.test",
+            "services": [{"kind": "dns_authoritative", "version_bind": "9.18.28-1~deb12u2-Debian"}],
+        },
+    ],
+)
+
+
+@pytest.fixture
+async def islands(tmp_path: Path, key_dir: Path) -> AsyncIterator[LabDns]:
+    ctx = context(tmp_path, ISLANDS, dns_ip=fresh_ip())
+    lab = LabDns(ctx, port=PORT, key_dir=key_dir, idle_timeout=0.5)
+    await lab.start()
+    yield lab
+    await lab.stop()
+
+
+async def test_an_island_is_signed_but_has_no_ds_in_its_parent(islands: LabDns) -> None:
+    """holmen.test signs with its own keys; test. proves (signed NSEC) it holds no DS."""
+    ip = islands.ctx.dns_ip
+    no_ds = await ask(ip, "holmen.test", "DS", dnssec=True)
+    assert not no_ds.answer
+    (nsec,) = [r for r in no_ds.authority if r.rdtype == RdataType.NSEC]
+    assert nsec.name == dns.name.from_text("holmen.test.")
+    assert "DS" not in _types(nsec) and "NS" in _types(nsec)
+    test_keys = rrset(await ask(ip, "test", "DNSKEY", dnssec=True), "test.", RdataType.DNSKEY)
+    sig = no_ds.find_rrset(no_ds.authority, nsec.name, IN, RdataType.RRSIG, RdataType.NSEC)
+    validate(nsec, sig, test_keys)
+    keys = await ask(ip, "holmen.test", "DNSKEY", dnssec=True)
+    own = rrset(keys, "holmen.test.", RdataType.DNSKEY)
+    validate(own, signatures(keys, "holmen.test.", RdataType.DNSKEY), own)
+    soa = await ask(ip, "holmen.test", "SOA", dnssec=True)
+    validate(rrset(soa, "holmen.test.", RdataType.SOA), signatures(soa, "holmen.test.", 6), own)
+    # The school zone below it has its DS, signed by the island's keys: a chain that no
+    # validator reaches, since it breaks off above.
+    ds = await ask(ip, "skole.holmen.test", "DS", dnssec=True)
+    ds_set = rrset(ds, "skole.holmen.test.", RdataType.DS)
+    validate(ds_set, signatures(ds, "skole.holmen.test.", RdataType.DS), own)
+
+
+def _types(nsec: dns.rrset.RRset) -> set[str]:
+    return set(nsec[0].to_text().split()[1:])  # "next-name TYPE TYPE ..."
+
+
+async def test_a_zone_names_its_own_name_servers(islands: LabDns) -> None:
+    ip = islands.ctx.dns_ip
+    apex = await ask(ip, "holmen.test", "NS")
+    assert {r.target.to_text() for r in rrset(apex, "holmen.test.", RdataType.NS)} == {
+        "ns1.holmen.test."
+    }
+    soa = rrset(await ask(ip, "holmen.test", "SOA"), "holmen.test.", RdataType.SOA)
+    assert soa[0].mname.to_text() == "ns1.holmen.test."
+    default = await ask(ip, "skole.holmen.test", "NS")
+    assert {r.target.to_text() for r in rrset(default, "skole.holmen.test.", RdataType.NS)} == {
+        "ns1.test.",
+        "ns2.test.",
+    }
+
+
+async def ask_chaos(ip: str, name: str, rdtype: str = "TXT") -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype, dns.rdataclass.CH)
+    return await asyncio.to_thread(dns.query.udp, query, ip, timeout=3, port=PORT)
+
+
+async def test_version_bind_as_each_name_server_is_configured(islands: LabDns) -> None:
+    """As Debian 12's BIND 9.18 answers (measured): its version in CH TXT with TTL 0 and AA
+    by default, no data with `version none;`, REFUSED for version.server; REFUSED
+    everywhere as NSD with `hide-version: yes` (the lab's shared server, ns1.holmen.test)."""
+    hosts = {h.name: h for _, h in islands.ctx.manifest.hosts()}
+    endpoints = []
+    try:
+        for name in ("ns.bind.test", "ns1.holmen.test"):
+            address = fresh_ip()
+            version = hosts[name].services[0].version_bind
+            endpoints.append(await start_name_server(islands.ctx, address, PORT, version))
+        endpoints.append(await start_name_server(islands.ctx, fresh_ip(), PORT, ""))
+        telling, hiding, none = (e.ip for e in endpoints)
+        answer = await ask_chaos(telling, "version.bind.")
+        assert answer.rcode() == dns.rcode.NOERROR and answer.flags & dns.flags.AA
+        (txt,) = answer.answer
+        assert txt.rdclass == dns.rdataclass.CH and txt.ttl == 0
+        assert texts(txt) == {"9.18.28-1~deb12u2-Debian"}
+        empty = await ask_chaos(none, "version.bind.")
+        assert empty.rcode() == dns.rcode.NOERROR and not empty.answer
+        assert empty.authority[0].rdtype == RdataType.SOA
+        for qname in ("version.bind.", "version.server."):
+            assert (await ask_chaos(hiding, qname)).rcode() == dns.rcode.REFUSED
+            assert (await ask_chaos(islands.ctx.dns_ip, qname)).rcode() == dns.rcode.REFUSED
+        assert (await ask_chaos(telling, "version.server.")).rcode() == dns.rcode.REFUSED
+        assert (await ask_chaos(telling, "version.bind.", "A")).rcode() == dns.rcode.REFUSED
+        # ... and the zones, as the lab's own name server answers them.
+        www = await ask(telling, "skole.holmen.test", "SOA")
+        assert www.flags & dns.flags.AA and not www.flags & dns.flags.RA
+    finally:
+        for endpoint in endpoints:
+            await endpoint.stop()
+
+
+def test_a_name_server_must_be_a_dns_host(tmp_path: Path) -> None:
+    bad = org(domains=[{"name": "feil.test", "name_servers": ["www.feil.test"]}])
+    bad["hosts"] = [{"name": "www.feil.test"}]
+    with pytest.raises(ManifestError, match="not a host with a dns_authoritative service"):
+        context(tmp_path, bad)
+    with pytest.raises(ManifestError, match="version_bind: only for dns_authoritative"):
+        context(tmp_path, org(hosts=[{"name": "w.t.test", "services": [
+            {"kind": "ssh", "version_bind": "1.0"}]}]))  # fmt: skip
 
 
 # ---------------------------------------------------------------- open resolver

@@ -58,6 +58,25 @@ def test_postures_spread_from_good_to_poor() -> None:
     assert len({o.sector for o in manifest.organisations}) >= 6
 
 
+def test_every_dnssec_state_and_name_server_answer_is_generated() -> None:
+    """Islands with a signed zone below them, and bodies running their own name server
+    that tells its version, or not: the cases issue 14 added, at scale too."""
+    from utsyn.lab.expected import expected_index
+
+    manifest = generate(300, seed=11)
+    facts = expected_index(manifest)
+    states = {v for (_, check), v in facts.items() if check == "dns.dnssec"}
+    assert states == {"signed", "unsigned", "broken", "island", "cannot_validate"}
+    answers = [
+        answer
+        for (_, check), value in facts.items()
+        if check == "dns.ns_version"
+        for server, answer in value.items()
+        if server.startswith("ns1.") and server != "ns1.test"
+    ]
+    assert any(a and a[0].isdigit() for a in answers) and None in answers
+
+
 def test_legacy_tls_only_on_https() -> None:
     """The lab serves SSLv3/RC4/3DES through tlslite-ng for https only, not for STARTTLS."""
     services = [s for _, h in generate(400, seed=2).hosts() for s in h.services]

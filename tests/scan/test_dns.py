@@ -7,9 +7,11 @@ import base64
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dns.name
 import dns.resolver
 import pytest
 from checkdmarc.dmarc import check_dmarc
@@ -21,11 +23,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.scan.conftest import lab_config, mismatches, observed, scan_demo
+from utsyn.lab.expected import dnssec_state
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
+from utsyn.scan.anchors import load_anchors, parse_root_anchors_xml, root_anchors_xml
 from utsyn.scan.dmarc import evaluate_dmarc, parse_dmarc
 from utsyn.scan.dns import DnsFamily, dkim_key_bits, open_resolver, probe_name
-from utsyn.scan.dnssec import ROOT_ANCHORS, parse_trust_anchors
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig, ScanContext
 from utsyn.scan.guard import ScopePolicy
@@ -86,14 +89,85 @@ def test_the_authoritative_lab_server_is_not_an_open_resolver(demo_lab: LabInfo)
     assert "RA" not in observation.evidence.split("\n")[0].split("flags")[1]
 
 
-def test_a_wrong_trust_anchor_makes_signed_zones_broken(demo_lab: LabInfo, tmp_path: Path) -> None:
-    """The chain really starts at the anchor: a stranger's `test.` key validates nothing."""
+def test_a_wrong_trust_anchor_validates_nothing_and_blames_no_zone(
+    demo_lab: LabInfo, tmp_path: Path
+) -> None:
+    """The chain really starts at the anchor: a stranger's `test.` key validates nothing.
+    That is the scan's anchor not fitting the DNS it sees, not a fault of ddb.test."""
     stranger = PrivateECDSAP256SHA256(key=ec.generate_private_key(ec.SECP256R1()))
     anchor = tmp_path / "anchor.txt"
     anchor.write_text(f"test. 3600 IN DNSKEY {stranger.public_key().to_dnskey(flags=257)}\n")
     config = dataclasses.replace(lab_config(demo_lab), trust_anchor_file=anchor)
     (observation,) = _run_job(config, DomainTarget("ddb.test"), "dnssec")
-    assert observation.value == "broken"
+    assert observation.value == "cannot_validate"
+    assert "the trust anchor for test. cannot be confirmed" in observation.evidence
+
+
+def test_the_root_anchor_cannot_reach_the_lab_and_says_so(demo_lab: LabInfo) -> None:
+    """With no anchor configured the root's is used; the lab's name server refuses `. DNSKEY`,
+    so no chain reaches `.test`: every signed demo zone cannot be validated (never broken),
+    and an unsigned one, with no DNSKEY and no DS, is still plainly unsigned."""
+    config = dataclasses.replace(lab_config(demo_lab), trust_anchor_file=None)
+    manifest = load_scenario("demo")
+    domains = [d for o in manifest.organisations for d in o.domains]
+    scanner = Scanner(config, [DnsFamily()])
+    family = DnsFamily()
+
+    async def run() -> list[Observation]:
+        context = scanner._context()
+        jobs = [next(j for j in family.jobs(DomainTarget(d.name)) if j.name == "dnssec")
+                for d in domains]  # fmt: skip
+        return [o for job in jobs for o in await family.run(job, context)]
+
+    seen = {o.target: o for o in asyncio.run(run())}
+    for domain in domains:
+        expected = "unsigned" if str(domain.dnssec) == "unsigned" else "cannot_validate"
+        assert seen[domain.name].value == expected, (domain.name, seen[domain.name].evidence)
+    assert "cannot be confirmed: . DNSKEY: REFUSED" in seen["bjorkeli.test"].evidence
+
+
+def test_an_island_and_the_zone_below_it(dns_results: list[TargetResult]) -> None:
+    """solvberg.test is signed without a DS in test.; oppvekst.solvberg.test has its DS in
+    the island, but the chain of trust breaks off above it."""
+    seen = observed(dns_results)
+    island = seen[("solvberg.test", "dns.dnssec")]
+    assert island.value == "island"
+    assert "validates against its own keys" in island.evidence
+    below = seen[("oppvekst.solvberg.test", "dns.dnssec")]
+    assert below.value == "cannot_validate"
+    assert "solvberg.test. is delegated without DS" in below.evidence
+    manifest = load_scenario("demo")
+    solvberg = next(o for o in manifest.organisations if o.slug == "solvberg")
+    assert [dnssec_state(manifest, d) for d in solvberg.domains] == ["island", "cannot_validate"]
+
+
+def test_name_servers_that_tell_their_version(dns_results: list[TargetResult]) -> None:
+    seen = observed(dns_results)
+    granli = seen[("granli.test", "dns.ns_version")]
+    assert granli.value == {"ns1.granli.test": "9.18.28-1~deb12u2-Debian", "ns2.test": None}
+    assert "version.bind. REFUSED" in granli.evidence  # ns2.test, the lab's own
+
+
+def test_a_name_server_is_asked_its_version_once_per_scan(demo_lab: LabInfo) -> None:
+    """BIND drops CHAOS answers beyond 3 a second (its `_bind` view's rate limit): asking the
+    shared ns1.test/ns2.test once per zone would lose answers. After the first zone, each
+    further one costs its NS question only."""
+    from utsyn.scan.ns_version import name_server_versions
+
+    zones = ["lyngoy.test", "bjorkeli.test", "brekkvik.test", "ddb.test"]
+
+    async def run() -> list[int]:
+        context = Scanner(lab_config(demo_lab), [])._context()
+        counts = []
+        for zone in zones:
+            before = context.net.stats.dns_queries
+            versions, _ = await name_server_versions(zone, context)
+            assert versions == {"ns1.test": None, "ns2.test": None}
+            counts.append(context.net.stats.dns_queries - before)
+        return counts
+
+    first, *rest = asyncio.run(run())
+    assert first > 1 and rest == [1, 1, 1]
 
 
 def test_mta_sts_policy_needs_a_certificate_the_scan_trusts(
@@ -428,7 +502,11 @@ def test_open_resolver_probe_name_lies_outside_the_hosts_zone() -> None:
     assert probe_name("192.0.2.1") == "."
 
 
-def test_root_trust_anchors_parse() -> None:
-    anchors = parse_trust_anchors(ROOT_ANCHORS)
-    assert len(anchors) == 1 and len(anchors[0].rrset) == 2
-    assert {ds.key_tag for ds in anchors[0].rrset} == {20326, 38696}
+def test_root_trust_anchors_come_from_ianas_file() -> None:
+    """KSK-2017 and KSK-2024 today; KSK-2010 (19036) only inside its validity window."""
+    (anchor,) = load_anchors(None)
+    assert anchor.owner == dns.name.root and len(anchor.rrset) == 2
+    assert {ds.key_tag for ds in anchor.rrset} == {20326, 38696}
+    assert {ds.algorithm for ds in anchor.rrset} == {8}
+    in_2018 = parse_root_anchors_xml(root_anchors_xml(), datetime(2018, 1, 1, tzinfo=UTC))
+    assert {ds.key_tag for ds in in_2018[0].rrset} == {19036, 20326}

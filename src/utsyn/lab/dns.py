@@ -2,7 +2,9 @@
 
 `LabDns` answers like a real authoritative server (AA, NXDOMAIN versus NODATA, referrals,
 CNAME chains, DNSSEC records on DO, truncation, AXFR where allowed, REFUSED outside its
-zones, never recursion). `start_open_resolver` serves the manifest's `dns_resolver`
+zones, never recursion, REFUSED to `version.bind` unless configured). `start_name_server`
+serves the same data on a `dns_authoritative` host (a zone's own name server), with that
+host's answer to `version.bind`. `start_open_resolver` serves the manifest's `dns_resolver`
 services: it answers recursive queries for lab names from the same zone data and SERVFAIL
 for everything else. Nothing here ever sends a packet beyond loopback: neither server
 forwards, and both refuse to bind to an address off loopback.
@@ -26,14 +28,24 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+from dns.rdtypes.ANY.TXT import TXT
 
 from utsyn.errors import LabError
 from utsyn.lab.context import IDLE_TIMEOUT, LabContext
 from utsyn.lab.manifest import ServiceKind
-from utsyn.lab.zones import LabZones, Name, RdataType, RRset, ServedZone, build_zones
+from utsyn.lab.zones import (
+    MAX_TXT_STRING,
+    LabZones,
+    Name,
+    RdataType,
+    RRset,
+    ServedZone,
+    build_zones,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +55,13 @@ MAX_CNAME_HOPS = 8
 AXFR_CHUNK = 16_000  # bytes of records per AXFR message, well below the 64 KiB limit
 # LabDns leaves its zones in LabContext.extra under this key, so open resolvers share them.
 ZONES_KEY = "dns.zones"
+
+# The name BIND answers with its version in class CHAOS (a convention, cf. RFC 4892); BIND
+# 9.18 refuses `version.server`, which Knot, NSD and Unbound answer as well.
+VERSION_BIND = dns.name.from_text("version.bind.")
+CHAOS_TTL = 0  # what BIND 9.18 sends: the answer is about this server, now
+# BIND 9.18 with `version none;`: NOERROR, no answer, and this SOA (measured on Debian 12).
+HIDDEN_VERSION_SOA = "version.bind. hostmaster.version.bind. 0 28800 7200 604800 86400"
 
 # A responder turns one query's wire bytes into the reply messages, or None to drop it.
 Responder = Callable[[bytes, bool], list[bytes] | None]
@@ -276,7 +295,9 @@ def _response(query: dns.message.Message, rcode: dns.rcode.Rcode) -> dns.message
     return response
 
 
-def _precheck(query: dns.message.Message) -> dns.message.Message | None:
+def _precheck(
+    query: dns.message.Message, classes: tuple[int, ...] = (dns.rdataclass.IN,)
+) -> dns.message.Message | None:
     """An error response for a query no lookup should see, or None."""
     if query.opcode() != dns.opcode.QUERY:
         return _response(query, dns.rcode.NOTIMP)
@@ -284,7 +305,7 @@ def _precheck(query: dns.message.Message) -> dns.message.Message | None:
         return _response(query, dns.rcode.FORMERR)
     if query.edns > 0:
         return _response(query, dns.rcode.BADVERS)  # we speak EDNS version 0 only
-    if query.question[0].rdclass != dns.rdataclass.IN:
+    if query.question[0].rdclass not in classes:
         return _response(query, dns.rcode.REFUSED)
     return None
 
@@ -345,17 +366,21 @@ def _responder(answer: Answerer) -> Responder:
 
 
 class Authority:
-    """The authoritative server's answers: from its zones only, never recursive."""
+    """The authoritative server's answers: from its zones only, never recursive; in class
+    CHAOS, its version when it is configured to tell (`version`), else REFUSED."""
 
-    def __init__(self, zones: LabZones) -> None:
+    def __init__(self, zones: LabZones, version: str | None = None) -> None:
         self.zones = zones
         self.lookup = Lookup(zones)
+        self.version = version
 
     def answer(self, query: dns.message.Message, tcp: bool) -> list[dns.message.Message]:
-        error = _precheck(query)
+        error = _precheck(query, (dns.rdataclass.IN, dns.rdataclass.CH))
         if error is not None:
             return [error]
         question = query.question[0]
+        if question.rdclass == dns.rdataclass.CH:
+            return [self.chaos(query)]
         if question.rdtype == RdataType.AXFR:
             return self.transfer(query, tcp)
         if question.rdtype == RdataType.IXFR:
@@ -369,6 +394,24 @@ class Authority:
         if result.authoritative:
             response.flags |= dns.flags.AA
         return [response]
+
+    def chaos(self, query: dns.message.Message) -> dns.message.Message:
+        """As BIND 9.18 answers: the version as configured, no data for `version none;`
+        (an empty `version`); REFUSED for anything else, as NSD does with `hide-version`."""
+        question = query.question[0]
+        wanted = question.rdtype in (RdataType.TXT, RdataType.ANY)
+        if self.version is None or not wanted or question.name != VERSION_BIND:
+            return _response(query, dns.rcode.REFUSED)
+        response = _response(query, dns.rcode.NOERROR)
+        response.flags |= dns.flags.AA
+        if not self.version:
+            soa = dns.rdata.from_text(dns.rdataclass.CH, RdataType.SOA, HIDDEN_VERSION_SOA)
+            response.authority = [dns.rrset.from_rdata(VERSION_BIND, 86400, soa)]
+            return response
+        data = self.version.encode()[:MAX_TXT_STRING]
+        text = TXT(dns.rdataclass.CH, RdataType.TXT, [data])
+        response.answer = [dns.rrset.from_rdata(question.name, CHAOS_TTL, text)]
+        return response
 
     def transfer(self, query: dns.message.Message, tcp: bool) -> list[dns.message.Message]:
         """AXFR (RFC 5936): over TCP, for a zone apex whose manifest allows it."""
@@ -592,6 +635,25 @@ async def start_open_resolver(
         shared = ctx.extra.get(ZONES_KEY)
         zones = shared if isinstance(shared, LabZones) else build_zones(ctx, key_dir)
     endpoint = DnsEndpoint(ip, port, _responder(OpenResolver(zones).answer), idle_timeout)
+    await endpoint.start()
+    return endpoint
+
+
+async def start_name_server(
+    ctx: LabContext,
+    ip: str,
+    port: int,
+    version: str | None,
+    *,
+    key_dir: Path | None = None,
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> DnsEndpoint:
+    """A `dns_authoritative` service: another address of the lab's authoritative data (a
+    zone's own name server), with its own answer to `version.bind`."""
+    shared = ctx.extra.get(ZONES_KEY)
+    zones = shared if isinstance(shared, LabZones) else build_zones(ctx, key_dir)
+    respond = _responder(Authority(zones, version).answer)
+    endpoint = DnsEndpoint(ip, port, respond, idle_timeout)
     await endpoint.start()
     return endpoint
 

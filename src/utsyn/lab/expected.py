@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from utsyn.lab.manifest import (
+    SHARED_NAME_SERVERS,
     CertStatus,
     CipherClass,
     DmarcPolicy,
+    DnssecState,
     Domain,
     Exposure,
     Host,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 SPF_LOOKUP_LIMIT = 10
 _SPF_LOOKUP_TERMS = re.compile(r"^[+?~-]?(include:|a\b|a:|a/|mx\b|mx:|mx/|ptr|exists:|redirect=)")
 EXPIRING_SOON_DAYS = 30
+_NAME_SERVER_KINDS = (ServiceKind.DNS_RESOLVER, ServiceKind.DNS_AUTHORITATIVE)
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,15 @@ def expected_index(manifest: Manifest) -> dict[tuple[str, str], Any]:
 
 def _service_facts(manifest: Manifest, host: Host, service: Service) -> Iterator[Expected]:
     target = f"{host.name}:{service.effective_port}"
-    # A scanner names the protocol it finds; an open resolver is a DNS service to it.
-    protocol = "dns" if service.kind == ServiceKind.DNS_RESOLVER else str(service.kind)
+    # A scanner names the protocol it finds; any name server is a DNS service to it.
+    protocol = "dns" if service.kind in _NAME_SERVER_KINDS else str(service.kind)
     yield Expected(target, "service.kind", protocol)
     if service.banner is not None:
         yield Expected(target, "service.banner", service.banner)
     if service.kind == ServiceKind.SMTP:
         yield Expected(target, "smtp.starttls", service.starttls)
-    if service.kind == ServiceKind.DNS_RESOLVER:
-        yield Expected(target, "dns.open_resolver", True)
+    if service.kind in _NAME_SERVER_KINDS:
+        yield Expected(target, "dns.open_resolver", service.kind == ServiceKind.DNS_RESOLVER)
     if service.tls is not None:
         yield from _tls_facts(target, service.tls)
     if service.http is not None:
@@ -204,10 +207,53 @@ def _domain_facts(manifest: Manifest, domain: Domain) -> Iterator[Expected]:
     yield Expected(name, "dns.dkim", dict(sorted(domain.dkim.items())))
     yield Expected(name, "dns.mta_sts", domain.mta_sts.mode if domain.mta_sts else None)
     yield Expected(name, "dns.tls_rpt", domain.tls_rpt is not None)
-    yield Expected(name, "dns.caa", bool(domain.caa))
-    yield Expected(name, "dns.dnssec", str(domain.dnssec))
+    yield Expected(name, "dns.caa", caa_applies(manifest, domain))
+    yield Expected(name, "dns.dnssec", dnssec_state(manifest, domain))
     yield Expected(name, "dns.zone_transfer", domain.zone_transfer)
     yield Expected(name, "dns.dangling_cname", dangling_cnames(manifest, domain))
+    yield Expected(name, "dns.ns_version", name_server_versions(manifest, domain))
+
+
+def caa_applies(manifest: Manifest, domain: Domain) -> bool:
+    """A CAA record at the zone or, climbing the tree, at a lab zone above it (RFC 8659 3)."""
+    return any(
+        d.caa
+        for o in manifest.organisations
+        for d in o.domains
+        if d.name == domain.name or domain.name.endswith("." + d.name)
+    )
+
+
+def dnssec_state(manifest: Manifest, domain: Domain) -> str:
+    """What a validator anchored at `test.` (the lab's anchor) makes of the zone: the chain
+    runs from `test.` through every lab zone above this one (RFC 4035 4.3)."""
+    above = [
+        d for o in manifest.organisations for d in o.domains if domain.name.endswith("." + d.name)
+    ]
+    chain = "secure"
+    for parent in sorted(above, key=lambda d: d.name.count(".")):
+        if chain == "secure" and parent.dnssec == DnssecState.BROKEN:
+            chain = "bogus"  # its spoiled signatures cover the DS (or NSEC) below it too
+        elif chain == "secure" and parent.dnssec in (DnssecState.UNSIGNED, DnssecState.ISLAND):
+            chain = "insecure"
+    if chain == "bogus":
+        return "broken"
+    if domain.dnssec == DnssecState.UNSIGNED:
+        return "unsigned"
+    # Signed, with or without its DS: no chain reaches it past an insecure zone above.
+    return "cannot_validate" if chain == "insecure" else str(domain.dnssec)
+
+
+def name_server_versions(manifest: Manifest, domain: Domain) -> dict[str, str | None]:
+    """What each of the zone's name servers answers to `version.bind` (None: refuses)."""
+    answers: dict[str, str | None] = {}
+    for server in domain.name_servers or SHARED_NAME_SERVERS:
+        answers[server] = None  # the lab's shared name servers do not tell
+        for _, host in manifest.hosts():
+            for service in host.services if host.name == server else ():
+                if service.kind == ServiceKind.DNS_AUTHORITATIVE:
+                    answers[server] = service.version_bind or None  # "": no data
+    return dict(sorted(answers.items()))
 
 
 def spf_verdict(manifest: Manifest, domain: Domain) -> SpfVerdict:

@@ -162,6 +162,17 @@ _WEB: dict[Quality, Data] = {
 }
 _POOR_SERVERS = ("Apache/2.4.29 (Ubuntu)", "nginx/1.18.0", "Microsoft-IIS/8.5")
 
+# Share of average and poor bodies with four hosts or more that run their own name server,
+# and what it answers to `version.bind`: "" nothing (BIND `version none;`), None REFUSED
+# (NSD `hide-version: yes`), a custom text tells nothing either; the rest is what BIND and
+# Windows DNS say out of the box.
+_OWN_NAME_SERVER = 0.25
+_NAME_SERVER_VERSIONS: dict[Quality, tuple[str | None, ...]] = {
+    "good": ("", "unknown"),
+    "average": ("9.18.28-1~deb12u2-Debian", "9.18.28-0ubuntu0.22.04.1-Ubuntu", None),
+    "poor": ("9.11.5-P4-5.1+deb10u11-Debian", "Microsoft DNS 6.1.7601 (1DB15CD4)"),
+}
+
 _SMTP_BANNERS: dict[Quality, tuple[str, ...]] = {
     "good": ("ESMTP Postfix",),
     "average": ("ESMTP Postfix (Debian/GNU)", "Microsoft ESMTP MAIL Service ready"),
@@ -237,7 +248,7 @@ class _Builder:
             "name": name,
             "orgnr": self._unique_orgnr(),
             "sector": str(sector),
-            "domains": [self._domain(domain, posture, hosts)],
+            "domains": self._domains(domain, posture, hosts),
             "hosts": hosts,
         }
         if sector == Sector.COUNTY:
@@ -319,6 +330,8 @@ class _Builder:
         if posture == "good" and count >= 3:
             labels.append("mta-sts")
         labels += rng.sample(_HOST_LABELS, count - len(labels))
+        if posture != "good" and count >= 4 and rng.random() < _OWN_NAME_SERVER:
+            labels[-1] = "ns1"  # the body runs its own name server next to the lab's
         weights = _HOST_QUALITY_WEIGHTS[posture]
         hosts = []
         for label in labels:
@@ -331,6 +344,9 @@ class _Builder:
         return hosts
 
     def _services(self, label: str, name: str, quality: Quality) -> list[Data]:
+        if label == "ns1":
+            version = self.rng.choice(_NAME_SERVER_VERSIONS[quality])
+            return [{"kind": "dns_authoritative", "version_bind": version}]
         if label == "mail":
             return [self._smtp(name, quality)]
         if label == "mta-sts":
@@ -402,6 +418,18 @@ class _Builder:
 
     # -------------------------------------------------------- DNS and e-mail
 
+    def _domains(self, domain: str, posture: Quality, hosts: list[Data]) -> list[Data]:
+        main = self._domain(domain, posture, hosts)
+        if any(h["name"] == f"ns1.{domain}" for h in hosts):
+            main["name_servers"] = [f"ns1.{domain}", "ns2.test"]
+        if main.get("dnssec") != "island":
+            return [main]
+        # A signed school zone delegated below the island, its DS in place: no chain of
+        # trust reaches it past the island (a validator's "insecure", Utsyn's "cannot
+        # validate"), though its own provider did everything right.
+        school = {"name": f"oppvekst.{domain}", "spf": ["v=spf1 -all"], "dnssec": "signed"}
+        return [main, school | {"dmarc": "v=DMARC1; p=reject"}]
+
     def _domain(self, domain: str, posture: Quality, hosts: list[Data]) -> Data:
         rng = self.rng
         names = [h["name"] for h in hosts]
@@ -413,7 +441,10 @@ class _Builder:
             data["dmarc"] = f"v=DMARC1; p=reject; rua=mailto:dmarc@{domain}"
             data["dkim"] = {"selector1": 2048}
             data["caa"] = ['0 issue "buypass.com"']
-            data["dnssec"] = "signed" if rng.random() < 0.6 else "unsigned"
+            # Signed, or signed by a provider whose DS never reached the registrar (an
+            # island), or unsigned; one draw, as before islands were drawn.
+            draw = rng.random()
+            data["dnssec"] = "signed" if draw < 0.45 else "island" if draw < 0.6 else "unsigned"
             policy_host = f"mta-sts.{domain}"
             if mx and policy_host in names:
                 data["mta_sts"] = {"mode": "enforce", "policy_host": policy_host}

@@ -20,6 +20,8 @@ from utsyn.lab import geo
 from utsyn.orgnr import is_valid_orgnr
 
 LAB_TLD = "test"
+# The lab's own name servers, on the lab DNS address: every zone's NS unless it names others.
+SHARED_NAME_SERVERS = ("ns1.test", "ns2.test")
 
 
 class Strict(BaseModel):
@@ -186,6 +188,7 @@ class ServiceKind(StrEnum):
     VNC = "vnc"
     MSSQL = "mssql"
     DNS_RESOLVER = "dns_resolver"  # an open recursive resolver on UDP/TCP 53
+    DNS_AUTHORITATIVE = "dns_authoritative"  # a name server of the lab's zones (never recursive)
 
 
 DEFAULT_PORTS: dict[ServiceKind, int] = {
@@ -207,6 +210,7 @@ DEFAULT_PORTS: dict[ServiceKind, int] = {
     ServiceKind.VNC: 5900,
     ServiceKind.MSSQL: 1433,
     ServiceKind.DNS_RESOLVER: 53,
+    ServiceKind.DNS_AUTHORITATIVE: 53,
 }
 
 
@@ -220,6 +224,11 @@ class Service(Strict):
     tls: TlsSpec | None = None  # https; smtp with STARTTLS
     http: HttpSpec | None = None  # http and https
     starttls: bool = False  # smtp
+    # dns_authoritative: the TXT answer to `version.bind` in class CHAOS. BIND answers its
+    # real version unless told otherwise (`version "...";`); Knot and NSD have `version:`
+    # and `hide-version`, PowerDNS `version-string`. "": no data, as BIND 9.18 answers with
+    # `version none;`. None: REFUSED, as NSD answers with `hide-version: yes`.
+    version_bind: str | None = None
 
     @property
     def effective_port(self) -> int:
@@ -242,6 +251,8 @@ class Service(Strict):
             raise ValueError("tls: SSLv3, RC4 and 3DES can be served on https only")
         if self.starttls and kind != ServiceKind.SMTP:
             raise ValueError("starttls: only for smtp")
+        if self.version_bind is not None and kind != ServiceKind.DNS_AUTHORITATIVE:
+            raise ValueError("version_bind: only for dns_authoritative")
         return self
 
 
@@ -293,6 +304,7 @@ class DnssecState(StrEnum):
     UNSIGNED = "unsigned"
     SIGNED = "signed"
     BROKEN = "broken"  # signed, but with a bad signature
+    ISLAND = "island"  # signed with its own keys, but no DS in the parent (never sent there)
 
 
 class SpfVerdict(StrEnum):
@@ -347,6 +359,9 @@ class Domain(Strict):
     dnssec: DnssecState = DnssecState.UNSIGNED
     zone_transfer: bool = False  # AXFR answered for anyone
     records: tuple[Record, ...] = ()
+    # Hosts (with a dns_authoritative service) named in the zone's NS records, in the zone
+    # and at its parent; none: the lab's shared name servers ns1.test and ns2.test.
+    name_servers: tuple[LabName, ...] = ()
 
     @field_validator("name")
     @classmethod
@@ -413,10 +428,28 @@ class Manifest(Strict):
         _no_duplicates("host ip", ips)
         if sum(h.ipv6 for o in self.organisations for h in o.hosts) > 1:
             raise ValueError("ipv6: only one host can own ::1")
+        _check_name_servers(self)
         return self
 
     def hosts(self) -> list[tuple[Organisation, Host]]:
         return [(org, host) for org in self.organisations for host in org.hosts]
+
+
+def _check_name_servers(manifest: Manifest) -> None:
+    """A zone's own name servers must be lab hosts that serve DNS."""
+    servers = {
+        h.name
+        for _, h in manifest.hosts()
+        if any(s.kind == ServiceKind.DNS_AUTHORITATIVE for s in h.services)
+    } | set(SHARED_NAME_SERVERS)
+    for org in manifest.organisations:
+        for domain in org.domains:
+            for name in domain.name_servers:
+                if name not in servers:
+                    raise ValueError(
+                        f"{domain.name}: name server {name!r} is not a host with a "
+                        "dns_authoritative service"
+                    )
 
 
 def _no_duplicates(what: str, values: list[str]) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from utsyn.errors import LabError
 from utsyn.lab.ca import LabCA
 from utsyn.lab.context import DNS_IP, FIRST_HOST_OCTET, LabContext, address_plan
-from utsyn.lab.dns import LabDns, start_open_resolver
+from utsyn.lab.dns import LabDns, start_name_server, start_open_resolver
 from utsyn.lab.http import http_handler, respond_bytes
 from utsyn.lab.mail import smtp_handler
 from utsyn.lab.manifest import Host, Manifest, Service, ServiceKind
@@ -171,6 +171,10 @@ class Lab:
         if service.kind == ServiceKind.DNS_RESOLVER:
             for ip in ips:
                 self._running.append(await start_open_resolver(ctx, ip, port))
+            return
+        if service.kind == ServiceKind.DNS_AUTHORITATIVE:
+            for ip in ips:
+                self._running.append(await start_name_server(ctx, ip, port, service.version_bind))
             return
         if service.kind == ServiceKind.HTTPS and service.tls and service.tls.legacy:
             self._serve_legacy_https(ctx, host, service, ips)

@@ -41,7 +41,7 @@ from dns.rdtypes.IN.AAAA import AAAA
 from utsyn.errors import ManifestError
 from utsyn.lab.context import LabContext
 from utsyn.lab.keys import KeyKind, cached_key
-from utsyn.lab.manifest import LAB_TLD, DnssecState, Domain, MtaSts, Record
+from utsyn.lab.manifest import LAB_TLD, SHARED_NAME_SERVERS, DnssecState, Domain, MtaSts, Record
 from utsyn.settings import get_settings
 
 Name = dns.name.Name
@@ -51,7 +51,7 @@ IN = dns.rdataclass.IN
 
 LAB_ROOT = dns.name.from_text(LAB_TLD)
 # Two names for the one lab server: a single NS would itself be a finding in every zone.
-NAME_SERVERS = (dns.name.from_text("ns1.test."), dns.name.from_text("ns2.test."))
+NAME_SERVERS = tuple(dns.name.from_text(n) for n in SHARED_NAME_SERVERS)
 REVERSE_ORIGIN = dns.name.from_text("127.in-addr.arpa.")
 TTL = 3600
 NEGATIVE_TTL = 300
@@ -176,10 +176,13 @@ def txt_rdata(value: str) -> TXT:
 class _ZoneData:
     """Rdata collected for one zone before it is built and signed."""
 
-    def __init__(self, origin: Name, state: DnssecState, transfer: bool) -> None:
+    def __init__(
+        self, origin: Name, state: DnssecState, transfer: bool, servers: tuple[Name, ...]
+    ) -> None:
         self.origin = origin
         self.state = state
         self.transfer = transfer
+        self.servers = servers  # its NS records, here and at the parent
         self.rdatas: RdataMap = {}
 
     def add(self, name: Name, rdata: dns.rdata.Rdata, ttl: int = TTL) -> None:
@@ -218,14 +221,20 @@ class _Collector:
     def add(self, name: Name, rdata: dns.rdata.Rdata, ttl: int = TTL) -> None:
         self.zone_of(name).add(name, rdata, ttl)
 
-    def add_zone(self, origin: Name, state: DnssecState, transfer: bool) -> None:
-        zone = _ZoneData(origin, state, transfer)
+    def add_zone(
+        self,
+        origin: Name,
+        state: DnssecState,
+        transfer: bool,
+        servers: tuple[Name, ...] = NAME_SERVERS,
+    ) -> None:
+        zone = _ZoneData(origin, state, transfer, servers)
         self.zones[origin] = zone
         contact = origin if origin.is_subdomain(LAB_ROOT) else LAB_ROOT
         serial = time.strftime("%Y%m%d01")
-        soa = f"{NAME_SERVERS[0]} hostmaster.{contact} {serial} 3600 900 1209600 {NEGATIVE_TTL}"
+        soa = f"{servers[0]} hostmaster.{contact} {serial} 3600 900 1209600 {NEGATIVE_TTL}"
         zone.add(origin, _rdata(RdataType.SOA, soa))
-        for server in NAME_SERVERS:
+        for server in servers:
             zone.add(origin, _pointer(RdataType.NS, server))
 
 
@@ -262,7 +271,9 @@ def _collect(ctx: LabContext, key_dir: Path) -> _Collector:
     collector.add_zone(REVERSE_ORIGIN, DnssecState.UNSIGNED, transfer=False)
     domains = [d for o in ctx.manifest.organisations for d in o.domains]
     for domain in domains:
-        collector.add_zone(dns.name.from_text(domain.name), domain.dnssec, domain.zone_transfer)
+        servers = tuple(dns.name.from_text(n) for n in domain.name_servers) or NAME_SERVERS
+        origin = dns.name.from_text(domain.name)
+        collector.add_zone(origin, domain.dnssec, domain.zone_transfer, servers)
     for server in NAME_SERVERS:
         collector.zones[LAB_ROOT].add(server, _address(ctx.dns_ip))
     ns_ptr = _pointer(RdataType.PTR, NAME_SERVERS[0])
@@ -340,7 +351,7 @@ def _add_delegations(collector: _Collector) -> None:
         if origin in (LAB_ROOT, REVERSE_ORIGIN):
             continue
         parent = collector.zone_of(origin.parent())
-        for server in NAME_SERVERS:
+        for server in collector.zones[origin].servers:
             parent.add(origin, _pointer(RdataType.NS, server))
 
 
@@ -364,7 +375,7 @@ def build_zones(ctx: LabContext, key_dir: Path | None = None) -> LabZones:
             signatures = _sign(origin, nodes, _Signer(origin, ksk, zsk, broken))
             if origin == LAB_ROOT:
                 anchor = dns.rrset.from_rdata(origin, TTL, ksk.dnskey)
-            else:
+            elif data.state != DnssecState.ISLAND:  # an island's DS never reached its parent
                 ds = dns.dnssec.make_ds(origin, ksk.dnskey, DSDigest.SHA256)
                 collector.zone_of(origin.parent()).add(origin, ds)
         served[origin] = _served(data, nodes, signatures)

@@ -82,6 +82,8 @@ class Outcome(StrEnum):
     LEAK_ENV = "leak.env"
     LEAK_DIRECTORY_LISTING = "leak.directory_listing"
     LEAK_NOTHING_EXPOSED = "leak.nothing_exposed"
+    LEAK_DNS_VERSION = "leak.dns_version"
+    LEAK_DNS_VERSION_HIDDEN = "leak.dns_version_hidden"
     # E-mail
     SPF_MISSING = "email.spf_missing"
     SPF_PASS_ALL = "email.spf_pass_all"
@@ -108,6 +110,8 @@ class Outcome(StrEnum):
     DNSSEC_MISSING = "dns.dnssec_missing"
     DNSSEC_BROKEN = "dns.dnssec_broken"
     DNSSEC_OK = "dns.dnssec_ok"
+    DNSSEC_ISLAND = "dns.dnssec_island"
+    DNSSEC_CANNOT_VALIDATE = "dns.dnssec_cannot_validate"
     CAA_MISSING = "dns.caa_missing"
     CAA_OK = "dns.caa_ok"
     ZONE_TRANSFER = "dns.zone_transfer"
@@ -435,6 +439,19 @@ def leakage(view: TargetView) -> Iterator[Hit]:
             yield _hit(Outcome.LEAK_NOTHING_EXPOSED, asset, checks["http.status"])
 
 
+@classifier
+def name_server_versions(view: TargetView) -> Iterator[Hit]:
+    """A name server that answers `version.bind` with a version number tells which CVEs
+    apply to it; a refusal or a string without one ("none", "unknown") tells nothing."""
+    for asset, o in view.assets_with("dns.ns_version"):
+        answers = o.value if isinstance(o.value, dict) else {}
+        telling = sorted(ns for ns, text in answers.items() if _VERSION.search(str(text or "")))
+        for server in telling:
+            yield _hit(Outcome.LEAK_DNS_VERSION, asset, o, detail=str(server))
+        if answers and not telling:
+            yield _hit(Outcome.LEAK_DNS_VERSION_HIDDEN, asset, o)
+
+
 # ------------------------------------------------------------------ e-mail and DNS
 
 _SPF = {
@@ -458,6 +475,8 @@ _DNSSEC = {
     "unsigned": Outcome.DNSSEC_MISSING,
     "broken": Outcome.DNSSEC_BROKEN,
     "signed": Outcome.DNSSEC_OK,
+    "island": Outcome.DNSSEC_ISLAND,
+    "cannot_validate": Outcome.DNSSEC_CANNOT_VALIDATE,
 }
 
 
@@ -568,6 +587,7 @@ PASSING: frozenset[Outcome] = frozenset(
         Outcome.SECURITY_TXT_OK,
         Outcome.LEAK_NO_VERSION,
         Outcome.LEAK_NOTHING_EXPOSED,
+        Outcome.LEAK_DNS_VERSION_HIDDEN,
         Outcome.SPF_OK,
         Outcome.DMARC_ENFORCED,
         Outcome.DKIM_OK,

@@ -3,8 +3,9 @@ and whether a host answers recursive queries for anyone.
 
 Every query goes through the scan's `Resolver` (the operator's name servers, behind the
 scope guard); the open-resolver probe goes to the scanned host itself through
-`GuardedNet.dns`, as any other destination. SPF, DMARC, DNSSEC, zone transfers and MTA-STS
-have their own modules; this one asks the questions and turns answers into observations.
+`GuardedNet.dns`, as any other destination (so do the `version.bind` questions to a zone's
+name servers). SPF, DMARC, DNSSEC, zone transfers, MTA-STS and name-server versions have
+their own modules; this one asks the questions and turns answers into observations.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import base64
 import binascii
 import functools
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 from typing import ClassVar
 
 import dns.exception
@@ -25,8 +25,9 @@ import dns.rdatatype
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from utsyn.scan.anchors import load_anchors
 from utsyn.scan.dmarc import evaluate_dmarc, parse_tags
-from utsyn.scan.dnssec import ROOT_ANCHORS, ChainWalker, TrustAnchor, parse_trust_anchors
+from utsyn.scan.dnssec import ChainWalker
 from utsyn.scan.family import ScanContext
 from utsyn.scan.model import DomainTarget, Job, Observation, ServiceTarget, Target, failed, observe
 from utsyn.scan.mta_sts import (
@@ -36,6 +37,7 @@ from utsyn.scan.mta_sts import (
     parse_policy,
     sts_records,
 )
+from utsyn.scan.ns_version import name_server_versions
 from utsyn.scan.pacing import PacedResolver, paced
 from utsyn.scan.resolve import MAX_CNAME_CHAIN, ResolveError
 from utsyn.scan.spf import evaluate_spf
@@ -212,23 +214,13 @@ async def check_caa(target: DomainTarget, scan: ScanContext) -> list[Observation
     return [observe(target, "dns.caa", False, f"CAA {target.name}", "no CAA record")]
 
 
-def _trust_anchors(path: Path | None) -> list[TrustAnchor]:
-    # Read on every use: a lab restarted with new keys must not meet yesterday's anchor.
-    return _parsed_anchors(path.read_text(encoding="utf-8") if path is not None else ROOT_ANCHORS)
-
-
-@functools.cache
-def _parsed_anchors(text: str) -> list[TrustAnchor]:
-    return parse_trust_anchors(text)
-
-
 async def check_dnssec(target: DomainTarget, scan: ScanContext) -> list[Observation]:
     probe = f"DNSKEY/DS/RRSIG {target.name}"
     try:
-        walker = ChainWalker(paced(scan), _trust_anchors(scan.config.trust_anchor_file))
-        report = await walker.report(target.name)
-    except (ValueError, OSError) as exc:
-        return [failed(target, "dns.dnssec", f"cannot validate: {exc}", probe)]
+        anchors = load_anchors(scan.config.trust_anchor_file)
+    except (ValueError, OSError) as exc:  # an operator's unreadable anchor file
+        return [failed(target, "dns.dnssec", f"trust anchor: {exc}", probe)]
+    report = await ChainWalker(paced(scan), anchors).report(target.name)
     return [observe(target, "dns.dnssec", report.state, probe, report.evidence())]
 
 
@@ -242,6 +234,12 @@ async def check_zone(target: DomainTarget, scan: ScanContext) -> list[Observatio
     ]
 
 
+async def check_ns_version(target: DomainTarget, scan: ScanContext) -> list[Observation]:
+    versions, evidence = await name_server_versions(target.name, scan)
+    probe = f"version.bind CH TXT to the name servers of {target.name}"
+    return [observe(target, "dns.ns_version", versions, probe, evidence)]
+
+
 DOMAIN_CHECKS: dict[str, tuple[DomainCheck, tuple[str, ...]]] = {
     "mx": (check_mx, ("dns.mx",)),
     "spf": (check_spf, ("dns.spf",)),
@@ -252,6 +250,7 @@ DOMAIN_CHECKS: dict[str, tuple[DomainCheck, tuple[str, ...]]] = {
     "caa": (check_caa, ("dns.caa",)),
     "dnssec": (check_dnssec, ("dns.dnssec",)),
     "zone": (check_zone, ("dns.zone_transfer", "dns.dangling_cname")),
+    "ns_version": (check_ns_version, ("dns.ns_version",)),
 }
 
 

@@ -5,9 +5,16 @@ each zone cut below it the DS RRset (signed by the parent's keys), a DNSKEY that
 the child's DNSKEY RRset (signed by that key), and finally the RRSIGs over the zone's own
 SOA, A, MX and TXT answers. A zone is
 - `signed` when every link validates,
-- `unsigned` when the chain ends in a provably absent DS (an insecure delegation),
-- `broken` when a link is there but does not validate: a validating resolver answers
-  SERVFAIL for such a zone, so its users cannot reach it at all.
+- `unsigned` when it publishes no DNSKEY (and its parent no DS for it),
+- `island` when it signs its data but its parent holds no DS for it: validators treat it as
+  unsigned (RFC 4035 4.3), and the fix is a DS record at the parent, not signing again,
+- `broken` when a link below the anchor is there but does not validate: a validating
+  resolver answers SERVFAIL for such a zone, so its users cannot reach it at all,
+- `cannot_validate` when no chain can be built: no anchor lies above the zone, the anchor's
+  own keys cannot be had or confirmed through the scan's resolver (a stale or foreign
+  anchor, a resolver that gives no DNSSEC data: the scan's fault, never the zone's), or the
+  zone is signed and has its DS but a zone above it is insecure, so no chain reaches it
+  (RFC 4035 4.3 "indeterminate" and "insecure" seen from a zone that did its part).
 """
 
 from __future__ import annotations
@@ -23,20 +30,18 @@ import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
+from utsyn.scan.anchors import TrustAnchor
 from utsyn.scan.pacing import PacedResolver
+from utsyn.scan.resolve import ResolveError
 
-DnssecState = Literal["signed", "broken", "unsigned"]
+DnssecState = Literal["signed", "broken", "unsigned", "island", "cannot_validate"]
 Name = dns.name.Name
 RRset = dns.rrset.RRset
 
-# IANA's root KSK-2017 and KSK-2024 (https://data.iana.org/root-anchors/root-anchors.xml):
-# the anchor on the internet when no trust anchor file is configured.
-ROOT_ANCHORS = """\
-. 172800 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
-. 172800 IN DS 38696 8 2 683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16
-"""
 # The zone's own answers whose signatures are checked: a zone is only as good as its data.
 DATA_TYPES = ("SOA", "A", "MX", "TXT")
+# Answers that say the resolver would not help, not that the zone is wrong.
+UNHELPFUL_RCODES = frozenset({"REFUSED", "NOTIMP", "FORMERR"})
 
 
 class ChainBroken(Exception):
@@ -44,35 +49,11 @@ class ChainBroken(Exception):
 
 
 class ChainInsecure(Exception):
-    """The chain ends in an insecure delegation: no DS where a zone begins."""
+    """The chain ends in an insecure delegation: no DS where the zone `cut` begins."""
 
-
-@dataclass(frozen=True)
-class TrustAnchor:
-    owner: Name
-    rrset: RRset  # DNSKEY (trusted keys) or DS (trusted digests of keys)
-
-
-def parse_trust_anchors(text: str) -> list[TrustAnchor]:
-    """Zone-file lines `owner [ttl] [IN] DNSKEY|DS rdata`; comments and blanks skipped."""
-    grouped: dict[tuple[Name, str], RRset] = {}
-    for line in text.splitlines():
-        tokens = line.split(";", 1)[0].split()
-        if not tokens:
-            continue
-        owner, rest = dns.name.from_text(tokens[0]), tokens[1:]
-        ttl = int(rest.pop(0)) if rest and rest[0].isdigit() else 3600
-        if rest and rest[0].upper() == "IN":
-            rest.pop(0)
-        if not rest or rest[0].upper() not in ("DNSKEY", "DS"):
-            raise ValueError(f"not a DNSKEY or DS trust anchor: {line.strip()!r}")
-        rdtype = rest[0].upper()
-        rrset = dns.rrset.from_text(owner, ttl, "IN", rdtype, " ".join(rest[1:]))
-        key = (owner, rdtype)
-        if key in grouped:
-            rrset = dns.rrset.from_rdata_list(owner, ttl, [*grouped[key], *rrset])
-        grouped[key] = rrset
-    return [TrustAnchor(owner, rrset) for (owner, _), rrset in grouped.items()]
+    def __init__(self, cut: Name, message: str) -> None:
+        super().__init__(message)
+        self.cut = cut
 
 
 @dataclass
@@ -92,26 +73,44 @@ class ChainWalker:
         self.anchors = anchors
 
     async def report(self, zone: str) -> DnssecReport:
-        """The zone's state; ValueError when no anchor lies above it."""
+        """The zone's state; ResolveError when the resolver fails below the anchor."""
         apex = dns.name.from_text(zone)
-        anchor = self._anchor_for(apex)
         report = DnssecReport("signed")
+        anchor = self._anchor_for(apex)
+        if anchor is None:
+            report.steps.append(f"no trust anchor lies above {apex}")
+            return await self._without_chain(apex, report)
         try:
             keys = await self._anchor_keys(anchor, report.steps)
+        except (ChainBroken, ResolveError) as exc:
+            # The anchor does not fit the DNS this scan sees: no zone is to blame for that.
+            report.steps.append(f"the trust anchor for {anchor.owner} cannot be confirmed: {exc}")
+            return await self._without_chain(apex, report)
+        try:
             await self._descend(anchor.owner, keys, apex, report.steps)
         except ChainInsecure as exc:
-            report.state = "unsigned"
             report.steps.append(str(exc))
+            report.state = await self._insecure_state(apex, exc.cut, report.steps)
         except ChainBroken as exc:
             report.state = "broken"
             report.steps.append(f"BROKEN: {exc}")
         return report
 
-    def _anchor_for(self, apex: Name) -> TrustAnchor:
+    def _anchor_for(self, apex: Name) -> TrustAnchor | None:
         covering = [a for a in self.anchors if apex.is_subdomain(a.owner)]
-        if not covering:
-            raise ValueError(f"no DNSSEC trust anchor lies above {apex}")
-        return max(covering, key=lambda a: len(a.owner))
+        return max(covering, key=lambda a: len(a.owner)) if covering else None
+
+    async def _without_chain(self, apex: Name, report: DnssecReport) -> DnssecReport:
+        """No chain to judge by: a zone without keys is still plainly unsigned."""
+        dnskey = await self._unjudged(apex, "DNSKEY")
+        ds = await self._unjudged(apex, "DS")
+        if dnskey is None and ds is None:
+            report.state = "unsigned"
+            report.steps.append(f"{apex} has no DNSKEY and no DS: unsigned")
+        else:
+            report.state = "cannot_validate"
+            report.steps.append(f"{apex} publishes DNSSEC records, but no chain can be built")
+        return report
 
     async def _anchor_keys(self, anchor: TrustAnchor, steps: list[str]) -> RRset:
         if anchor.rrset.rdtype == dns.rdatatype.DS:
@@ -138,9 +137,9 @@ class ChainWalker:
         ds, rrsig = await self._signed(name, "DS")
         if ds is None:
             if is_apex:
-                raise ChainInsecure(await self._why_unsigned(name))
+                raise ChainInsecure(name, f"{name} has no DS in its parent {signer}")
             if await self._is_zone_cut(name):
-                raise ChainInsecure(f"{name} is delegated without DS: everything below is unsigned")
+                raise ChainInsecure(name, f"{name} is delegated without DS: the chain ends there")
             return None
         _validate(ds, rrsig, signer, keys)
         steps.append(f"{name} DS validated by {signer}")
@@ -168,12 +167,50 @@ class ChainWalker:
             _validate(rrset, rrsig, apex, keys)
             steps.append(f"{apex} {rdtype} validated")
 
+    async def _insecure_state(self, apex: Name, cut: Name, steps: list[str]) -> DnssecState:
+        """RFC 4035 4.3: below a delegation without DS everything is insecure, whatever it
+        signs itself. What the zone's owner can do about it decides the verdict."""
+        dnskey = await self._unjudged(apex, "DNSKEY")
+        if dnskey is None:
+            steps.append(f"{apex} has no DNSKEY: unsigned")
+            return "unsigned"
+        if cut != apex:
+            steps.append(f"{apex} is signed, but no chain of trust reaches it past {cut}")
+            return "cannot_validate"
+        steps.append(f"{apex} signs with its own keys, but its parent has no DS: an island")
+        await self._self_check(apex, dnskey, steps)
+        return "island"
+
+    async def _self_check(self, apex: Name, dnskey: RRset, steps: list[str]) -> None:
+        """Would the island validate once its DS is published? Said in the evidence, since
+        a DS for keys that do not sign the zone would take it off the air."""
+        sep = [k for k in dnskey if k.flags & 0x0001] or list(dnskey)
+        try:
+            _, rrsig = await self._signed(apex, "DNSKEY")
+            _validate(dnskey, rrsig, apex, dns.rrset.from_rdata_list(apex, dnskey.ttl, sep))
+            await self._check_data(apex, dnskey, steps)
+        except ChainBroken as exc:
+            steps.append(f"its own signatures do not validate either ({exc}): fix them first")
+            return
+        steps.append(f"{apex} validates against its own keys: a DS for them completes the chain")
+
+    async def _unjudged(self, name: Name, rdtype: str) -> RRset | None:
+        """An RRset asked for outside a chain: a SERVFAIL there says nothing about DNSSEC
+        (no validator has a chain to fail), so it is a failed question, not a verdict."""
+        try:
+            rrset, _ = await self._signed(name, rdtype)
+        except ChainBroken as exc:
+            raise ResolveError(str(exc), congestion=False) from exc
+        return rrset
+
     async def _signed(self, name: Name, rdtype: str) -> tuple[RRset | None, RRset | None]:
         """The RRset of `rdtype` at `name` and its RRSIGs, asked for with the DO bit."""
         answer = await self.resolver.query(name.to_text(), rdtype, dnssec=True)
         if answer.rcode == "SERVFAIL":
             # What a validating resolver says when the signatures below it do not validate.
             raise ChainBroken(f"{name} {rdtype}: SERVFAIL from the resolver")
+        if answer.rcode in UNHELPFUL_RCODES:
+            raise ResolveError(f"{name} {rdtype}: {answer.rcode}", congestion=False)
         wanted = dns.rdatatype.from_text(rdtype)
         found = None
         rrsig = None
@@ -190,13 +227,6 @@ class ChainWalker:
         answer = await self.resolver.query(name.to_text(), "SOA")
         soa = dns.rdatatype.SOA
         return any(r.name == name and r.rdtype == soa for r in answer.rrsets)
-
-    async def _why_unsigned(self, apex: Name) -> str:
-        dnskey, _ = await self._signed(apex, "DNSKEY")
-        if dnskey is None:
-            return f"{apex} has no DS in its parent and no DNSKEY: unsigned"
-        # RFC 4035 4.3: without a DS the zone is insecure, whatever it signs itself.
-        return f"{apex} has DNSKEYs but no DS in its parent: an island, validated as insecure"
 
 
 def _names_below(top: Name, apex: Name) -> list[Name]:

@@ -28,7 +28,8 @@ class ScanConfig:
     nameservers: tuple[str, ...]
     dns_port: int = 53
     ca_file: Path | None = None  # trusted in addition to the system store (the lab CA)
-    trust_anchor_file: Path | None = None  # DNSSEC trust anchor (the lab's in lab mode)
+    # DNSSEC trust anchor (the lab's in lab mode); None: IANA's root anchors (scan/anchors.py)
+    trust_anchor_file: Path | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_connections: int = 256
     per_host: int = 4
