@@ -210,6 +210,15 @@ DEFAULT_PORTS: dict[ServiceKind, int] = {
 }
 
 
+class Packaging(StrEnum):
+    """Ground truth: how the software that answers on a service is installed."""
+
+    UPSTREAM = "upstream"  # built from the vendor's release: the announced version is the code's
+    DEBIAN = "debian"  # Debian's package: fixes backported without a version change
+    UBUNTU = "ubuntu"
+    RHEL = "rhel"  # Red Hat Enterprise Linux and its rebuilds (Rocky Linux, AlmaLinux)
+
+
 class Service(Strict):
     kind: ServiceKind
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -220,6 +229,13 @@ class Service(Strict):
     tls: TlsSpec | None = None  # https; smtp with STARTTLS
     http: HttpSpec | None = None  # http and https
     starttls: bool = False  # smtp
+    # Ground truth for CVE matching: how the software named by the banner or the Server and
+    # X-Powered-By headers is installed. A site's own web application (generator, scripts)
+    # is its files, at the version they say, whatever this is.
+    package: Packaging = Packaging.UPSTREAM
+    # A distribution package without fixes its release needs: an old revision, or a release
+    # that was out of support when the flaws became known. Its CVEs are really there.
+    package_patched: bool = True
 
     @property
     def effective_port(self) -> int:
@@ -242,6 +258,8 @@ class Service(Strict):
             raise ValueError("tls: SSLv3, RC4 and 3DES can be served on https only")
         if self.starttls and kind != ServiceKind.SMTP:
             raise ValueError("starttls: only for smtp")
+        if not self.package_patched and self.package == Packaging.UPSTREAM:
+            raise ValueError("package_patched: only a distribution package can lack its fixes")
         return self
 
 
