@@ -168,8 +168,8 @@ _POOR_SERVERS: tuple[Installed, ...] = (
     ("Apache/2.4.29 (Ubuntu)", "ubuntu", False),  # Ubuntu 18.04, left without updates
     ("nginx/1.18.0", "ubuntu", False),
     ("Microsoft-IIS/8.5", "upstream", True),
-    ("Apache/2.4.49", "upstream", True),  # no distribution shipped it
 )
+_UPSTREAM_APACHE: Installed = ("Apache/2.4.49", "upstream", True)  # no distribution shipped it
 # Debian 12's nginx, which names no distribution: its CVEs are potential.
 _DEBIAN_NGINX: Installed = ("nginx/1.22.1", "debian", True)
 
@@ -181,11 +181,11 @@ _SMTP_BANNERS: dict[Quality, tuple[Installed, ...]] = {
     ),
     "poor": (
         ("ESMTP Exim 4.92", "debian", False),  # Debian 10's, out of support since 2024
-        ("ESMTP Exim 4.94 #2", "upstream", True),  # built from source
         ("Microsoft ESMTP MAIL Service ready", "upstream", True),
         ("ESMTP Postfix", "debian", False),
     ),
 }
+_UPSTREAM_EXIM: Installed = ("ESMTP Exim 4.94 #2", "upstream", True)  # built from source
 _SSH_BANNERS: dict[Quality, tuple[Installed, ...]] = {
     "good": (("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10", "debian", True),),
     "average": (
@@ -225,7 +225,9 @@ def generate(orgs: int, seed: int) -> Manifest:
             f"cannot generate {orgs} organisations: the lab's address plan holds 1 to "
             f"{MAX_ORGANISATIONS}"
         )
-    builder = _Builder(random.Random(seed))
+    # How software is installed is drawn from a second generator, so that adding those cases
+    # left every other draw of a seed's scenario as it was.
+    builder = _Builder(random.Random(seed), random.Random(f"installs-{seed}"))
     data: Data = {
         "version": 1,
         "name": f"generated-{orgs}-{seed}",
@@ -238,8 +240,9 @@ def generate(orgs: int, seed: int) -> Manifest:
 class _Builder:
     """Draws organisations one by one, keeping slugs and organisation numbers unique."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, installs: random.Random) -> None:
         self.rng = rng
+        self.installs = installs
         self.slugs: set[str] = set()
         self.orgnrs: set[str] = set()
         # Sorted so the draw does not depend on the order of the CSV files.
@@ -368,7 +371,7 @@ class _Builder:
         return services
 
     def _ssh(self, quality: Quality) -> Data:
-        return _installed({"kind": "ssh"}, "banner", self.rng.choice(_SSH_BANNERS[quality]))
+        return _installed({"kind": "ssh"}, "banner", self.installs.choice(_SSH_BANNERS[quality]))
 
     def _web(self, name: str, quality: Quality) -> list[Data]:
         rng = self.rng
@@ -381,10 +384,12 @@ class _Builder:
         if quality == "average":
             tls = _TLS["typical" if rng.random() < 0.7 else "dated"]
             site: Data = {"kind": "https", "tls": tls, "http": http}
-            if rng.random() < 0.3:
+            if self.installs.random() < 0.3:
                 site = _installed(site, "server", _DEBIAN_NGINX)
             return [{"kind": "http", "http": {"redirect": f"https://{name}/"}}, site]
         server, package, patched = rng.choice(_POOR_SERVERS)
+        if self.installs.random() < 0.2:
+            server, package, patched = _UPSTREAM_APACHE
         http["server"] = server
         if rng.random() < 0.2:
             http["exposed"] = [rng.choice(("git", "env", "directory_listing"))]
@@ -409,6 +414,8 @@ class _Builder:
     def _smtp(self, name: str, quality: Quality) -> Data:
         rng = self.rng
         text, package, patched = rng.choice(_SMTP_BANNERS[quality])
+        if "Exim" in text and self.installs.random() < 0.5:
+            text, package, patched = _UPSTREAM_EXIM
         smtp = _installed({"kind": "smtp"}, "banner", (f"{name} {text}", package, patched))
         if quality == "poor" and rng.random() < 0.4:
             return smtp  # no STARTTLS: mail in the clear
