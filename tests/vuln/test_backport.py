@@ -130,12 +130,16 @@ def test_a_debian_revision_is_compared_with_the_fix(
 
 
 def test_debian_9_is_judged_by_the_end_of_its_support(nvd_only: VulnIndex) -> None:
-    """Debian 9's Debian LTS ended 2022-06-30: CVEs published before may be fixed in its
-    package (potential), those published after cannot (confirmed)."""
+    """Lab case www.holmvik.test:22. Debian LTS ended Debian 9 on 2022-06-30 with openssh
+    1:7.4p1-10+deb9u7: CVEs published before may be fixed in it (potential); those published
+    after are not in it (confirmed), though Freexian's Extended LTS may have fixed them in a
+    newer revision (deb9u8: potential)."""
     found = _by_id(match(_seen("ssh", "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7"), nvd_only))
     assert not found["CVE-2018-15473"].scored and not found["CVE-2021-41617"].scored
     assert found["CVE-2023-38408"].scored and found["CVE-2025-26465"].scored
-    assert "Debian 9 (stretch), supported until 2022-06-30" in found["CVE-2023-38408"].basis
+    assert "left its distribution's support on 2022-06-30" in found["CVE-2023-38408"].basis
+    extended = match(_seen("ssh", "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u8"), nvd_only)
+    assert extended and not any(m.scored for m in extended)
 
 
 def test_an_ubuntu_php_revision_before_its_usn(index: VulnIndex) -> None:

@@ -8,10 +8,12 @@ it. With the distribution table (`vuln.distros`):
   (`OpenSSH_9.2p1 Debian-2+deb12u1`) is compared with the revision that fixed the CVE in
   that release: older is confirmed, the same or newer is patched (no match at all).
 - A banner that names the distribution's release (by its revision, or because only one of
-  its releases ships that version) is confirmed when the release had left support before
-  the CVE was published: nobody published a fix for it.
+  its releases ships that version) is confirmed when nobody fixed that release's packages
+  any more when the CVE was published; or when the distribution's own support had ended
+  and the banner shows the last revision the distribution published (`Debian-10+deb9u7`):
+  a third party's later fix (Freexian's Extended LTS) would carry a newer revision.
 - A banner without a distribution hint is confirmed when no release in the table that was
-  still supported when the CVE was published ships that upstream version (`nginx/1.19.0`,
+  still fixed when the CVE was published ships that upstream version (`nginx/1.19.0`,
   `Apache/2.4.49`); `nginx/1.22.1` is Debian 12's and stays potential.
 - Everything else is potential: 0 points, with the releases that ship the version named so
   that the owner knows which package changelog to read.
@@ -68,7 +70,7 @@ def judge(seen: Seen, cve: str, published: date | None, table: DistroTable) -> V
 
 def _bare(seen: Seen, cve: str, published: date | None, table: DistroTable) -> tuple[Status, str]:
     rows = table.carrying(seen.product, seen.version)
-    live = [r.release for r in rows if r.release.supported_on(published)]
+    live = [r.release for r in rows if r.release.fixable_on(published)]
     name = f"{seen.label or seen.product.split(':')[-1]} {seen.version}"
     if not rows:
         return Status.CONFIRMED, (
@@ -93,13 +95,42 @@ def _hinted(seen: Seen, cve: str, published: date | None, table: DistroTable) ->
         fix = table.fix(candidates[0], seen.product, cve)
         if fix is not None:
             return _against_fix(seen, fix)
-    if candidates and not any(r.supported_on(published) for r in candidates):
+    if candidates and not any(r.fixable_on(published) for r in candidates):
         return Status.CONFIRMED, "the banner names " + _unsupported(candidates, cve, published)
+    if len(candidates) == 1 and _last_published(seen, candidates[0], published, table):
+        return Status.CONFIRMED, _after_support(seen, candidates[0], cve, published)
     revision = f" (revision {seen.revision})" if seen.revision else ""
     return Status.POTENTIAL, (
         f"the banner names {seen.distro}'s package{revision}, and {seen.distro} backports "
         "security fixes without changing the version"
     )
+
+
+def _last_published(
+    seen: Seen, release: Release, published: date | None, table: DistroTable
+) -> bool:
+    """The distribution's support ended before the CVE, and the banner shows the last
+    revision it published: whoever fixed the CVE later did so in a newer revision."""
+    row = table.shipped_in(release, seen.product)
+    if release.supported_on(published) or row is None or row.last is None or not seen.revision:
+        return False
+    return dpkg.compare(_installed(seen, row.last), row.last) <= 0
+
+
+def _after_support(seen: Seen, release: Release, cve: str, published: date | None) -> str:
+    return (
+        f"{release.name} left its distribution's support on {release.supported_until}, "
+        f"before {cve} was published ({published}), and the banner shows its last package "
+        f"revision {seen.revision}: a later fix would carry a newer one"
+    )
+
+
+def _installed(seen: Seen, reference: str) -> str:
+    """The package version the banner shows, with the epoch of the `reference` version (a
+    banner shows no epoch; a package keeps its epoch within a release)."""
+    epoch, _, _ = dpkg.split(reference)
+    bare = f"{seen.version}-{seen.revision}"
+    return f"{epoch}:{bare}" if epoch else bare
 
 
 def _releases_shipping(seen: Seen, distribution: str | None, table: DistroTable) -> list[Release]:
@@ -111,10 +142,7 @@ def _releases_shipping(seen: Seen, distribution: str | None, table: DistroTable)
 def _against_fix(seen: Seen, fix: Fix) -> tuple[Status, str]:
     if fix.fixed is None:
         return Status.PATCHED, f"{fix.release.name}'s package was never affected ({fix.source})"
-    epoch, _, _ = dpkg.split(fix.fixed)
-    installed = (
-        f"{epoch}:{seen.version}-{seen.revision}" if epoch else (f"{seen.version}-{seen.revision}")
-    )
+    installed = _installed(seen, fix.fixed)
     where = f"{fix.release.name} fixed {fix.cve} in {fix.package} {fix.fixed} ({fix.advisory})"
     if dpkg.compare(installed, fix.fixed) < 0:
         return Status.CONFIRMED, f"{where}; the banner shows the older {installed}"
@@ -122,7 +150,9 @@ def _against_fix(seen: Seen, fix: Fix) -> tuple[Status, str]:
 
 
 def _unsupported(releases: list[Release], cve: str, published: date | None) -> str:
-    ended = ", ".join(f"{r.name}, supported until {r.supported_until}" for r in releases)
+    ended = ", ".join(
+        f"{r.name}, fixed by anyone until {r.extended_until or r.supported_until}" for r in releases
+    )
     return f"{ended}, before {cve} was published ({published}): no fix was published for it"
 
 

@@ -23,9 +23,13 @@ The table is a feed (`distros` in SOURCES.json, `utsyn feeds update`), one JSON 
 - `distribution` is `debian`, `ubuntu` or `rhel` (Red Hat Enterprise Linux and its rebuilds
   Rocky Linux and AlmaLinux, which ship the same upstream versions).
 - `supported_until` is the last day the distribution itself published security fixes for
-  the release, its own extended support included (Debian LTS, Ubuntu ESM, RHEL ELS);
-  third-party offers (Freexian ELTS, TuxCare) are not counted.
+  the release, its own extended support included (Debian LTS, Ubuntu ESM, RHEL ELS).
+  `extended_until` (optional, with `extended_by`) is how long a third party goes on fixing
+  the release's packages under the same revision scheme (Freexian's Extended LTS ships
+  `+deb9u8` after Debian LTS's last `+deb9u7`): until then a fix may exist.
 - `product` is the `vendor:product` key NVD's CPEs use (`vuln.products`).
+- `last` (optional, on a release past `supported_until`) is the last package version the
+  distribution itself published: a banner showing it lacks every later fix.
 - `versions` are written as the software announces them (Red Hat's sshd says `OpenSSH_8.0`
   for openssh-8.0p1), each an exact version, a glob (`7.4.*`, `1.1.1*`), an inclusive
   range `2.4.51..2.4.99`, or `*` when the release packages the product at a version the
@@ -77,11 +81,18 @@ class Release:
     name: str  # "Debian 12 (bookworm)"
     supported_until: date
     source: str
+    extended_until: date | None = None  # a third party's fixes, under the same revisions
 
     def supported_on(self, day: date | None) -> bool:
-        """Whether the distribution still published fixes for the release on `day`; an
-        unknown day counts as supported (the cautious answer)."""
+        """Whether the distribution itself still published fixes for the release on `day`;
+        an unknown day counts as supported (the cautious answer)."""
         return day is None or day <= self.supported_until
+
+    def fixable_on(self, day: date | None) -> bool:
+        """Whether anyone still fixed the release's packages on `day`."""
+        return self.supported_on(day) or (
+            self.extended_until is not None and day is not None and day <= self.extended_until
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,7 @@ class Shipped:
     versions: tuple[str, ...]
     source: str
     checked: str
+    last: str | None = None  # the last package version the distribution itself published
 
     def carries(self, version: str) -> bool:
         return any(_spec_matches(spec, version) for spec in self.versions)
@@ -136,6 +148,9 @@ class DistroTable:
 
     def fix(self, release: Release, product: str, cve: str) -> Fix | None:
         return self.fixes.get((release.id, product, cve))
+
+    def shipped_in(self, release: Release, product: str) -> Shipped | None:
+        return next((r for r in self.shipped.get(product, ()) if r.release == release), None)
 
     def __len__(self) -> int:
         return sum(len(rows) for rows in self.shipped.values())
@@ -184,14 +199,19 @@ def _release(row: Any) -> Release:
     if distribution not in DISTRIBUTIONS:
         raise FeedError(f"distribution table: unknown distribution {distribution!r}")
     _text(row, "checked")
-    try:
-        until = date.fromisoformat(_text(row, "supported_until"))
-    except ValueError as exc:
-        raise FeedError(f"distribution table: bad supported_until in {row}") from exc
+    extended = row.get("extended_until")
     return Release(
-        _text(row, "id"), distribution, _text(row, "version"), _text(row, "name"), until,
-        _text(row, "source"),
+        _text(row, "id"), distribution, _text(row, "version"), _text(row, "name"),
+        _date(row, "supported_until"), _text(row, "source"),
+        _date(row, "extended_until") if extended is not None else None,
     )  # fmt: skip
+
+
+def _date(row: dict[str, Any], key: str) -> date:
+    try:
+        return date.fromisoformat(_text(row, key))
+    except ValueError as exc:
+        raise FeedError(f"distribution table: bad {key} in {row}") from exc
 
 
 def _in(releases: dict[str, Release], row: dict[str, Any]) -> Release:
@@ -206,9 +226,10 @@ def _shipped(row: Any, releases: dict[str, Release]) -> Shipped:
     versions = tuple(str(v) for v in as_list(row.get("versions")))
     if not versions:
         raise FeedError(f"distribution table: package row without versions: {row}")
+    last = row.get("last")
     return Shipped(
         _in(releases, row), _text(row, "product"), _text(row, "package"), versions,
-        _text(row, "source"), _text(row, "checked"),
+        _text(row, "source"), _text(row, "checked"), str(last) if last is not None else None,
     )  # fmt: skip
 
 
