@@ -2,11 +2,12 @@
 
 A version in an affected range is CONFIRMED only when every condition of the range is met
 and the evidence excludes a distribution's backported fix (`vuln.backport`): the version is
-one no supported distribution release ships (`Apache/2.4.49`), or the banner's package
-revision is older than the one that fixed the CVE (`OpenSSH_9.2p1 Debian-2+deb12u1` against
-Debian's fix in `1:9.2p1-2+deb12u3`), or the release it names had left support before the
-CVE was published. A revision at or past the fix is no match at all. Otherwise a match is
-only POTENTIAL, never scored, as when:
+one no distribution release still fixed when the CVE came out ships (`Apache/2.4.49`), or
+the banner's package revision is older than the one that fixed the CVE
+(`OpenSSH_9.2p1 Debian-2+deb12u1` against Debian's fix in `1:9.2p1-2+deb12u3`), or it is
+the last revision of a release whose support had ended before the CVE was published. A
+revision at or past the fix is no match at all. Otherwise a match is only POTENTIAL, never
+scored, as when:
 
 - the version is one a distribution ships (`nginx/1.22.1` is Debian 12's, with some thirty
   fixes backported: Debian Security FAQ, "the version number doesn't change");
