@@ -29,6 +29,7 @@ from utsyn.lab.manifest import (
     Host,
     HttpSpec,
     Manifest,
+    Packaging,
     Sector,
     SecurityTxt,
     Service,
@@ -229,9 +230,20 @@ SERVERS = (
     "nginx/1.18.0",
     "Apache/2.4.29 (Ubuntu)",
     "Microsoft-IIS/8.5",
-    "Apache/2.4.38 (Debian)",  # Debian-patched: an old version number with backported fixes
+    "Apache/2.4.62 (Debian)",  # Debian-patched: an old version number with backported fixes
+    "nginx/1.22.1",  # Debian 12's nginx, which names no distribution
+    "Apache/2.4.49",  # an upstream build no distribution shipped
 )
 OLD_SSH = ("SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7", "SSH-2.0-OpenSSH_7.4")
+# Debian 12's OpenSSH before the regreSSHion fix (deb12u3) and at its current revision.
+DEBIAN_SSH = ("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u2", "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10")
+
+
+def _packaged(package: Packaging, patched: bool) -> Case:
+    return lambda m: any(
+        s.package == package and s.package_patched == patched for _, s in _services(m)
+    )
+
 
 CASES: dict[str, Case] = {
     **{f"tls version {v}": _tls_version(v) for v in TlsVersion},
@@ -239,7 +251,14 @@ CASES: dict[str, Case] = {
     **{f"certificate {s}": _cert(s) for s in CertStatus},
     **{f"exposed service {k}": _service(k) for k in RISKY},
     **{f"server banner {b}": _server(b) for b in SERVERS},
-    **{f"ssh banner {b}": _banner(b) for b in OLD_SSH},
+    **{f"ssh banner {b}": _banner(b) for b in OLD_SSH + DEBIAN_SSH},
+    **{f"{p} package, patched": _packaged(p, True) for p in (Packaging.DEBIAN, Packaging.UBUNTU)},
+    **{
+        f"{p} package lacking fixes": _packaged(p, False)
+        for p in Packaging
+        if p != Packaging.UPSTREAM
+    },
+    "upstream build": _packaged(Packaging.UPSTREAM, True),
     **{f"exposed {e}": _exposed(e) for e in Exposure},
     **{f"security.txt {t}": _security_txt(t) for t in SecurityTxt},
     **{f"dkim selector {s}": _dkim_selector(s) for s in ("selector1", "default", "google", "s1")},
@@ -565,6 +584,10 @@ def _drop_tls(d: dict[str, Any]) -> None:
     del _host(d)["services"][0]["tls"]
 
 
+def _unpatched_upstream(d: dict[str, Any]) -> None:
+    _host(d)["services"][0]["package_patched"] = False
+
+
 ORG = "organisations[0](fjordvik)"
 HOST = f"{ORG}.hosts[0](www.fjordvik.test)"
 BAD_MANIFESTS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
@@ -582,6 +605,11 @@ BAD_MANIFESTS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         _drop_tls,
         f"{HOST}.services[0]",
         "an https service needs a tls profile",
+    ),
+    "an upstream build lacking a distribution's fixes": (
+        _unpatched_upstream,
+        f"{HOST}.services[0]",
+        "only a distribution package can lack its fixes",
     ),
 }
 

@@ -120,8 +120,11 @@ def test_products_become_rated_vulnerabilities(demo_results: list[TargetResult])
     }
     kev = facts[("booking.holmvik.test:80", "CVE-2021-41773")]
     assert kev["confirmed"] and kev["kev"] and kev["cvss"] == 7.5
-    debian_ssh = [v for (t, _), v in facts.items() if t == "www.holmvik.test:22"]
-    assert debian_ssh and not any(v["confirmed"] for v in debian_ssh)
+    # Debian 9's OpenSSH: CVEs from while Debian 9 had support may be fixed in its package,
+    # those published after its end (2022-06-30) cannot be.
+    debian_ssh = {i: v for (t, i), v in facts.items() if t == "www.holmvik.test:22"}
+    assert not debian_ssh["CVE-2018-15473"]["confirmed"]
+    assert debian_ssh["CVE-2023-38408"]["confirmed"]
     manifest = load_scenario("demo")
     rated = {
         r.org: r.rating for r in rate_all(from_manifest(manifest), demo_results, load_rulebook())
@@ -130,3 +133,98 @@ def test_products_become_rated_vulnerabilities(demo_results: list[TargetResult])
     holmvik = next(o.orgnr for o in manifest.organisations if o.slug == "holmvik")
     assert "vuln.cve.kev" in {c.rule for c in rated[holmvik].caps}
     assert {r.grade for r in rated.values()} == {"A", "B", "C", "D", "F"}
+
+
+def _enriched(demo_results: list[TargetResult]) -> list[TargetResult]:
+    from utsyn.vuln import load_snapshot
+    from utsyn.vuln.enrich import enrich
+
+    index = load_snapshot()
+    return [enrich(r, index) for r in demo_results]
+
+
+def _banner_products(result: TargetResult) -> set[tuple[str, str]]:
+    """(target, product key) of every product read from a banner or a Server/X-Powered-By
+    header, as opposed to one read from the page (a generator tag, a script)."""
+    from utsyn.vuln.products import canonical_key
+
+    return {
+        (o.target, canonical_key(":".join(str(o.value["cpe"]).split(":")[3:5])))
+        for o in result.observations
+        if o.check == "service.product"
+        and isinstance(o.value, dict)
+        and str(o.value.get("source", "")).endswith("banner")
+    }
+
+
+def test_cves_cost_points_only_where_the_vulnerable_version_is_really_there(
+    demo_results: list[TargetResult],
+) -> None:
+    """Issue 14: no organisation is in "actively exploited" (vuln.kev) or loses points from a
+    CVE unless the ground truth says the vulnerable version is really there: an upstream
+    build, or a distribution package that lacks its release's fixes. Software a site serves
+    itself (a generator tag, a script) is at the version it says."""
+    from utsyn.lab.expected import really_vulnerable
+    from utsyn.lab.scenarios import load_scenario
+    from utsyn.rules.outcomes import Outcome, classify
+
+    truth = really_vulnerable(load_scenario("demo"))
+    wrong, scored = [], 0
+    for result in _enriched(demo_results):
+        banners = _banner_products(result)
+        facts = {
+            (o.target, o.value["id"]): o.value for o in result.observations if o.check == "vuln.cve"
+        }
+        for hit in classify(result):
+            if not hit.outcome.value.startswith("vuln.") or hit.outcome in (
+                Outcome.VULN_POTENTIAL,
+                Outcome.VULN_NONE_KNOWN,
+            ):
+                continue
+            scored += 1
+            fact = facts[(hit.asset, hit.detail)]
+            from_banner = (hit.asset, fact["product"]) in banners
+            if from_banner and hit.asset not in truth:
+                wrong.append(f"{hit.outcome} {hit.asset} {hit.detail} ({fact['product']})")
+    assert scored > 50  # the test looks at something: holmvik alone has dozens
+    assert wrong == []
+
+
+def test_the_distribution_lab_cases(demo_results: list[TargetResult]) -> None:
+    """The lab cases of issue 14, each as the ground truth describes it."""
+    from utsyn.rules.outcomes import Outcome, classify
+
+    enriched = _enriched(demo_results)
+    facts = {
+        (o.target, o.value["id"]): o.value
+        for r in enriched
+        for o in r.observations
+        if o.check == "vuln.cve"
+    }
+    hits = [h for r in enriched for h in classify(r)]
+
+    def confirmed(target: str) -> set[str]:
+        return {i for (t, i), v in facts.items() if t == target and v["confirmed"]}
+
+    # A telnet prompt naming Debian 11 or Debian 9: an operating system, no program's CVE.
+    assert [i for t, i in facts if t.endswith(":23")] == []
+    # Debian 12's OpenSSH: deb12u2 lacks the regreSSHion fix (deb12u3), deb12u10 has all.
+    assert confirmed("login.uink.test:22") == {"CVE-2024-6387", "CVE-2025-26465"}
+    assert [i for t, i in facts if t == "ssh.fjellheim-hs.test:22"] == []
+    # Debian 12's nginx/1.22.1 and Debian's Apache/2.4.62: potential, one item per product.
+    for target, product in (
+        ("wiki.uink.test:443", "f5:nginx 1.22.1"),
+        ("ftp.uink.test:80", "apache:http_server 2.4.62"),
+    ):
+        assert facts and not confirmed(target)
+        [advice] = [h for h in hits if h.asset == target and h.outcome == Outcome.VULN_POTENTIAL]
+        assert advice.detail == product
+        ids = sorted(i for t, i in facts if t == target)
+        assert len(ids) > 3 and ", ".join(ids) in advice.evidence
+    wiki = next(h for h in hits if h.asset == "wiki.uink.test:443" and h.detail.startswith("f5"))
+    assert "Debian 12 (bookworm)" in wiki.evidence
+    # Ubuntu 22.04's PHP at 1ubuntu2.14: only what USN-7049-1 (1ubuntu2.19) fixed is proof.
+    assert confirmed("www.granli.test:443") == {"CVE-2024-8925", "CVE-2024-9026"}
+    # Upstream builds no distribution ships: Apache 2.4.49 and Exim 4.94.
+    assert {"CVE-2021-41773", "CVE-2021-42013"} <= confirmed("booking.holmvik.test:80")
+    assert "CVE-2020-28017" in confirmed("mail.holmvik.test:25")

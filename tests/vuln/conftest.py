@@ -46,6 +46,7 @@ FEED_FILES = (
     "kev/known_exploited_vulnerabilities.csv",
     "epss/epss_kev_nvd.csv",
 )
+DISTROS = "distros/distribution-packages.json"
 
 
 # ------------------------------------------------------------------ the feed mirror
@@ -62,6 +63,9 @@ def make_mirror(folder: Path) -> Path:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SHARED / rel, folder / rel)
     shutil.copytree(SHARED / "cve" / "nvd2", folder / "cve" / "nvd2")
+    # The distribution package table is Utsyn's own compilation: only the snapshot has it.
+    (folder / DISTROS).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(snapshot_dir() / DISTROS, folder / DISTROS)
     manifest = read_manifest(snapshot_dir())
     manifest["nvd"]["files"] = sorted(p.name for p in (folder / "cve" / "nvd2").glob("*.json"))
     write_mirror_manifest(folder, manifest)

@@ -51,6 +51,9 @@ from .conftest import (
 SECRET = b"utsyn-test-secret"
 KEV_JSON = "kev/known_exploited_vulnerabilities.json"
 NEW_KEV = "CVE-2021-23017"  # nginx resolver off-by-one: fixed in 1.20.1 and 1.21.0
+# A mainline nginx no distribution release ships, so its version is its code's and a match is
+# confirmed (Debian's and Ubuntu's 1.18.0 would be potential: they carry the fix).
+AFFECTED = "1.19.0"
 
 
 def _config(
@@ -86,12 +89,16 @@ def _add_kev_entry(server: FeedServer, cve: str) -> None:
 
 
 def _lab(session: Session) -> tuple[Organisation, Organisation]:
-    """Fjordvik runs nginx 1.18.0 (affected); Havnøy runs 1.25.5 (fixed)."""
+    """Fjordvik runs nginx 1.19.0 (affected); Havnøy runs 1.25.5 (fixed)."""
     fjordvik = add_org(session, 1, "Fjordvik kommune")
-    observe(session, fjordvik, "www.fjordvik.test:443", nginx("1.18.0"))
-    observe(session, fjordvik, "intra.fjordvik.test:443", nginx("1.18.0"))
+    observe(session, fjordvik, "www.fjordvik.test:443", nginx(AFFECTED))
+    observe(session, fjordvik, "intra.fjordvik.test:443", nginx(AFFECTED))
     havnoy = add_org(session, 2, "Havnøy kommune")
     observe(session, havnoy, "www.havnoy.test:443", nginx("1.25.5"))
+    # Ubuntu 22.04's nginx 1.18.0 is in CVE-2021-23017's range, with the fix backported:
+    # a potential match, which pages nobody.
+    kystby = add_org(session, 3, "Kystby kommune")
+    observe(session, kystby, "www.kystby.test:443", nginx("1.18.0"))
     return fjordvik, havnoy
 
 
@@ -110,7 +117,7 @@ def test_a_new_kev_entry_on_a_seen_product_alerts_once_by_webhook_and_email(
     webhook: WebhookReceiver,
     smtp: SmtpReceiver,
 ) -> None:
-    """Done when: nginx 1.18.0 seen at Fjordvik, then KEV adds CVE-2021-23017."""
+    """Done when: nginx 1.19.0 seen at Fjordvik, then KEV adds CVE-2021-23017."""
     fjordvik, _ = _lab(session)
     config = _config(webhook, smtp)
     update_feeds(session, feed_server.base, settings, T0)  # the baseline: nothing new

@@ -26,6 +26,7 @@ from utsyn.vuln.feeds import (
     update_feeds,
 )
 from utsyn.vuln.index import load_snapshot, read_manifest
+from utsyn.vuln.match import ObservedProduct, match
 from utsyn.vuln.model import FeedError
 
 from .conftest import T0, FeedServer, write_mirror_manifest
@@ -33,6 +34,7 @@ from .conftest import T0, FeedServer, write_mirror_manifest
 KEV_JSON = "kev/known_exploited_vulnerabilities.json"
 NGINX_XML = "cve/nginx_security_advisories.xml"
 EPSS_CSV = "epss/epss_kev_nvd.csv"
+DISTROS = "distros/distribution-packages.json"
 
 
 def _generations(session: Session) -> int:
@@ -53,7 +55,8 @@ def test_offline_default_installs_the_shipped_snapshot_once(
     assert first.alert_ids == ()
     assert feed_counts(load_current(settings)) == feed_counts(load_snapshot())
     files = generation_files(session, str(first.generation))
-    assert len(files) == 47 + 7  # NVD's one file per CVE, six feed files and the KEV CSV
+    # NVD's one file per CVE, six feed files, the KEV CSV and the distribution table
+    assert len(files) == 47 + 8
     kev = next(f for f in files if f.path == KEV_JSON)
     assert kev.records == len(load_snapshot().kev) and kev.size > 1_000_000
     assert kev.sha256 == hashlib.sha256(Path(kev.source_url).read_bytes()).hexdigest()
@@ -68,7 +71,7 @@ def test_a_mirror_answering_304_keeps_the_current_generation(
     session: Session, settings: Settings, feed_server: FeedServer
 ) -> None:
     first = update_feeds(session, feed_server.base, settings, T0)
-    assert first.switched and first.downloaded == len(first.files) == 54
+    assert first.switched and first.downloaded == len(first.files) == 55
     rows = generation_files(session, str(first.generation))
     assert all(r.etag and r.last_modified for r in rows)
     feed_server.requests.clear()
@@ -76,7 +79,7 @@ def test_a_mirror_answering_304_keeps_the_current_generation(
     second = update_feeds(session, feed_server.base, settings, T0)
     assert not second.switched and second.generation == first.generation
     assert second.downloaded == 0
-    assert len(feed_server.served(304)) == 54  # every file; only SOURCES.json came whole
+    assert len(feed_server.served(304)) == 55  # every file; only SOURCES.json came whole
     assert feed_server.served(200) == ["/SOURCES.json"]
     conditional = [h for path, _, h in feed_server.requests if path != "/SOURCES.json"]
     assert all("If-None-Match" in h and "If-Modified-Since" in h for h in conditional)
@@ -150,7 +153,22 @@ def _missing_feed(root: Path) -> str:
     return "names no nginx feed"
 
 
+def _distros_of_another_format(root: Path) -> str:
+    table = json.loads((root / DISTROS).read_text())
+    (root / DISTROS).write_text(json.dumps({**table, "format": "something-else/2"}))
+    return "feed 'distros', file distros/distribution-packages.json: .*not a utsyn-distro"
+
+
+def _distros_naming_an_unknown_release(root: Path) -> str:
+    table = json.loads((root / DISTROS).read_text())
+    table["packages"][0]["release"] = "debian-99"
+    (root / DISTROS).write_text(json.dumps(table))
+    return "feed 'distros', .*unknown release 'debian-99'"
+
+
 BREAKAGES: dict[str, Callable[[Path], str]] = {
+    "distribution table of another format": _distros_of_another_format,
+    "distribution table naming an unknown release": _distros_naming_an_unknown_release,
     "truncated JSON": _truncate_json,
     "corrupted XML": _corrupt_xml,
     "wrong sha256": _wrong_sha256,
@@ -219,7 +237,7 @@ def test_the_cli_updates_and_reports(
         runner = CliRunner()
         updated = runner.invoke(feeds_app, ["update", "--from", feed_server.base])
         assert updated.exit_code == 0, updated.output
-        assert "54 of 54 files downloaded" in updated.output
+        assert "55 of 55 files downloaded" in updated.output
         unchanged = runner.invoke(feeds_app, ["update", "--from", feed_server.base])
         assert "Feeds unchanged" in unchanged.output
         status = runner.invoke(feeds_app, ["status"])
@@ -244,3 +262,28 @@ def test_feed_file_rows_record_provenance(
     assert generation.name == result.generation and generation.source == feed_server.base
     assert generation.counts["kev"] == 1404
     assert generation.changes == {"new_kev": [], "new_cves": [], "withdrawn": [], "alerts": 0}
+
+
+def test_the_distribution_table_is_updated_with_the_feeds(
+    session: Session, settings: Settings, feed_server: FeedServer
+) -> None:
+    """Debian 12 ships nginx 1.22.1, so its CVEs are potential; a table update that no longer
+    lists that row (as when a release leaves the table) makes them confirmed, at once."""
+    nginx = ObservedProduct("nginx", "1.22.1", vendor="f5", source="nginx/1.22.1")
+    update_feeds(session, feed_server.base, settings, T0)
+    before = match(nginx, load_current(settings))
+    assert before and not any(m.scored for m in before)
+    assert all("Debian 12 (bookworm)" in m.shipped_by for m in before)
+
+    table = json.loads((feed_server.root / DISTROS).read_text())
+    table["packages"] = [
+        row
+        for row in table["packages"]
+        if row["product"] != "f5:nginx" or "1.22.1" not in row["versions"]
+    ]
+    feed_server.touch(DISTROS, json.dumps(table).encode())
+    result = update_feeds(session, feed_server.base, settings, T0)
+    assert [f.spec.path for f in result.files if f.fetched] == [DISTROS]
+    after = match(nginx, load_current(settings))
+    assert {m.vuln_id for m in after} == {m.vuln_id for m in before}
+    assert all(m.scored and "ships nginx 1.22.1" in m.basis for m in after)

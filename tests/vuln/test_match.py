@@ -25,6 +25,7 @@ OPENSSH_PLAIN = {
 OPENSSH_DEBIAN = OPENSSH_PLAIN | {
     "distro_patched": True,
     "distro": "Debian",
+    "revision": "10+deb9u7",
     "source": "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7",
 }
 NGINX_XML = snapshot_dir() / "cve" / "nginx_security_advisories.xml"
@@ -69,11 +70,22 @@ def _ids(matches: list[Match], confidence: Confidence | None = None) -> set[str]
     return {m.vuln_id for m in matches if confidence is None or m.confidence is confidence}
 
 
-def test_nginx_1_18_0_gets_exactly_the_advisories(index: VulnIndex) -> None:
+# nginx versions distribution releases ship (the distribution table): Debian 11 and Ubuntu
+# 20.04/22.04 ship 1.18.0, RHEL 8 and 9 the 1.20.1 stream, RHEL 9 and 10 a 1.26 stream.
+DISTRIBUTION_NGINX = {"1.18.0", "1.20.1", "1.26.2"}
+
+
+def test_nginx_1_18_0_gets_exactly_the_advisories_as_potential(index: VulnIndex) -> None:
+    """Debian 11's and Ubuntu's nginx 1.18.0 carry backported fixes: every advisory is in
+    range, none is proof, and the releases that ship it are named."""
     matches = match(_nginx("1.18.0"), index)
     expected = _nginx_expected("1.18.0")
     assert _ids(matches) == expected
-    assert all(m.confidence is Confidence.CONFIRMED for m in matches)
+    assert all(m.confidence is Confidence.POTENTIAL for m in matches)
+    assert {"Debian 11 (bullseye)", "Ubuntu 22.04 LTS (jammy)"} <= set(matches[0].shipped_by)
+    assert (
+        "backport" in matches[0].reasons[0] and "Ubuntu 20.04 LTS (focal)" in matches[0].reasons[0]
+    )
     assert {"CVE-2021-23017", "CVE-2009-4487", "CVE-2022-41741"} <= expected
     assert "CVE-2019-9511" not in expected  # HTTP/2 flood: 1.9.5-1.17.2 only
     resolver = next(m for m in matches if m.vuln_id == "CVE-2021-23017")
@@ -89,31 +101,41 @@ def test_nginx_1_18_0_gets_exactly_the_advisories(index: VulnIndex) -> None:
 @pytest.mark.parametrize("version", ["1.20.0", "1.20.1", "1.21.0", "1.25.3", "1.26.2", "0.7.65"])
 def test_nginx_branch_fixes(index: VulnIndex, version: str) -> None:
     matches = match(_nginx(version), index)
+    if version in DISTRIBUTION_NGINX:  # a distribution's package: nothing is proof
+        assert _ids(matches, Confidence.CONFIRMED) == set()
+        assert _ids(matches) == _nginx_expected(version) | _nginx_expected(version, windows=True)
+        return
     assert _ids(matches, Confidence.CONFIRMED) == _nginx_expected(version)
     # Windows-only issues cannot be confirmed from a banner that does not show Windows.
     assert _ids(matches, Confidence.POTENTIAL) == _nginx_expected(version, windows=True)
+    assert all("no distribution release" in m.basis for m in matches if m.scored)
 
 
-def test_plain_openssh_7_4p1_is_confirmed(index: VulnIndex) -> None:
+def test_plain_openssh_7_4p1_is_debian_9s_version(index: VulnIndex) -> None:
+    """`OpenSSH_7.4p1` is Debian 9's version (with DebianBanner off). Debian's support ended
+    in 2022, but Freexian's Extended LTS goes on fixing it until 2027: nothing is proof."""
     observed = ObservedProduct.from_observation(OPENSSH_PLAIN)
-    matches = match(observed, index)
-    confirmed = _ids(matches, Confidence.CONFIRMED)
-    assert "CVE-2018-15473" in confirmed  # versionEndIncluding 7.7
-    assert "CVE-2021-41617" in confirmed  # 6.2 <= v < 8.8, numeric part compared
-    assert "CVE-2024-6387" not in _ids(matches)  # < 4.4, 8.5p1, 8.6-9.8, 9.8:- only
-    assert "CVE-2016-6210" not in _ids(matches)  # `*:p2` up to 7.2
-    assert all(m.scored for m in matches)
+    matches = {m.vuln_id: m for m in match(observed, index)}
+    assert {"CVE-2018-15473", "CVE-2021-41617", "CVE-2023-38408"} <= set(matches)
+    assert not any(m.scored for m in matches.values())
+    assert "Debian 9 (stretch) ships openssh 7.4p1" in matches["CVE-2023-38408"].reasons[0]
+    assert "CVE-2024-6387" not in matches  # < 4.4, 8.5p1, 8.6-9.8, 9.8:- only
+    assert "CVE-2016-6210" not in matches  # `*:p2` up to 7.2
 
 
-def test_debian_openssh_gives_only_potential_matches(index: VulnIndex) -> None:
+def test_debian_openssh_at_the_last_revision_of_an_unsupported_release(index: VulnIndex) -> None:
+    """`Debian-10+deb9u7` is the last revision Debian published for Debian 9 (its support
+    ended 2022-06-30): CVEs published later were not fixed in it. Earlier ones may be."""
     observed = ObservedProduct.from_observation(OPENSSH_DEBIAN)
-    assert observed.distro_patched
-    matches = match(observed, index)
-    assert matches
-    assert all(m.confidence is Confidence.POTENTIAL and not m.scored for m in matches)
-    assert all("backported" in m.reasons[0] for m in matches)
+    assert observed.distro_patched and observed.revision == "10+deb9u7"
+    matches = {m.vuln_id: m for m in match(observed, index)}
     plain = match(ObservedProduct("openssh", "7.4p1", vendor="openbsd"), index)
-    assert _ids(matches) == _ids(plain)
+    assert set(matches) == _ids(plain)
+    assert {i for i, m in matches.items() if m.scored} == {
+        "CVE-2023-38408", "CVE-2023-51385", "CVE-2025-26465"
+    }  # fmt: skip
+    assert "backports" in matches["CVE-2018-15473"].reasons[0]
+    assert "last package revision 10+deb9u7" in matches["CVE-2023-38408"].basis
 
 
 @pytest.mark.parametrize(
@@ -121,7 +143,8 @@ def test_debian_openssh_gives_only_potential_matches(index: VulnIndex) -> None:
     [("8.5p1", True), ("8.4p1", False), ("9.7p1", True), ("9.8p1", False), ("9.8", True)],
 )
 def test_openssh_update_field(index: VulnIndex, version: str, affected: bool) -> None:
-    """CVE-2024-6387: `8.5:p1` exact, 8.6 <= v < 9.8, and `9.8:-` (OpenBSD's 9.8, not 9.8p1)."""
+    """CVE-2024-6387: `8.5:p1` exact, 8.6 <= v < 9.8, and `9.8:-` (OpenBSD's 9.8, not 9.8p1).
+    None of these is a version a distribution release ships, so a match is proof."""
     matches = match(ObservedProduct("openssh", version, vendor="openbsd"), index)
     assert ("CVE-2024-6387" in _ids(matches, Confidence.CONFIRMED)) is affected
 
@@ -190,11 +213,16 @@ def test_citrix_builds(index: VulnIndex) -> None:
 
 
 def test_php_exim_and_unknown_products(index: VulnIndex) -> None:
+    # PHP 7.3: Debian 10 and RHEL 8's php:7.3 stream shipped 7.3 releases with backports.
     php = match(ObservedProduct("php", "7.3.10", vendor="php"), index)
-    assert "CVE-2019-11043" in _ids(php, Confidence.CONFIRMED)  # 7.3.0 <= v < 7.3.11
+    assert "CVE-2019-11043" in _ids(php, Confidence.POTENTIAL)  # 7.3.0 <= v < 7.3.11
     assert "CVE-2019-11043" not in _ids(match(ObservedProduct("php", "7.4.3", "php"), index))
-    exim = match(ObservedProduct("exim", "4.92", vendor="exim"), index)
-    assert "CVE-2019-10149" not in _ids(exim)  # 4.87-4.91
-    assert "CVE-2020-28017" in _ids(exim, Confidence.CONFIRMED)  # < 4.94.1
+    exim = {m.vuln_id: m for m in match(ObservedProduct("exim", "4.92", vendor="exim"), index)}
+    assert "CVE-2019-10149" not in exim  # 4.87-4.91
+    # Debian 10's Exim 4.92: Debian fixed it until 2024-06-30, Freexian's ELTS after that.
+    assert exim["CVE-2020-28017"].confidence is Confidence.POTENTIAL  # < 4.94.1, 2021
+    assert exim["CVE-2024-39929"].confidence is Confidence.POTENTIAL  # published 2024-07-04
+    upstream = match(ObservedProduct("exim", "4.94", vendor="exim"), index)
+    assert "CVE-2020-28017" in _ids(upstream, Confidence.CONFIRMED)  # no release has 4.94
     assert match(ObservedProduct("postfix", "3.4.14", vendor="postfix"), index) == []
     assert match(ObservedProduct("nginx", None), index) == []

@@ -25,6 +25,7 @@ from utsyn.lab.manifest import (
     Host,
     HttpSpec,
     Manifest,
+    Packaging,
     Service,
     ServiceKind,
     SpfVerdict,
@@ -194,6 +195,36 @@ def _has_http_hop(manifest: Manifest, http: HttpSpec) -> bool:
         elif seen_https:
             return True
     return False
+
+
+# ------------------------------------------------------------------ software versions
+
+_VERSION_NUMBER = re.compile(r"\d+\.\d+")
+
+
+def really_vulnerable(manifest: Manifest) -> frozenset[str]:
+    """The services (`host:port`) whose banner-named software really has the flaws of the
+    version it announces: an upstream build, or a distribution package that lacks fixes of
+    its release (an old revision, or a release out of support). A distribution package kept
+    up to date has them fixed whatever its version says, so a CVE confirmed on it is false.
+    A telnet banner is the login prompt's /etc/issue: it names the operating system, not a
+    program, and no program's flaw follows from it."""
+    found = set()
+    for _, host in manifest.hosts():
+        for service in host.services:
+            if not _announces_software_version(service):
+                continue
+            if service.package == Packaging.UPSTREAM or not service.package_patched:
+                found.add(f"{host.name}:{service.effective_port}")
+    return frozenset(found)
+
+
+def _announces_software_version(service: Service) -> bool:
+    if service.kind == ServiceKind.TELNET:
+        return False
+    http = service.http
+    texts = [service.banner, http.server if http else None, http.powered_by if http else None]
+    return any(t is not None and _VERSION_NUMBER.search(t) for t in texts)
 
 
 # ------------------------------------------------------------------ DNS and e-mail

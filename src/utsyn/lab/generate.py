@@ -160,7 +160,18 @@ _WEB: dict[Quality, Data] = {
         "scripts": [{"src": "https://cdn.felles.test/libs/jquery/1.12.4/jquery.min.js"}],
     },
 }
-_POOR_SERVERS = ("Apache/2.4.29 (Ubuntu)", "nginx/1.18.0", "Microsoft-IIS/8.5")
+# What answers, and how it is installed (the ground truth for CVE matching, `package` and
+# `package_patched` in the manifest): a distribution's package kept up to date, one that
+# lacks fixes, or an upstream build whose version is its code's.
+Installed = tuple[str, str, bool]  # banner or Server header, package, patched
+_POOR_SERVERS: tuple[Installed, ...] = (
+    ("Apache/2.4.29 (Ubuntu)", "ubuntu", False),  # Ubuntu 18.04, left without updates
+    ("nginx/1.18.0", "ubuntu", False),
+    ("Microsoft-IIS/8.5", "upstream", True),
+)
+_UPSTREAM_APACHE: Installed = ("Apache/2.4.49", "upstream", True)  # no distribution shipped it
+# Debian 12's nginx, which names no distribution: its CVEs are potential.
+_DEBIAN_NGINX: Installed = ("nginx/1.22.1", "debian", True)
 
 # Share of average and poor bodies with four hosts or more that run their own name server,
 # and what it answers to `version.bind`: "" nothing (BIND `version none;`), None REFUSED
@@ -173,20 +184,34 @@ _NAME_SERVER_VERSIONS: dict[Quality, tuple[str | None, ...]] = {
     "poor": ("9.11.5-P4-5.1+deb10u11-Debian", "Microsoft DNS 6.1.7601 (1DB15CD4)"),
 }
 
-_SMTP_BANNERS: dict[Quality, tuple[str, ...]] = {
-    "good": ("ESMTP Postfix",),
-    "average": ("ESMTP Postfix (Debian/GNU)", "Microsoft ESMTP MAIL Service ready"),
-    "poor": ("ESMTP Exim 4.92", "Microsoft ESMTP MAIL Service ready", "ESMTP Postfix"),
+_SMTP_BANNERS: dict[Quality, tuple[Installed, ...]] = {
+    "good": (("ESMTP Postfix", "debian", True),),
+    "average": (
+        ("ESMTP Postfix (Debian/GNU)", "debian", True),
+        ("Microsoft ESMTP MAIL Service ready", "upstream", True),
+    ),
+    "poor": (
+        ("ESMTP Exim 4.92", "debian", False),  # Debian 10's, out of support since 2024
+        ("Microsoft ESMTP MAIL Service ready", "upstream", True),
+        ("ESMTP Postfix", "debian", False),
+    ),
 }
-_SSH_BANNERS: dict[Quality, str] = {
-    "good": "SSH-2.0-OpenSSH_9.6",
-    "average": "SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.5",
-    "poor": "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7",
+_UPSTREAM_EXIM: Installed = ("ESMTP Exim 4.94 #2", "upstream", True)  # built from source
+_SSH_BANNERS: dict[Quality, tuple[Installed, ...]] = {
+    "good": (("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10", "debian", True),),
+    "average": (
+        ("SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.5", "ubuntu", False),
+        ("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u2", "debian", False),  # before regreSSHion's fix
+    ),
+    "poor": (
+        ("SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7", "debian", False),  # Debian 9, unsupported
+        ("SSH-2.0-OpenSSH_7.4", "rhel", False),  # RHEL 7's sshd announces 7.4p1 so
+    ),
 }
 # Services no public body should expose, with the banners their old versions show.
 _RISKY: tuple[tuple[str, str | None], ...] = (
     ("ftp", "(vsFTPd 3.0.3)"),
-    ("telnet", None),
+    ("telnet", None),  # the prompt names Debian 11: an operating system, no program's CVE
     ("mysql", "5.7.33-0ubuntu0.16.04.1"),
     ("postgres", None),
     ("redis", "3.2.12"),
@@ -211,7 +236,9 @@ def generate(orgs: int, seed: int) -> Manifest:
             f"cannot generate {orgs} organisations: the lab's address plan holds 1 to "
             f"{MAX_ORGANISATIONS}"
         )
-    builder = _Builder(random.Random(seed))
+    # How software is installed is drawn from a second generator, so that adding those cases
+    # left every other draw of a seed's scenario as it was.
+    builder = _Builder(random.Random(seed), random.Random(f"installs-{seed}"))
     data: Data = {
         "version": 1,
         "name": f"generated-{orgs}-{seed}",
@@ -224,8 +251,9 @@ def generate(orgs: int, seed: int) -> Manifest:
 class _Builder:
     """Draws organisations one by one, keeping slugs and organisation numbers unique."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, installs: random.Random) -> None:
         self.rng = rng
+        self.installs = installs
         self.slugs: set[str] = set()
         self.orgnrs: set[str] = set()
         # Sorted so the draw does not depend on the order of the CSV files.
@@ -355,8 +383,11 @@ class _Builder:
         if label != "www" and quality == "poor":
             services += self._exposed_extras(quality)
         elif label != "www" and self.rng.random() < 0.15:
-            services.append({"kind": "ssh", "banner": _SSH_BANNERS[quality]})
+            services.append(self._ssh(quality))
         return services
+
+    def _ssh(self, quality: Quality) -> Data:
+        return _installed({"kind": "ssh"}, "banner", self.installs.choice(_SSH_BANNERS[quality]))
 
     def _web(self, name: str, quality: Quality) -> list[Data]:
         rng = self.rng
@@ -368,20 +399,24 @@ class _Builder:
             ]
         if quality == "average":
             tls = _TLS["typical" if rng.random() < 0.7 else "dated"]
-            return [
-                {"kind": "http", "http": {"redirect": f"https://{name}/"}},
-                {"kind": "https", "tls": tls, "http": http},
-            ]
-        http["server"] = rng.choice(_POOR_SERVERS)
+            site: Data = {"kind": "https", "tls": tls, "http": http}
+            if self.installs.random() < 0.3:
+                site = _installed(site, "server", _DEBIAN_NGINX)
+            return [{"kind": "http", "http": {"redirect": f"https://{name}/"}}, site]
+        server, package, patched = rng.choice(_POOR_SERVERS)
+        if self.installs.random() < 0.2:
+            server, package, patched = _UPSTREAM_APACHE
+        http["server"] = server
         if rng.random() < 0.2:
             http["exposed"] = [rng.choice(("git", "env", "directory_listing"))]
         if rng.random() < 0.3:
             http["login_form"] = True
         # A poor site often answers on plain HTTP instead of redirecting.
         plain = http if rng.random() < 0.5 else {"redirect": f"https://{name}/"}
+        installed = {"package": package, "package_patched": patched}
         return [
-            {"kind": "http", "http": plain},
-            {"kind": "https", "tls": self._poor_tls(), "http": http},
+            {"kind": "http", "http": plain} | (installed if plain is http else {}),
+            {"kind": "https", "tls": self._poor_tls(), "http": http} | installed,
         ]
 
     def _poor_tls(self, legacy_ok: bool = True) -> Data:
@@ -394,9 +429,12 @@ class _Builder:
 
     def _smtp(self, name: str, quality: Quality) -> Data:
         rng = self.rng
-        banner = f"{name} {rng.choice(_SMTP_BANNERS[quality])}"
+        text, package, patched = rng.choice(_SMTP_BANNERS[quality])
+        if "Exim" in text and self.installs.random() < 0.5:
+            text, package, patched = _UPSTREAM_EXIM
+        smtp = _installed({"kind": "smtp"}, "banner", (f"{name} {text}", package, patched))
         if quality == "poor" and rng.random() < 0.4:
-            return {"kind": "smtp", "banner": banner}  # no STARTTLS: mail in the clear
+            return smtp  # no STARTTLS: mail in the clear
         if quality == "good":
             tls = _TLS["modern"]
         elif quality == "average":
@@ -404,15 +442,18 @@ class _Builder:
         else:
             # The lab serves SSLv3/RC4/3DES (through tlslite-ng) on https only, not STARTTLS.
             tls = self._poor_tls(legacy_ok=False)
-        return {"kind": "smtp", "banner": banner, "starttls": True, "tls": tls}
+        return smtp | {"starttls": True, "tls": tls}
 
     def _exposed_extras(self, quality: Quality) -> list[Data]:
         rng = self.rng
-        extras: list[Data] = [{"kind": "ssh", "banner": _SSH_BANNERS[quality]}]
+        extras: list[Data] = [self._ssh(quality)]
         for kind, banner in rng.sample(_RISKY, rng.randint(1, 3)):
             service: Data = {"kind": kind}
             if banner is not None:
                 service["banner"] = banner
+            if kind in ("telnet", "mysql"):  # Debian 11's prompt; Ubuntu 16.04's MySQL
+                service |= {"package": "debian" if kind == "telnet" else "ubuntu"}
+                service["package_patched"] = kind == "telnet"
             extras.append(service)
         return extras
 
@@ -464,6 +505,16 @@ class _Builder:
             data["zone_transfer"] = rng.random() < 0.1
             data["dnssec"] = "broken" if rng.random() < 0.05 else "unsigned"
         return data
+
+
+def _installed(service: Data, field: str, installed: Installed) -> Data:
+    """The service with its banner (or Server header) and how that software is installed."""
+    text, package, patched = installed
+    if field == "server":
+        service["http"] = dict(service["http"], server=text)
+    else:
+        service[field] = text
+    return service | {"package": package, "package_patched": patched}
 
 
 def _spf(*terms: str | None) -> str:

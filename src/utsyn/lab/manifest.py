@@ -214,6 +214,15 @@ DEFAULT_PORTS: dict[ServiceKind, int] = {
 }
 
 
+class Packaging(StrEnum):
+    """Ground truth: how the software that answers on a service is installed."""
+
+    UPSTREAM = "upstream"  # built from the vendor's release: the announced version is the code's
+    DEBIAN = "debian"  # Debian's package: fixes backported without a version change
+    UBUNTU = "ubuntu"
+    RHEL = "rhel"  # Red Hat Enterprise Linux and its rebuilds (Rocky Linux, AlmaLinux)
+
+
 class Service(Strict):
     kind: ServiceKind
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -229,6 +238,13 @@ class Service(Strict):
     # and `hide-version`, PowerDNS `version-string`. "": no data, as BIND 9.18 answers with
     # `version none;`. None: REFUSED, as NSD answers with `hide-version: yes`.
     version_bind: str | None = None
+    # Ground truth for CVE matching: how the software named by the banner or the Server and
+    # X-Powered-By headers is installed. A site's own web application (generator, scripts)
+    # is its files, at the version they say, whatever this is.
+    package: Packaging = Packaging.UPSTREAM
+    # A distribution package without fixes its release needs: an old revision, or a release
+    # that was out of support when the flaws became known. Its CVEs are really there.
+    package_patched: bool = True
 
     @property
     def effective_port(self) -> int:
@@ -253,6 +269,8 @@ class Service(Strict):
             raise ValueError("starttls: only for smtp")
         if self.version_bind is not None and kind != ServiceKind.DNS_AUTHORITATIVE:
             raise ValueError("version_bind: only for dns_authoritative")
+        if not self.package_patched and self.package == Packaging.UPSTREAM:
+            raise ValueError("package_patched: only a distribution package can lack its fixes")
         return self
 
 

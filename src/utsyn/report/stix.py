@@ -49,6 +49,7 @@ TLP2_IDS = {
 }
 DEFAULT_TLP = "amber+strict"
 VULN_RULE_PREFIX = "vuln.cve."
+POTENTIAL_RULE = "vuln.cve.potential"
 BATCH = 500
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 # STIX industry sectors for the store's sectors.
@@ -158,6 +159,9 @@ def _vulnerability_findings(resolved: Resolved) -> Select[*tuple[Any, ...]]:
             resolved.orgs,
             Finding.resolved.is_(None),
             Finding.rule.startswith(VULN_RULE_PREFIX, autoescape=True),
+            # Potential matches are advice grouped per product ("verify your package"), not
+            # a claim that the asset has a CVE: they are not exported as "has" relations.
+            Finding.rule != POTENTIAL_RULE,
         )
         .order_by(Organisation.orgnr, Finding.asset, Finding.detail)
         .execution_options(yield_per=BATCH)
@@ -241,7 +245,7 @@ def _finding(writer: _Writer, row: Row[Any], fact: dict[str, Any]) -> list[Any]:
         vulnerability = _vulnerability(writer, cve, fact)
         writer.written_cves[cve] = vulnerability.id
         objects.append(vulnerability)
-    confirmed = bool(fact.get("confirmed", row.rule != "vuln.cve.potential"))
+    confirmed = bool(fact.get("confirmed", row.rule != POTENTIAL_RULE))
     objects.append(
         stix2.Relationship(
             id=writer.id("relationship", "has", row.orgnr, row.asset, cve),

@@ -659,12 +659,37 @@ def vulnerabilities(view: TargetView) -> Iterator[Hit]:
         and o.value.get("version")
     }
     vulnerable: set[str] = set()
+    potential: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for o in view.result.observations:
         if o.check != "vuln.cve" or not isinstance(o.value, dict):
             continue
         outcome = cve_outcome(o.value)
-        if outcome != Outcome.VULN_POTENTIAL:
-            vulnerable.add(o.target)
+        if outcome == Outcome.VULN_POTENTIAL:
+            potential.setdefault((o.target, _product_version(o.value)), []).append(o.value)
+            continue
+        vulnerable.add(o.target)
         yield _hit(outcome, o.target, o, detail=str(o.value.get("id", "")))
+    # Potential matches cost nothing and are advice: one per product, listing its CVEs, so
+    # that 70 CVEs of a Debian-packaged Apache read as one "check your package" item.
+    for (asset, product), facts in sorted(potential.items()):
+        yield Hit(Outcome.VULN_POTENTIAL, asset, _potential_evidence(product, facts), product)
     for asset in sorted(versioned - vulnerable):
         yield Hit(Outcome.VULN_NONE_KNOWN, asset, "no known vulnerability for this version")
+
+
+def _product_version(fact: Mapping[str, Any]) -> str:
+    return f"{fact.get('product', '')} {fact.get('version') or ''}".strip()
+
+
+def _potential_evidence(product: str, facts: list[dict[str, Any]]) -> str:
+    ids = sorted({str(f.get("id", "")) for f in facts})
+    kev = sorted({str(f.get("id", "")) for f in facts if f.get("kev")})
+    shipped = list(dict.fromkeys(r for f in facts for r in f.get("shipped_by") or ()))
+    why = list(dict.fromkeys(str(r) for f in facts for r in (f.get("reasons") or ())[:1]))
+    parts = [f"{product}: {len(ids)} CVEs whose affected ranges hold it: {', '.join(ids)}"]
+    if kev:
+        parts.append(f"in CISA KEV: {', '.join(kev)}")
+    if shipped:
+        parts.append(f"this version is shipped by {', '.join(shipped)}")
+    parts += why[:3]
+    return " | ".join(parts)

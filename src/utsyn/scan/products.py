@@ -12,8 +12,9 @@ nginx is filed under F5 (`f5:nginx`). A product whose version the banner hides g
 
 Distributions backport security fixes without changing the upstream version
 (`OpenSSH_7.4p1 Debian-10+deb9u7` has fixes 7.4p1 never had), so a banner that names a
-distribution package is flagged `distro_patched`: a version match against upstream CVE
-ranges is then only a hint, to be confirmed with the distribution's own tracker.
+distribution package is flagged `distro_patched`, and the package revision it shows
+(`10+deb9u7`) is kept as `revision`: the matcher (`vuln.backport`) compares it with the
+revision that fixed a CVE in that release.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Product:
     distro: str | None = None
     source: str = ""
     confidence: int = CONFIDENT
+    revision: str | None = None  # the distribution package revision shown ("2+deb12u1")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class Product:
             "cpe": self.cpe,
             "distro_patched": self.distro_patched,
             "distro": self.distro,
+            "revision": self.revision,
             "source": self.source,
             "confidence": self.confidence,
         }
@@ -102,10 +105,31 @@ _DISTROS: tuple[tuple[re.Pattern[str], str], ...] = (
 _NEXT_PRODUCT = re.compile(r"\s[\w.+-]+/\d")
 
 
+# The package revision right after a version: `OpenSSH_9.2p1 Debian-2+deb12u1`,
+# `PHP/7.3.31-1~deb10u5`, `5.7.33-0ubuntu0.16.04.1`. A bare `-suffix` counts only when it
+# carries a distribution's mark, so that a build tag is not taken for a package revision.
+_REVISION = re.compile(r"^(?:[ _](?:Debian|Ubuntu|Raspbian)-|-)(?P<revision>[0-9][\w.+~]*)", re.I)
+_DISTRO_MARK = re.compile(r"deb\d|ubuntu|\.el\d|rpi", re.I)
+
+
+def _own(tail: str) -> str:
+    end = _NEXT_PRODUCT.search(tail)
+    return tail[: end.start()] if end else tail
+
+
+def package_revision(tail: str) -> str | None:
+    """The distribution package revision in the text right after a version, if shown."""
+    found = _REVISION.match(_own(tail))
+    if found is None:
+        return None
+    revision = found.group("revision")[:_VERSION_LIMIT]
+    named = not found.group(0).startswith("-")  # "Debian-2" names its distribution
+    return revision if named or _DISTRO_MARK.search(revision) else None
+
+
 def detect_distro(tail: str) -> str | None:
     """The distribution named in the text right after a product's version, if any."""
-    end = _NEXT_PRODUCT.search(tail)
-    own = tail[: end.start()] if end else tail
+    own = _own(tail)
     for pattern, name in _DISTROS:
         if pattern.search(own):
             return name
@@ -311,6 +335,7 @@ def _product(rule: _Rule, match: re.Match[str], text: str, source: str) -> Produ
         update = "p" + update
     cpe_update = update or (rule.no_update if version else "*")
     distro = detect_distro(text[match.end() :]) if rule.part == "a" else None
+    revision = package_revision(text[match.end() :]) if distro and version else None
     # As announced ("7.4p1", "1.3.5e"): NVD writes its range bounds the same way.
     shown = f"{version}{update}" if version else None
     confidence = rule.confidence if version else min(rule.confidence, PRODUCT_ONLY)
@@ -324,6 +349,7 @@ def _product(rule: _Rule, match: re.Match[str], text: str, source: str) -> Produ
         distro=distro,
         source=source,
         confidence=confidence,
+        revision=revision,
     )
 
 

@@ -53,7 +53,7 @@ def _observation(source: Observation, found: Match) -> Observation:
     return Observation(
         target=source.target,
         check="vuln.cve",
-        value=cve_fact(found),
+        value=cve_fact(found) | {"version": source.value.get("version")},
         ip=source.ip,
         probe=f"{found.product} {source.value.get('version', '')}".strip(),
         evidence=excerpt(_evidence(source, found), 1024),
@@ -68,6 +68,8 @@ def cve_fact(found: Match) -> dict[str, Any]:
         "product": found.product,
         "confirmed": found.scored,
         "reasons": list(found.reasons),
+        "basis": found.basis,  # what excludes a backported fix, when confirmed
+        "shipped_by": list(found.shipped_by),  # distribution releases with this version
         "cvss": cvss.base_score if cvss else None,
         "cvss_vector": cvss.vector if cvss else None,
         "kev": found.kev is not None,

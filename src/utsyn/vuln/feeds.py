@@ -62,6 +62,7 @@ from utsyn.store.feed_state import (
 )
 from utsyn.vuln.alerts import Changes, feed_alerts, index_changes
 from utsyn.vuln.cve5 import load_cve5_file
+from utsyn.vuln.distros import load_distros
 from utsyn.vuln.epss import load_epss_csv
 from utsyn.vuln.feedio import as_dict
 from utsyn.vuln.httpd import load_httpd_file
@@ -94,7 +95,9 @@ RECORD_LOADERS: dict[str, Callable[[Path, date], list[Vulnerability]]] = {
     "nginx": load_nginx_advisories,
     "retirejs": load_retirejs,
 }
-REQUIRED = (*RECORD_LOADERS, "kev", "epss")
+# `distros` is the distribution package table (`vuln.distros`): which upstream versions
+# releases ship and which revision fixed a CVE; it changes with the distributions' updates.
+REQUIRED = (*RECORD_LOADERS, "kev", "epss", "distros")
 _FEED_NAMES = {
     Feed.NVD: "nvd",
     Feed.CVE5_CNA: "vulnrichment",
@@ -159,6 +162,7 @@ def feed_counts(index: VulnIndex) -> dict[str, int]:
         counts.update(_FEED_NAMES[r.provenance.feed] for r in records)
     counts["kev"] = len(index.kev)
     counts["epss"] = len(index.epss)
+    counts["distros"] = len(index.distros)
     return dict(counts)
 
 
@@ -524,7 +528,9 @@ def verify_folder(folder: Path, floor: dict[str, int], min_ratio: float) -> Veri
         per_file[("kev", Path(manifest["kev"]["csv"]).name)] = len(csv.entries)
     epss, reported = _load("epss", manifest["epss"], folder, "path", load_epss_csv)
     per_file[("epss", Path(manifest["epss"]["path"]).name)] = len(epss)
-    index = build_index(vulnerabilities, kev.entries, epss, reported)
+    distros = _load("distros", manifest["distros"], folder, "path", load_distros)
+    per_file[("distros", Path(manifest["distros"]["path"]).name)] = len(distros)
+    index = build_index(vulnerabilities, kev.entries, epss, reported, distros)
     counts = feed_counts(index)
     for name in REQUIRED:
         path = str(manifest[name]["path"])

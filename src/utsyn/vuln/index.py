@@ -7,7 +7,13 @@ dictionary keyed by the version's sort key, so they cost one lookup per observat
 intervals are sorted by their start, so a lookup only visits those starting at or below the
 observed version. Ranges of a feed that another, more authoritative feed overrules for the
 same CVE and product (`model.FEED_RANK`) are left out of the lookup tables at build time;
-their records stay in `records`.
+their records stay in `records`. So are ranges on an operating-system distribution when the
+CVE names a program too (`products.is_distribution`): NVD lists `debian_linux 11.0` next to
+Tomcat because Debian's Tomcat package was affected, and a banner naming Debian 11 says
+nothing about Tomcat. An application CVE is matched on the application only.
+
+The index also carries the distribution package table (`vuln.distros`) and each CVE's
+publication date, which the backport judgement (`vuln.backport`) needs.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -23,6 +29,7 @@ from typing import Any
 
 from utsyn.vuln import scoring
 from utsyn.vuln.cve5 import load_cve5_file
+from utsyn.vuln.distros import DistroTable, load_distros
 from utsyn.vuln.epss import load_epss_csv
 from utsyn.vuln.feedio import as_dict, read_json
 from utsyn.vuln.httpd import load_httpd_file
@@ -40,6 +47,7 @@ from utsyn.vuln.model import (
 )
 from utsyn.vuln.nginx import load_nginx_advisories
 from utsyn.vuln.nvd import load_nvd_dir
+from utsyn.vuln.products import is_distribution
 from utsyn.vuln.retirejs import load_retirejs
 from utsyn.vuln.versions import VersionKey
 
@@ -69,7 +77,9 @@ class VulnIndex:
     kev: dict[str, KevEntry] = field(default_factory=dict)
     epss: dict[str, EpssScore] = field(default_factory=dict)
     summaries: dict[str, str] = field(default_factory=dict)
+    published: dict[str, date] = field(default_factory=dict)  # the earliest record's date
     products: frozenset[str] = frozenset()  # every product key that has a range
+    distros: DistroTable = field(default_factory=DistroTable)
 
 
 def build_index(
@@ -77,12 +87,18 @@ def build_index(
     kev: dict[str, KevEntry] | None = None,
     epss: dict[str, EpssScore] | None = None,
     reported_cvss: dict[str, CvssScore] | None = None,
+    distros: DistroTable | None = None,
 ) -> VulnIndex:
-    index = VulnIndex(kev=dict(kev or {}), epss=dict(epss or {}))
+    table = distros if distros is not None else DistroTable()
+    index = VulnIndex(kev=dict(kev or {}), epss=dict(epss or {}), distros=table)
     entries: list[IndexedRange] = []
+    vulnerabilities = list(vulnerabilities)
+    programs = _naming_programs(vulnerabilities)
     for vulnerability in vulnerabilities:
         index.records.setdefault(vulnerability.id, []).append(vulnerability)
         for affected in vulnerability.affected:
+            if vulnerability.id in programs and is_distribution(affected.product):
+                continue  # the distribution's package of the program, not the OS itself
             rank = FEED_RANK.get(affected.provenance.feed, len(FEED_RANK))
             entries.append(IndexedRange(vulnerability.id, rank, affected))
             pair = (affected.product, vulnerability.id)
@@ -94,6 +110,13 @@ def build_index(
     _add_scores(index, reported_cvss or {})
     index.products = frozenset(index.spans) | frozenset(p for p, _ in index.exact)
     return index
+
+
+def _naming_programs(vulnerabilities: list[Vulnerability]) -> set[str]:
+    """The CVEs some record of which names a product that is not a distribution."""
+    return {
+        v.id for v in vulnerabilities if any(not is_distribution(a.product) for a in v.affected)
+    }
 
 
 def _add_range(index: VulnIndex, entry: IndexedRange) -> None:
@@ -124,6 +147,9 @@ def _add_scores(index: VulnIndex, reported_cvss: dict[str, CvssScore]) -> None:
         if best is not None:
             index.cvss[vuln_id] = best
         index.summaries[vuln_id] = _summary(records)
+        dates = [r.published for r in records if isinstance(r.published, datetime)]
+        if dates:
+            index.published[vuln_id] = min(dates).date()
 
 
 def _summary(records: list[Vulnerability]) -> str:
@@ -169,7 +195,12 @@ def load_folder(folder: Path) -> VulnIndex:
     vulnerabilities += load_retirejs(*source("retirejs"))
     kev = load_kev_json(*source("kev"))
     epss, reported = load_epss_csv(*source("epss"))
-    return build_index(vulnerabilities, kev.entries, epss, reported)
+    if "distros" in manifest:
+        distros = load_distros(*source("distros"))
+    else:  # a generation installed before the table was a feed: the shipped table stands in
+        shipped = read_manifest(snapshot_dir())["distros"]
+        distros = load_distros(snapshot_dir() / str(shipped["path"]), feed_date(shipped))
+    return build_index(vulnerabilities, kev.entries, epss, reported, distros)
 
 
 @lru_cache(maxsize=1)

@@ -1,14 +1,19 @@
 """Matching an observed product against the index, saying how sure each match is.
 
-A match is CONFIRMED when an unambiguous upstream version lies in a range and every other
-condition of the range is met. It is only POTENTIAL, never scored, when:
+A version in an affected range is CONFIRMED only when every condition of the range is met
+and the evidence excludes a distribution's backported fix (`vuln.backport`): the version is
+one no distribution release still fixed when the CVE came out ships (`Apache/2.4.49`), or
+the banner's package revision is older than the one that fixed the CVE
+(`OpenSSH_9.2p1 Debian-2+deb12u1` against Debian's fix in `1:9.2p1-2+deb12u3`), or it is
+the last revision of a release whose support had ended before the CVE was published. A
+revision at or past the fix is no match at all. Otherwise a match is only POTENTIAL, never
+scored, as when:
 
-- the banner names a distribution package (`OpenSSH_7.4p1 Debian-10+deb9u7`): Debian, Ubuntu
-  and Red Hat backport fixes without changing the upstream version (Debian Security FAQ,
-  "the version number doesn't change"), so the range says nothing about the patched build;
+- the version is one a distribution ships (`nginx/1.22.1` is Debian 12's, with some thirty
+  fixes backported: Debian Security FAQ, "the version number doesn't change");
 - the range needs something the observation does not show: a CPE update (`8.5:p1` against a
   banner without one), a non-default edition (Citrix `fips`), a platform (NVD AND nodes,
-  nginx/Windows);
+  nginx/Windows), or a release where the page names only a series (`Drupal 7`);
 - the feed itself is unsure (Apache's `?=`, Exchange build ranges under a CU).
 
 When several feeds give ranges for one CVE and product, the most authoritative one speaks
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from utsyn.vuln.backport import Seen, Status, judge
 from utsyn.vuln.cpe import ANY, NA, Cpe, CpeError, parse_cpe
 from utsyn.vuln.index import IndexedRange, VulnIndex
 from utsyn.vuln.model import (
@@ -62,11 +68,13 @@ class ObservedProduct:
     distro: str | None = None
     source: str = ""  # the banner or header the product was read from
     platforms: tuple[str, ...] = ()  # CPEs of the operating system or hardware, if known
+    revision: str | None = None  # the distribution package revision shown ("2+deb12u1")
+    label: str = ""  # the name for people ("Apache HTTP Server"), when the scanner gave one
 
     @classmethod
     def from_observation(cls, value: Mapping[str, Any]) -> ObservedProduct:
-        """From `{product, vendor, version, cpe, distro_patched, distro, source}` or a web
-        technology `{name, version, cpe, ...}`."""
+        """From `{product, vendor, version, cpe, distro_patched, distro, revision, source}`
+        or a web technology `{name, version, cpe, ...}`."""
         name = value.get("product") or value.get("name") or ""
         version = value.get("version")
         return cls(
@@ -77,6 +85,8 @@ class ObservedProduct:
             distro_patched=bool(value.get("distro_patched", False)),
             distro=str(value["distro"]) if value.get("distro") else None,
             source=str(value.get("source") or ""),
+            revision=str(value["revision"]) if value.get("revision") else None,
+            label=str(value.get("name") or name),
         )
 
 
@@ -99,6 +109,8 @@ class Match:
     cvss: CvssScore | None  # the highest base score known for the CVE, with its vector
     kev: KevEntry | None
     epss: EpssScore | None
+    basis: str = ""  # what excludes a backported fix, when confirmed
+    shipped_by: tuple[str, ...] = ()  # distribution releases that ship the version seen
 
     @property
     def scored(self) -> bool:
@@ -109,6 +121,7 @@ class Match:
 @dataclass(frozen=True, slots=True)
 class _Subject:
     key: str
+    full: str  # the whole version string as announced
     full_key: VersionKey  # the whole version string, as non-NVD feeds write versions
     cpe_key: VersionKey  # the CPE version attribute, as NVD ranges compare
     update: str
@@ -126,7 +139,8 @@ def match(product: ObservedProduct, index: VulnIndex) -> list[Match]:
         doubts = _doubts(candidate.range, subject, product)
         if doubts is not None:
             hits.setdefault(candidate.vuln_id, []).append((candidate, doubts))
-    return [_match(vid, found, subject, product, index) for vid, found in sorted(hits.items())]
+    found = (_match(vid, ranges, subject, product, index) for vid, ranges in sorted(hits.items()))
+    return [m for m in found if m is not None]
 
 
 def _candidates(subject: _Subject, index: VulnIndex) -> list[IndexedRange]:
@@ -193,7 +207,7 @@ def _resolve(product: ObservedProduct, index: VulnIndex) -> _Subject | None:
         update = cpe.update
     qualifiers = {n: v for n, v in cpe.qualifiers() if v != ANY} if cpe is not None else {}
     text = product.source or f"{product.product} {full}"
-    return _Subject(key, version_key(full), version_key(version), update, qualifiers, text)
+    return _Subject(key, full, version_key(full), version_key(version), update, qualifiers, text)
 
 
 # ------------------------------------------------------------------ judging one range
@@ -214,9 +228,17 @@ def _doubts(
             return None
     if affected.platforms and not _platform_seen(affected.platforms, product.platforms):
         doubts.append("needs platform " + " or ".join(affected.platforms) + ", not observed")
+    if _series_only(subject.full, affected):
+        doubts.append(f"the version shown, {subject.full}, names a release series, not a release")
     if affected.certainty is Certainty.UNKNOWN:
         doubts.append("the feed lists this version as possibly affected")
     return tuple(doubts)
+
+
+def _series_only(full: str, affected: AffectedRange) -> bool:
+    """`Drupal 7` against a bound `7.57`: the page names the series, and 7.58 is fixed."""
+    bounds = (affected.exact, affected.start, affected.end)
+    return full.isdigit() and any(b is not None and b.startswith(full + ".") for b in bounds)
 
 
 def _update_ok(wanted: str, seen: str, doubts: list[str]) -> bool:
@@ -267,14 +289,17 @@ def _match(
     subject: _Subject,
     product: ObservedProduct,
     index: VulnIndex,
-) -> Match:
+) -> Match | None:
+    """The match, or None when the banner shows a package revision with the fix."""
     certain = any(not doubts for _, doubts in found)
     reasons: list[str] = []
     if not certain:
         reasons = list(dict.fromkeys(d for _, doubts in found for d in doubts))
-    if product.distro_patched:
-        distro = product.distro or "a distribution"
-        reasons.insert(0, f"{distro} may have backported the fix without changing the version")
+    verdict = judge(_seen(subject, product), vuln_id, index.published.get(vuln_id), index.distros)
+    if verdict.status is Status.PATCHED:
+        return None
+    if verdict.status is Status.POTENTIAL:
+        reasons.insert(0, verdict.reason)
     evidence = tuple(
         Evidence(subject.text, product.cpe, candidate.range, doubts) for candidate, doubts in found
     )
@@ -288,4 +313,11 @@ def _match(
         cvss=index.cvss.get(vuln_id),
         kev=index.kev.get(vuln_id),
         epss=index.epss.get(vuln_id),
+        basis=verdict.reason if verdict.status is Status.CONFIRMED and not reasons else "",
+        shipped_by=verdict.shipped_by,
     )
+
+
+def _seen(subject: _Subject, product: ObservedProduct) -> Seen:
+    distro = product.distro or ("distribution" if product.distro_patched else None)
+    return Seen(subject.key, subject.full, distro, product.revision, product.label)

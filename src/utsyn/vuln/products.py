@@ -88,6 +88,29 @@ _RETIREJS = {
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
+# Operating-system distributions as NVD names them. A distribution is a collection of
+# packages: a CVE record that lists `debian_linux 11.0` as affected next to Tomcat says that
+# Debian 11's Tomcat package was, not that every Debian 11 machine runs Tomcat.
+_DISTRIBUTIONS = frozenset(
+    {
+        "debian:debian_linux",
+        "canonical:ubuntu_linux",
+        "fedoraproject:fedora",
+        "centos:centos",
+        "opensuse:leap",
+        "opensuse:opensuse",
+        "opensuse:tumbleweed",
+        "oracle:linux",
+        "amazon:linux",
+        "amazon:linux_2",
+        "amazon:linux_2023",
+        "rockylinux:rocky_linux",
+        "almalinux:almalinux",
+    }
+)
+# Families NVD splits by edition: `enterprise_linux_server`, `enterprise_linux_eus`, ...
+_DISTRIBUTION_FAMILIES = ("redhat:enterprise_linux", "suse:linux_enterprise", "suse:suse_linux")
+
 
 def normalise_name(text: str) -> str:
     """`Apache Software Foundation` → `apache software foundation`; `Moment.js` → `moment js`."""
@@ -110,6 +133,11 @@ def key_for_name(vendor: str | None, product: str) -> str | None:
     if name in _NAMES:
         return _NAMES[name]
     return None
+
+
+def is_distribution(key: str) -> bool:
+    """Whether a product key names an operating-system distribution, not one program."""
+    return key in _DISTRIBUTIONS or key.startswith(_DISTRIBUTION_FAMILIES)
 
 
 def fallback_key(vendor: str, product: str) -> str:
