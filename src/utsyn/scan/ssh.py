@@ -240,9 +240,10 @@ def describe_key(public_data: bytes) -> str:
     """ "rsa3072", "dsa1024", "ecdsa256", "ed25519" from an SSH public key blob (RFC 4253 6.6)."""
     fields = _wire_strings(public_data, 3)
     algorithm = fields[0].decode("ascii", "replace")
-    if algorithm in ("ssh-rsa", "ssh-dss"):  # RSA: e, n; DSA: p, q, g, y
-        modulus = fields[2] if algorithm == "ssh-rsa" else fields[1]
-        return f"{algorithm[4:7]}{int.from_bytes(modulus, 'big').bit_length()}"
+    if algorithm == "ssh-rsa":  # e, n
+        return f"rsa{int.from_bytes(fields[2], 'big').bit_length()}"
+    if algorithm == "ssh-dss":  # p, q, g, y
+        return f"dsa{int.from_bytes(fields[1], 'big').bit_length()}"
     if algorithm.startswith("ecdsa-sha2-nistp"):
         return f"ecdsa{algorithm.removeprefix('ecdsa-sha2-nistp')}"
     return excerpt(algorithm.removeprefix("ssh-"), 64)
