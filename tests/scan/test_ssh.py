@@ -6,8 +6,10 @@ The recording server listens on 127.116.0.1 (this module's own loopback address)
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +23,7 @@ from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
 from utsyn.rules.outcomes import Outcome, classify
 from utsyn.scan.family import ScanContext
-from utsyn.scan.guard import GuardedNet, ScopePolicy, ScopeRefused
+from utsyn.scan.guard import GuardedNet, ScopePolicy, ScopeRefused, Timeouts
 from utsyn.scan.model import ServiceTarget, TargetResult
 from utsyn.scan.resolve import Resolver
 from utsyn.scan.ssh import PROBE_USER, SshFamily, describe_key, parse_kexinit, weak_names
@@ -150,6 +152,35 @@ async def test_the_scope_guard_refuses_before_any_connection(demo_lab: LabInfo) 
         with pytest.raises(ScopeRefused):
             await family.run(job, scan)
     assert scan.net.stats.connections == 0
+
+
+async def test_a_server_dripping_lines_is_given_up_on_in_bounded_time(demo_lab: LabInfo) -> None:
+    """Hostile case: pre-identification lines, each well inside the read timeout."""
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for _ in range(100):
+                writer.write(b"please wait\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(drip, RECORDER_IP, 0)
+    port = server.sockets[0].getsockname()[1]
+    config = lab_config(demo_lab, timeouts=Timeouts(connect=1.0, read=0.5))
+    net = GuardedNet(config.scope, config.timeouts)
+    scan = ScanContext(config, net, Resolver(net, [demo_lab.dns_ip], demo_lab.dns_port))
+    began = time.monotonic()
+    try:
+        (job, *_) = SshFamily().jobs(ServiceTarget("drip.test", RECORDER_IP, port, "ssh"))
+        observations = await SshFamily().run(job, scan)
+    finally:
+        server.close()
+    assert time.monotonic() - began < 3  # 32 lines at 0.2 s would take 6.4 s
+    assert {o.error for o in observations} == {"timeout: the server did not answer in time"}
 
 
 # ======================================================================== piece by piece

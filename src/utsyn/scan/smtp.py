@@ -64,7 +64,9 @@ class SmtpFamily:
         async with scan.net.tcp(target.ip, target.port, name=target.host) as (reader, writer):
             stream = _Stream(reader, writer, scan.net)
             try:
-                return await _users(target, stream)
+                # Each reply has its timeout; a server dripping lines must not add them up.
+                async with asyncio.timeout(scan.net.timeouts.read * 3):
+                    return await _users(target, stream)
             except TimeoutError:
                 reason = "timeout: the server did not answer in time"
             except SmtpError as exc:

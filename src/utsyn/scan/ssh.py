@@ -179,15 +179,18 @@ async def kexinit(target: ServiceTarget, scan: ScanContext) -> list[Observation]
         writer,
     ):
         try:
-            writer.write(f"SSH-2.0-{CLIENT_VERSION}\r\n".encode())
-            ident = await _identification(scan, reader)
-            algorithms = parse_kexinit(await _first_packet(scan, reader))
+            # Each read has its timeout; a server dripping lines must not add them up.
+            async with asyncio.timeout(scan.net.timeouts.read * 2):
+                writer.write(f"SSH-2.0-{CLIENT_VERSION}\r\n".encode())
+                ident = await _identification(scan, reader)
+                algorithms = parse_kexinit(await _first_packet(scan, reader))
         except (TimeoutError, OSError, asyncio.IncompleteReadError, SshProtocolError) as exc:
             return [failed(target, c, _reason(exc), "kexinit") for c in KEXINIT_CHECKS]
     evidence = f"{ident}; " + "; ".join(f"{k}: {','.join(v)}" for k, v in algorithms.items())
     out = [observe(target, "ssh.algorithms", algorithms, "kexinit", evidence)]
     for check, names in weak_names(algorithms).items():
-        out.append(observe(target, check, names, "kexinit", f"{ident}: {', '.join(names)}"))
+        listed = ", ".join(names) or "none of these offered"
+        out.append(observe(target, check, names, "kexinit", f"{ident}: {listed}"))
     return out
 
 
