@@ -214,12 +214,11 @@ def _chance(name: str, what: str) -> float:
 
 
 def _with_dhe(tls: Data, name: str, quality: Quality) -> Data:
+    """DHE beside ECDHE on some profiles that can serve it (RSA keys, AEAD or CBC suites)."""
     bits = {"average": 2048, "poor": 1024}.get(quality)
-    servable = str(tls.get("cert", {}).get("key", "")).startswith("rsa") and {
-        "aead",
-        "cbc",
-    } & set(tls["ciphers"])
-    if bits is None or not servable or tls is _TLS["legacy"] or _chance(name, "dhe") >= _CHANCE_DHE:
+    rsa = str(tls.get("cert", {}).get("key", "")).startswith("rsa")
+    servable = rsa and bool({"aead", "cbc"} & set(tls["ciphers"])) and tls is not _TLS["legacy"]
+    if bits is None or not servable or _chance(name, "dhe") >= _CHANCE_DHE:
         return tls
     return dict(tls, dhe=bits)
 
