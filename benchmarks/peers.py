@@ -503,7 +503,8 @@ def minimum_connections(manifest: Manifest, lab: LabInfo, ports: tuple[int, ...]
 
     Per host: one connection per probed port; then one per job, except the jobs that open
     none (services of HTTP(S)/DNS are judged by other families; SSH/FTP/SMTP reuse the
-    greeting discovery read; the open-resolver probe is UDP). Zones need DNS only.
+    greeting discovery read; the open-resolver probe is UDP; an https service's zone-apex
+    question is DNS). Zones need DNS only.
     """
     from utsyn.scan.discovery import PROTOCOL_BY_PORT
     from utsyn.scan.registry import FAMILIES
@@ -528,8 +529,10 @@ def minimum_connections(manifest: Manifest, lab: LabInfo, ports: tuple[int, ...]
                 for job in family.jobs(target):
                     jobs += 1
                     free = (
-                        job.family == "services" and (kind in ("http", "https", "dns") or greets)
-                    ) or (job.family == "dns")
+                        (job.family == "services" and (kind in ("http", "https", "dns") or greets))
+                        or (job.family == "dns")
+                        or (job.family == "http" and job.name == "apex")
+                    )
                     minimum += 0 if free else 1
     return {"port_probes": probes, "jobs": jobs, "minimum": probes + minimum}
 
@@ -593,7 +596,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]
                     }
                     for o in manifest.organisations
                 ],
-                ("tls.", "http.", "dns.", "service.", "smtp."),
+                ("tls.", "http.", "dns.", "service.", "smtp.", "ssh."),
             )
             rows = full.output.pop("facts")
             facts = facts_of(rows)

@@ -32,8 +32,9 @@ def test_organisation_count_and_hosts_per_organisation(orgs: int) -> None:
     assert len(manifest.organisations) == orgs
     for org in manifest.organisations:
         assert 1 <= len(org.hosts) <= MAX_HOSTS_PER_ORG, org.slug
-        assert org.hosts[0].name == f"www.{org.domains[0].name}"
-        assert all(h.name.endswith("." + org.domains[0].name) for h in org.hosts)
+        apex = org.domains[0].name
+        assert org.hosts[0].name == f"www.{apex}"
+        assert all(h.name == apex or h.name.endswith("." + apex) for h in org.hosts)
 
 
 def test_host_counts_spread_over_the_whole_range() -> None:
@@ -75,6 +76,28 @@ def test_every_dnssec_state_and_name_server_answer_is_generated() -> None:
         if server.startswith("ns1.") and server != "ns1.test"
     ]
     assert any(a and a[0].isdigit() for a in answers) and None in answers
+
+
+def test_the_checks_of_issue_14_have_cases_at_scale() -> None:
+    """Weak DHE, SSH passwords and old algorithms, VRFY, leaky Referrer-Policy values and
+    apex HSTS are spread through a generated sector, not only the demo."""
+    manifest = generate(242, seed=7)
+    services = [s for _, h in manifest.hosts() for s in h.services]
+    tls = [s.tls for s in services if s.tls]
+    ssh = [s for s in services if s.kind == ServiceKind.SSH]
+    assert {t.dhe for t in tls} == {None, 1024, 2048}
+    assert any("password" in s.ssh_spec.auth for s in ssh)
+    assert any(s.ssh_spec.auth == ("publickey",) for s in ssh)
+    assert any("rsa1024" in s.ssh_spec.host_keys for s in ssh)
+    assert any("OpenSSH_6" in (s.banner or "") for s in ssh)
+    assert {s.vrfy for s in services if s.kind == ServiceKind.SMTP} == {
+        "enumerates", "uniform", "disabled"
+    }  # fmt: skip
+    policies = {s.http.referrer_policy for s in services if s.http}
+    assert {"unsafe-url", "origin-when-cross-origin", "no-referrer-when-downgrade"} <= policies
+    apexes = [h for o in manifest.organisations for h in o.hosts if h.name == o.domains[0].name]
+    hsts = {s.http.hsts for h in apexes for s in h.services if s.http and s.http.hsts}
+    assert {"max-age=31536000", "max-age=63072000; includeSubDomains; preload"} <= hsts
 
 
 def test_legacy_tls_only_on_https() -> None:

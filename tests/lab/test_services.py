@@ -31,7 +31,6 @@ from utsyn.lab.services import (
     bson_decode,
     bson_encode,
     service_handler,
-    ssh_algorithms,
     strip_telnet_commands,
 )
 
@@ -110,53 +109,6 @@ async def recv_all(reader: asyncio.StreamReader) -> bytes:
 async def exchange(writer: asyncio.StreamWriter, data: bytes) -> None:
     writer.write(data)
     await writer.drain()
-
-
-# ---------------------------------------------------------------- SSH
-
-
-async def read_kexinit(reader: asyncio.StreamReader) -> list[str]:
-    length, padding = struct.unpack(">IB", await recv(reader, 5))
-    assert (4 + length) % 8 == 0 and padding >= 4
-    payload = (await recv(reader, length - 1))[: length - 1 - padding]
-    assert payload[0] == 20  # SSH_MSG_KEXINIT
-    names, pos = [], 17
-    for _ in range(10):
-        (size,) = struct.unpack_from(">I", payload, pos)
-        names.append(payload[pos + 4 : pos + 4 + size].decode())
-        pos += 4 + size
-    assert payload[pos:] == b"\x00\x00\x00\x00\x00"
-    return names
-
-
-async def test_ssh_default_identification_then_kexinit() -> None:
-    async with connected("ssh") as (reader, writer):
-        assert await recv_line(reader) == b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n"
-        await exchange(writer, b"SSH-2.0-OpenSSH_9.2\r\n")
-        kex, host_keys, *_ = await read_kexinit(reader)
-    assert kex.startswith("curve25519-sha256,")
-    assert "diffie-hellman-group14-sha1" not in kex and "ssh-rsa" not in host_keys.split(",")
-
-
-async def test_ssh_banner_is_verbatim_and_old_releases_offer_sha1() -> None:
-    banner = "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7"
-    async with connected("ssh", banner) as (reader, writer):
-        assert await recv_line(reader) == banner.encode() + b"\r\n"
-        await exchange(writer, b"SSH-2.0-Go\r\n")
-        kex, host_keys, *_ = await read_kexinit(reader)
-    assert "diffie-hellman-group14-sha1" in kex and "ssh-rsa" in host_keys.split(",")
-
-
-def test_ssh_strict_kex_marker_only_from_openssh_9_6() -> None:
-    assert "kex-strict-s-v00@openssh.com" in ssh_algorithms("SSH-2.0-OpenSSH_9.6")[0]
-    assert "kex-strict-s-v00@openssh.com" not in ssh_algorithms("SSH-2.0-OpenSSH_9.3")[0]
-
-
-async def test_ssh_refuses_a_client_that_is_not_ssh() -> None:
-    async with connected("ssh") as (reader, writer):
-        await recv_line(reader)
-        await exchange(writer, b"GET / HTTP/1.0\r\n")
-        assert await recv_all(reader) == b"Invalid SSH identification string.\r\n"
 
 
 # ---------------------------------------------------------------- FTP
@@ -602,7 +554,8 @@ async def test_mssql_prelogin_carries_the_version(
 # ---------------------------------------------------------------- every server
 
 
-ALL_KINDS = sorted(k.value for k in ServiceKind if k.value in {s.value for s in DEFAULT_BANNERS})
+# SSH is real SSH (lab/ssh.py, tests/lab/test_ssh.py).
+ALL_KINDS = sorted(k.value for k in ServiceKind if k in DEFAULT_BANNERS and k != ServiceKind.SSH)
 ALL_KINDS += ["rdp", "smb"]
 GARBAGE = bytes(range(256)) * 8 + b"\r\n\r\n"
 
@@ -627,10 +580,10 @@ async def test_a_silent_client_is_disconnected_after_the_idle_timeout(kind: str)
 
 
 def test_other_kinds_are_refused() -> None:
-    service, host, ctx = lab("ssh")
-    smtp = Service(kind=ServiceKind.SMTP)
-    with pytest.raises(ValueError, match="smtp"):
-        service_handler(smtp, host, ctx)
+    service, host, ctx = lab("ftp")
+    for kind in (ServiceKind.SMTP, ServiceKind.SSH):
+        with pytest.raises(ValueError, match=kind.value):
+            service_handler(Service(kind=kind), host, ctx)
     assert service_handler(service, host, ctx) is not None
 
 
@@ -640,7 +593,7 @@ def test_other_kinds_are_refused() -> None:
 @pytest.mark.reference
 @pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is not installed")
 async def test_nmap_version_detection_names_the_products() -> None:
-    products = {"ssh": "OpenSSH", "ftp": "vsftpd", "mysql": "MySQL", "redis": "Redis"}
+    products = {"ftp": "vsftpd", "mysql": "MySQL", "redis": "Redis"}  # SSH: test_ssh.py
     products |= {"vnc": "VNC", "memcached": "Memcached"}
     async with asyncio.timeout(300):
         ports: dict[str, int] = {}

@@ -37,6 +37,7 @@ from utsyn.scan.tls import (
     TlsFamily,
     certificate_hello,
     class_suites,
+    dhe_hello,
     suite_classes,
     version_hello,
 )
@@ -75,6 +76,19 @@ def test_a_mail_server_without_starttls_gets_no_tls_facts(tls_scan: list[TargetR
     assert [o.value for o in starttls] == [False]
     assert "STARTTLS" not in starttls[0].evidence.upper()
     assert [o for o in seen if o.check.startswith("tls.")] == []
+
+
+def test_dhe_groups_are_measured_on_https_and_after_starttls(
+    tls_scan: list[TargetResult],
+) -> None:
+    """Lab cases: 1024-bit DHE (RFC 2409's group 2) on www.sorkystfk.test, ffdhe2048 on
+    www.vesthav-ikt.test and after STARTTLS on mail.vesthav-ikt.test, no DHE on www.ddb.test."""
+    seen = observed(tls_scan)
+    weak = seen[("www.sorkystfk.test:443", "tls.dhe.bits")]
+    assert weak.value == 1024 and "TLS_DHE_RSA_WITH_" in weak.evidence
+    assert seen[("www.vesthav-ikt.test:443", "tls.dhe.bits")].value == 2048
+    assert seen[("mail.vesthav-ikt.test:25", "tls.dhe.bits")].value == 2048
+    assert seen[("www.ddb.test:443", "tls.dhe.bits")].value is None
 
 
 def test_the_certificate_of_a_tls13_only_host_is_read_through_its_encryption(
@@ -206,18 +220,24 @@ _SSLYZE_VERSIONS = {
 
 
 def _sslyze_result_facts(result: object) -> dict[tuple[str, str], object]:
+    from nassl.ephemeral_key_info import DhEphemeralKeyInfo
+
     host = result.server_location.hostname  # type: ignore[attr-defined]
     scan = result.scan_result  # type: ignore[attr-defined]
     facts: dict[tuple[str, str], object] = {}
     classes: set[str] = set()
+    dh_sizes: set[int] = set()
     for version, attribute in _SSLYZE_VERSIONS.items():
         accepted = getattr(scan, attribute).result.accepted_cipher_suites
         facts[(host, f"tls.version.{version}")] = bool(accepted)
         if version != "tls1.3":
             for suite in accepted:
                 classes |= _sslyze_classes(suite.cipher_suite.openssl_name)
+                if isinstance(suite.ephemeral_key, DhEphemeralKeyInfo):
+                    dh_sizes.add(suite.ephemeral_key.size)
     for cipher_class in ("aead", "cbc", "rsa_kex", "rc4", "3des", "null", "anon"):
         facts[(host, f"tls.cipher.{cipher_class}")] = cipher_class in classes
+    facts[(host, "tls.dhe.bits")] = min(dh_sizes) if dh_sizes else None
     deployment = scan.certificate_info.result.certificate_deployments[0]
     custom = [
         p for p in deployment.path_validation_results if p.trust_store.name == "Supplied CA file"
@@ -244,7 +264,7 @@ def test_utsyn_agrees_with_sslyze_on_versions_ciphers_and_trust(
         if ours != theirs:
             disagreements.append(f"{host} {check}: utsyn {ours!r}, sslyze {theirs!r}")
     assert disagreements == []
-    assert compared == len(_profile_hosts()) * 13 - len(DIVERGENCES)
+    assert compared == len(_profile_hosts()) * 14 - len(DIVERGENCES)
 
 
 @pytest.mark.reference
@@ -323,6 +343,16 @@ def test_a_tls12_cipher_probe_offers_one_class_with_the_usual_extensions() -> No
     assert b"www.lyngoy.test" in extensions[0]
     assert {0, 10, 11, 13} <= set(extensions)
     assert 43 not in extensions  # no supported_versions: a TLS 1.2-at-most hello
+
+
+def test_the_dhe_probe_offers_dhe_alone_and_no_rfc7919_group() -> None:
+    """Without an ffdhe group an RFC 7919 server shows the group older clients get."""
+    hello = _parse_client_hello(ch.build_client_hello(dhe_hello("a.test")).record)
+    offered = [s for s in hello.suites if s != ch.RENEGOTIATION_SCSV]
+    assert offered and all(ch.SUITES[s].startswith("TLS_DHE_") for s in offered)
+    groups = hello.extensions[10]
+    named = [int.from_bytes(groups[i : i + 2], "big") for i in range(2, len(groups), 2)]
+    assert named and not [g for g in named if 256 <= g < 512]
 
 
 def test_an_sslv3_probe_looks_like_an_sslv3_client() -> None:

@@ -81,13 +81,38 @@ def _service_facts(manifest: Manifest, host: Host, service: Service) -> Iterator
         yield Expected(target, "service.banner", service.banner)
     if service.kind == ServiceKind.SMTP:
         yield Expected(target, "smtp.starttls", service.starttls)
+        yield Expected(target, "smtp.vrfy", service.vrfy)
+        yield Expected(target, "smtp.expn", service.expn)
     if service.kind in _NAME_SERVER_KINDS:
         yield Expected(target, "dns.open_resolver", service.kind == ServiceKind.DNS_RESOLVER)
+    if service.kind == ServiceKind.SSH:
+        yield from _ssh_facts(target, service)
     if service.tls is not None:
         yield from _tls_facts(target, service.tls)
     if service.http is not None:
         https = service.kind == ServiceKind.HTTPS
         yield from _http_facts(manifest, target, host, service.http, https)
+
+
+# A client asking for RSA host keys first (as `scan.ssh` does) gets the RSA key if there is
+# one, else the first of these the server has.
+_SSH_KEY_PREFERENCE = ("rsa", "ed25519", "ecdsa", "dsa")
+
+
+def _ssh_facts(target: str, service: Service) -> Iterator[Expected]:
+    from utsyn.lab.ssh import served_algorithms
+    from utsyn.scan.ssh import weak_names  # the judgement of names, not an observation
+
+    spec = service.ssh_spec
+    for check, names in weak_names(served_algorithms(service)).items():
+        yield Expected(target, check, names)
+    shown = min(spec.host_keys, key=_ssh_key_rank)
+    yield Expected(target, "ssh.host_key", shown)
+    yield Expected(target, "ssh.auth_methods", sorted(spec.auth))
+
+
+def _ssh_key_rank(kind: str) -> int:
+    return next(i for i, prefix in enumerate(_SSH_KEY_PREFERENCE) if kind.startswith(prefix))
 
 
 def _tls_facts(target: str, tls: TlsSpec) -> Iterator[Expected]:
@@ -96,6 +121,7 @@ def _tls_facts(target: str, tls: TlsSpec) -> Iterator[Expected]:
     below13 = any(v != TlsVersion.TLS13 for v in tls.versions)
     for cipher in CipherClass:
         yield Expected(target, f"tls.cipher.{cipher}", below13 and cipher in tls.ciphers)
+    yield Expected(target, "tls.dhe.bits", tls.dhe)  # None: the server refuses DHE
     cert = tls.cert
     status = cert.status
     incomplete = status == CertStatus.VALID and cert.chain == "missing_intermediate"
@@ -126,6 +152,8 @@ def _http_facts(
     }
     for name, value in headers.items():
         yield Expected(target, f"http.header.{name}", value)
+    if https:  # the host owns its zone's SOA when it is the zone's apex
+        yield Expected(target, "http.zone_apex", _is_zone(manifest, host.name))
     if http.redirect:
         return  # a redirecting site has no page of its own to judge
     yield Expected(target, "http.cookies", [_cookie_flags(c) for c in http.cookies])
@@ -325,6 +353,10 @@ def _spf_lookups(manifest: Manifest, record: str, depth: int) -> int:
 
 def _includes(record: str) -> list[str]:
     return [t.split(":", 1)[1] for t in record.split() if t.lstrip("+?~-").startswith("include:")]
+
+
+def _is_zone(manifest: Manifest, name: str) -> bool:
+    return _domain_named(manifest, name) is not None
 
 
 def _domain_named(manifest: Manifest, name: str) -> Domain | None:

@@ -11,6 +11,7 @@ models field by field would validate every shared profile again at each level.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Any, Literal
 
@@ -226,6 +227,79 @@ _RISKY: tuple[tuple[str, str | None], ...] = (
 )
 
 
+# The chances of the details added with issue 14's checks, drawn by `_chance` (see there).
+_CHANCE_DHE = 0.2  # a DHE group beside ECDHE: ffdhe2048 on average hosts, 1024 bits on poor
+_CHANCE_APEX = 0.2  # the zone apex answers HTTPS itself and redirects to www
+_SSH_PASSWORDS: dict[Quality, float] = {"good": 0.0, "average": 0.5, "poor": 0.7}
+_POSTFIX_VRFY: dict[Quality, tuple[tuple[float, str], ...]] = {
+    "good": ((0.6, "disabled"), (1.0, "uniform")),
+    "average": ((0.6, "enumerates"), (1.0, "uniform")),
+    "poor": ((0.8, "enumerates"), (1.0, "uniform")),
+}
+
+
+def _chance(name: str, what: str) -> float:
+    """A draw in [0, 1) fixed by a name and a purpose.
+
+    Details added after the generator first shipped draw from here rather than from the
+    seeded stream, so that a seed still gives the scenario it gave before (every later
+    draw of the stream would shift otherwise).
+    """
+    digest = hashlib.sha256(f"{what}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _with_dhe(tls: Data, name: str, quality: Quality) -> Data:
+    """DHE beside ECDHE on some profiles that can serve it (RSA keys, AEAD or CBC suites)."""
+    bits = {"average": 2048, "poor": 1024}.get(quality)
+    rsa = str(tls.get("cert", {}).get("key", "")).startswith("rsa")
+    servable = rsa and bool({"aead", "cbc"} & set(tls["ciphers"])) and tls is not _TLS["legacy"]
+    if bits is None or not servable or _chance(name, "dhe") >= _CHANCE_DHE:
+        return tls
+    return dict(tls, dhe=bits)
+
+
+def _ssh_details(service: Data, name: str, quality: Quality) -> Data:
+    """Password login on many average and poor hosts; some poor ones on an old release."""
+    spec: Data = {}
+    if _chance(name, "ssh-password") < _SSH_PASSWORDS[quality]:
+        spec["auth"] = ["publickey", "password"]
+    legacy = _chance(name, "ssh-legacy") if quality == "poor" else 1.0
+    if legacy < 0.15:  # Ubuntu 14.04 as installed, out of support: its CVEs are there
+        service = service | {"package": "ubuntu", "package_patched": False}
+        service["banner"] = "SSH-2.0-OpenSSH_6.6.1p1 Ubuntu-2ubuntu2.13"
+        spec["host_keys"] = ["rsa2048", "dsa1024", "ecdsa256", "ed25519"]
+    elif legacy < 0.3:  # a vendor image with a small key
+        spec["host_keys"] = ["rsa1024"]
+    return dict(service, ssh=spec) if spec else service
+
+
+def _web_details(http: Data, name: str, quality: Quality) -> Data:
+    """Referrer-Policy values that leak, and `preload` asked for without its requirements."""
+    chance = _chance(name, "referrer")
+    if quality == "poor" and chance < 0.25:
+        http["referrer_policy"] = "unsafe-url" if chance < 0.15 else "origin-when-cross-origin"
+    elif quality == "average" and chance < 0.1:
+        http["referrer_policy"] = "no-referrer-when-downgrade"
+    if quality == "average" and _chance(name, "preload") < 0.1:
+        http["hsts"] = "max-age=31536000; preload"
+    return http
+
+
+def _apex(domain: str, posture: Quality) -> Data:
+    """The apex redirecting to www: preload-grade HSTS when good, no includeSubDomains else."""
+    good = posture == "good"
+    hsts = "max-age=63072000; includeSubDomains; preload" if good else "max-age=31536000"
+    https = {"server": "nginx", "redirect": f"https://www.{domain}/", "hsts": hsts}
+    return {
+        "name": domain,
+        "services": [
+            {"kind": "http", "http": {"redirect": f"https://{domain}/"}},
+            {"kind": "https", "tls": _TLS["modern" if good else "typical"], "http": https},
+        ],
+    }
+
+
 # ---------------------------------------------------------------- the generator
 
 
@@ -361,15 +435,17 @@ class _Builder:
         if posture != "good" and count >= 4 and rng.random() < _OWN_NAME_SERVER:
             labels[-1] = "ns1"  # the body runs its own name server next to the lab's
         weights = _HOST_QUALITY_WEIGHTS[posture]
+        apex = posture != "poor" and 3 <= count < MAX_HOSTS_PER_ORG
+        apex = apex and _chance(domain, "apex") < _CHANCE_APEX
         hosts = []
         for label in labels:
             quality: Quality = rng.choices(_QUALITIES, weights)[0]
             name = f"{label}.{domain}"
             host: Data = {"name": name, "services": self._services(label, name, quality)}
-            if label == "www":
+            if label == "www" and not apex:
                 host["aliases"] = [domain]
             hosts.append(host)
-        return hosts
+        return [*hosts, _apex(domain, posture)] if apex else hosts
 
     def _services(self, label: str, name: str, quality: Quality) -> list[Data]:
         if label == "ns1":
@@ -381,24 +457,25 @@ class _Builder:
             return [{"kind": "https", "tls": _TLS["modern"], "http": {"title": "MTA-STS"}}]
         services = self._web(name, quality)
         if label != "www" and quality == "poor":
-            services += self._exposed_extras(quality)
+            services += self._exposed_extras(name, quality)
         elif label != "www" and self.rng.random() < 0.15:
-            services.append(self._ssh(quality))
+            services.append(self._ssh(name, quality))
         return services
 
-    def _ssh(self, quality: Quality) -> Data:
-        return _installed({"kind": "ssh"}, "banner", self.installs.choice(_SSH_BANNERS[quality]))
+    def _ssh(self, name: str, quality: Quality) -> Data:
+        installed = self.installs.choice(_SSH_BANNERS[quality])
+        return _ssh_details(_installed({"kind": "ssh"}, "banner", installed), name, quality)
 
     def _web(self, name: str, quality: Quality) -> list[Data]:
         rng = self.rng
-        http = dict(_WEB[quality], title=name)
+        http = _web_details(dict(_WEB[quality], title=name), name, quality)
         if quality == "good":
             return [
                 {"kind": "http", "http": {"redirect": f"https://{name}/"}},
                 {"kind": "https", "tls": _TLS["modern"], "http": http},
             ]
         if quality == "average":
-            tls = _TLS["typical" if rng.random() < 0.7 else "dated"]
+            tls = _with_dhe(_TLS["typical" if rng.random() < 0.7 else "dated"], name, quality)
             site: Data = {"kind": "https", "tls": tls, "http": http}
             if self.installs.random() < 0.3:
                 site = _installed(site, "server", _DEBIAN_NGINX)
@@ -416,7 +493,8 @@ class _Builder:
         installed = {"package": package, "package_patched": patched}
         return [
             {"kind": "http", "http": plain} | (installed if plain is http else {}),
-            {"kind": "https", "tls": self._poor_tls(), "http": http} | installed,
+            {"kind": "https", "tls": _with_dhe(self._poor_tls(), name, quality), "http": http}
+            | installed,
         ]
 
     def _poor_tls(self, legacy_ok: bool = True) -> Data:
@@ -434,7 +512,7 @@ class _Builder:
             text, package, patched = _UPSTREAM_EXIM
         smtp = _installed({"kind": "smtp"}, "banner", (f"{name} {text}", package, patched))
         if quality == "poor" and rng.random() < 0.4:
-            return smtp  # no STARTTLS: mail in the clear
+            return _with_vrfy(smtp, name, quality)  # no STARTTLS: mail in the clear
         if quality == "good":
             tls = _TLS["modern"]
         elif quality == "average":
@@ -442,11 +520,12 @@ class _Builder:
         else:
             # The lab serves SSLv3/RC4/3DES (through tlslite-ng) on https only, not STARTTLS.
             tls = self._poor_tls(legacy_ok=False)
-        return smtp | {"starttls": True, "tls": tls}
+        smtp = smtp | {"starttls": True, "tls": _with_dhe(tls, name, quality)}
+        return _with_vrfy(smtp, name, quality)
 
-    def _exposed_extras(self, quality: Quality) -> list[Data]:
+    def _exposed_extras(self, name: str, quality: Quality) -> list[Data]:
         rng = self.rng
-        extras: list[Data] = [self._ssh(quality)]
+        extras: list[Data] = [self._ssh(name, quality)]
         for kind, banner in rng.sample(_RISKY, rng.randint(1, 3)):
             service: Data = {"kind": kind}
             if banner is not None:
@@ -515,6 +594,15 @@ def _installed(service: Data, field: str, installed: Installed) -> Data:
     else:
         service[field] = text
     return service | {"package": package, "package_patched": patched}
+
+
+def _with_vrfy(smtp: Data, name: str, quality: Quality) -> Data:
+    """Postfix answers VRFY from its recipient table unless told not to (Exim and
+    Exchange answer 252 to every name: the lab's default)."""
+    if "Postfix" not in smtp["banner"]:
+        return smtp
+    draw = _chance(name, "vrfy")
+    return dict(smtp, vrfy=next(v for limit, v in _POSTFIX_VRFY[quality] if draw < limit))
 
 
 def _spf(*terms: str | None) -> str:

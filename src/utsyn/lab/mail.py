@@ -29,6 +29,8 @@ MAX_COMMANDS = 1000
 MAX_SESSION_BYTES = 64 << 20
 
 _BASE62 = string.digits + string.ascii_letters
+# Mailboxes every lab MTA has (RFC 2142 role addresses and root).
+KNOWN_USERS = frozenset({"postmaster", "abuse", "hostmaster", "webmaster", "root"})
 
 
 def default_smtp_banner(host: Host) -> str:
@@ -166,10 +168,14 @@ class _Mta:
     dialect: _Dialect
     domains: frozenset[str]
     tls_context: ssl.SSLContext | None
+    vrfy: str = "uniform"
+    expn: str = "disabled"
 
     def ehlo(self, helo: str, ip: str, tls_active: bool) -> str:
         offered = self.tls_context is not None and not tls_active
         extensions = [e for e in self.dialect.extensions if e != "STARTTLS" or offered]
+        if self.vrfy == "disabled":  # Postfix stops announcing VRFY when it is disabled
+            extensions = [e for e in extensions if e != "VRFY"]
         first = self.dialect.hello.format(host=self.name, helo=helo, ip=ip)
         lines = [first, *extensions]
         return "\r\n".join(
@@ -200,6 +206,8 @@ def smtp_handler(
         dialect=_dialect(greeting),
         domains=accepted_domains(host, ctx),
         tls_context=tls_context if service.starttls else None,
+        vrfy=service.vrfy,
+        expn=service.expn,
     )
 
     async def session(s: Session) -> None:
@@ -270,10 +278,41 @@ def _other(mta: _Mta, verb: str, arg: str) -> str:
     if not verb:
         return "500 5.5.2 Error: bad syntax"
     if verb == "VRFY":
-        return f"252 2.0.0 {arg}" if arg else "501 5.5.4 Syntax: VRFY address"
+        return _vrfy(mta, arg)
+    if verb == "EXPN" and mta.expn == "enumerates":
+        return _expn(mta, arg)
     if verb == "AUTH":
         return "503 5.5.1 Error: authentication not enabled"
     return mta.dialect.unknown
+
+
+def _vrfy(mta: _Mta, arg: str) -> str:
+    """Postfix's answers: 252 without checking ("uniform"), or 252 for a known mailbox and
+    550 for an unknown one when the recipient table is consulted ("enumerates")."""
+    if mta.vrfy == "disabled":
+        return "502 5.5.1 VRFY command is disabled"
+    if not arg:
+        return "501 5.5.4 Syntax: VRFY address"
+    if mta.vrfy == "uniform" or _known(mta, arg):
+        return f"252 2.0.0 {arg}"
+    return f"550 5.1.1 <{arg}>: Recipient address rejected: User unknown in local recipient table"
+
+
+def _expn(mta: _Mta, arg: str) -> str:
+    """Sendmail's answers: the expansion of a known name, "User unknown" for others."""
+    if not arg:
+        return "501 5.5.2 Argument required"
+    local = arg.strip("<>").partition("@")[0]
+    if _known(mta, arg):
+        return f"250 2.1.5 <{local}@{mta.name}>"
+    return f"550 5.1.1 {arg}... User unknown"
+
+
+def _known(mta: _Mta, arg: str) -> bool:
+    local, at, domain = arg.strip("<>").partition("@")
+    if at and domain.lower().rstrip(".") not in mta.domains:
+        return False
+    return local.lower() in KNOWN_USERS
 
 
 async def _starttls(mta: _Mta, s: Session, state: _Conversation) -> str | None:

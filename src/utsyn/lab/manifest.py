@@ -98,6 +98,10 @@ class TlsSpec(Strict):
     versions: tuple[TlsVersion, ...] = (TlsVersion.TLS12, TlsVersion.TLS13)
     ciphers: tuple[CipherClass, ...] = (CipherClass.AEAD,)
     cert: CertSpec = CertSpec()
+    # Finite-field DHE beside ECDHE, with the AEAD and CBC classes at TLS ≤ 1.2 (DHE-RSA, so
+    # an RSA certificate): 1024 bits is RFC 2409's Oakley group 2, the prime Logjam found
+    # most used; 2048 bits is RFC 7919's ffdhe2048. None: no DHE, as before.
+    dhe: Literal[1024, 2048] | None = None
 
     @property
     def legacy(self) -> bool:
@@ -115,7 +119,17 @@ class TlsSpec(Strict):
             raise ValueError("ciphers: rsa_kex (static RSA key exchange) needs an RSA cert key")
         if self.legacy and TlsVersion.TLS13 in self.versions:
             raise ValueError("a legacy profile (SSLv3, RC4 or 3DES) cannot also offer TLS 1.3")
+        if self.dhe is not None:
+            self._dhe_servable(bool(pre13))
         return self
+
+    def _dhe_servable(self, pre13: bool) -> None:
+        if not self.cert.key.startswith("rsa"):
+            raise ValueError("dhe: DHE-RSA suites need an RSA cert key")
+        if not pre13 or not {CipherClass.AEAD, CipherClass.CBC} & set(self.ciphers):
+            raise ValueError("dhe: needs TLS 1.2 or lower with the aead or cbc class")
+        if self.legacy:
+            raise ValueError("dhe: not served by the legacy (tlslite-ng) profile")
 
 
 # ---------------------------------------------------------------- HTTP
@@ -164,6 +178,32 @@ class HttpSpec(Strict):
     exposed: tuple[Exposure, ...] = ()
     # Answers 200 with the home page to every path: a trap for naive path checks.
     catch_all: bool = False
+
+
+# ---------------------------------------------------------------- SSH
+
+SshAuth = Literal["publickey", "password", "keyboard-interactive"]
+SshHostKey = Literal["ed25519", "ecdsa256", "rsa1024", "rsa2048", "rsa3072", "dsa1024"]
+
+
+class SshSpec(Strict):
+    """An SSH server's logins and host keys. Its algorithms are the defaults of the OpenSSH
+    release its banner names (`lab.ssh.release_algorithms`)."""
+
+    # The methods a `none` login is told may continue: sshd's PubkeyAuthentication,
+    # PasswordAuthentication and KbdInteractiveAuthentication. Every attempt fails.
+    auth: tuple[SshAuth, ...] = ("publickey",)
+    # What OpenSSH generates on installation: RSA 3072, ECDSA P-256 and Ed25519.
+    host_keys: tuple[SshHostKey, ...] = ("rsa3072", "ecdsa256", "ed25519")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SshSpec:
+        for field, values in (("auth", self.auth), ("host_keys", self.host_keys)):
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{field}: at least one, each once")
+        if sum(k.startswith("rsa") for k in self.host_keys) > 1:
+            raise ValueError("host_keys: one RSA key at most, as sshd loads one of a kind")
+        return self
 
 
 # ---------------------------------------------------------------- services
@@ -245,6 +285,16 @@ class Service(Strict):
     # A distribution package without fixes its release needs: an old revision, or a release
     # that was out of support when the flaws became known. Its CVEs are really there.
     package_patched: bool = True
+    # smtp: how VRFY and EXPN answer for an existing and a missing mailbox. "enumerates"
+    # tells them apart (Postfix's and Sendmail's defaults); "uniform" answers 252 to any
+    # name (Exim, Exchange); "disabled" refuses the command (Postfix disable_vrfy_command).
+    vrfy: Literal["enumerates", "uniform", "disabled"] = "uniform"
+    expn: Literal["enumerates", "disabled"] = "disabled"
+    ssh: SshSpec | None = None  # ssh; None: the defaults of SshSpec
+
+    @property
+    def ssh_spec(self) -> SshSpec:
+        return self.ssh if self.ssh is not None else SshSpec()
 
     @property
     def effective_port(self) -> int:
@@ -271,6 +321,12 @@ class Service(Strict):
             raise ValueError("version_bind: only for dns_authoritative")
         if not self.package_patched and self.package == Packaging.UPSTREAM:
             raise ValueError("package_patched: only a distribution package can lack its fixes")
+        if (self.vrfy, self.expn) != ("uniform", "disabled") and kind != ServiceKind.SMTP:
+            raise ValueError("vrfy, expn: only for smtp")
+        if self.ssh is not None and kind != ServiceKind.SSH:
+            raise ValueError("ssh: only for ssh")
+        if kind == ServiceKind.SSH and not (self.banner or "SSH-2.0-").startswith("SSH-2.0-"):
+            raise ValueError("banner: an SSH server identifies itself as SSH-2.0-...")
         return self
 
 

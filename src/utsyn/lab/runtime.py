@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import asyncssh
+
 from utsyn.errors import LabError
 from utsyn.lab.ca import LabCA
 from utsyn.lab.context import DNS_IP, FIRST_HOST_OCTET, LabContext, address_plan
@@ -25,6 +27,7 @@ from utsyn.lab.http import http_handler, respond_bytes
 from utsyn.lab.mail import smtp_handler
 from utsyn.lab.manifest import Host, Manifest, Service, ServiceKind
 from utsyn.lab.services import service_handler
+from utsyn.lab.ssh import start_ssh_server
 from utsyn.lab.tls import LegacyTlsServer, server_context
 
 
@@ -35,6 +38,17 @@ class Stoppable(Protocol):
 @dataclass
 class _AsyncioServers:
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+
+
+@dataclass
+class _SshServers:
+    servers: list[asyncssh.SSHAcceptor] = field(default_factory=list)
 
     async def stop(self) -> None:
         for server in self.servers:
@@ -121,6 +135,7 @@ class Lab:
         self._running: list[Stoppable] = []
         self._plain = _AsyncioServers()
         self._legacy = _LegacyServers()
+        self._ssh = _SshServers()
         self.info: LabInfo | None = None
 
     async def start(self) -> LabInfo:
@@ -133,7 +148,7 @@ class Lab:
             state_dir=self.state_dir,
             dns_ip=self._dns_ip,
         )
-        self._running = [self._plain, self._legacy]
+        self._running = [self._plain, self._legacy, self._ssh]
         try:
             dns = LabDns(ctx, port=self.dns_port, key_dir=self.cache_dir)
             await dns.start()
@@ -175,6 +190,9 @@ class Lab:
         if service.kind == ServiceKind.DNS_AUTHORITATIVE:
             for ip in ips:
                 self._running.append(await start_name_server(ctx, ip, port, service.version_bind))
+        if service.kind == ServiceKind.SSH:
+            for ip in ips:
+                self._ssh.servers.append(await start_ssh_server(service, host, ctx, ip))
             return
         if service.kind == ServiceKind.HTTPS and service.tls and service.tls.legacy:
             self._serve_legacy_https(ctx, host, service, ips)

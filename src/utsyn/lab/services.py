@@ -1,4 +1,4 @@
-"""Lab servers for the exposed non-web services: SSH, FTP, databases, remote desktops, ...
+"""Lab servers for the exposed non-web services: FTP, Telnet, databases, remote desktops, ...
 
 Each server speaks just enough of the real protocol that a banner grabber, a version probe
 and `nmap -sV` identify the product and version the manifest names, and then behaves like
@@ -7,7 +7,7 @@ harmless commands, and closes on garbage or when the client goes quiet. Nothing 
 and no real authentication happens; every read is bounded in size and in time.
 
 `service_handler` picks the server from a table keyed by `ServiceKind`. The connection
-plumbing (`Session`, `serve`) is shared with `lab/mail.py`.
+plumbing (`Session`, `serve`) is shared with `lab/mail.py`. SSH is real SSH, in `lab/ssh.py`.
 """
 
 from __future__ import annotations
@@ -218,83 +218,6 @@ def _banner(service: Service) -> str:
 
 def _short_name(host: Host) -> str:
     return host.name.split(".", 1)[0]
-
-
-# ---------------------------------------------------------------- SSH
-
-
-_SSH_CIPHERS = (
-    "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,"
-    "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-)
-_SSH_MACS = (
-    "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
-    "hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,"
-    "umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512,hmac-sha1"
-)
-_SSH_ECDH = (
-    "curve25519-sha256,curve25519-sha256@libssh.org,"
-    "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521"
-)
-_SSH_DH = (
-    "diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,"
-    "diffie-hellman-group18-sha512"
-)
-
-
-def ssh_algorithms(ident: str) -> tuple[str, ...]:
-    """The ten KEXINIT name-lists that the OpenSSH release named in `ident` sends by default.
-
-    Releases before 8.8 still offer SHA-1 key exchange and ssh-rsa host keys; 9.0 prefers
-    the post-quantum hybrid; 9.6 adds the strict-KEX marker (the Terrapin fix). Distribution
-    backports are not modelled. Anything that is not OpenSSH gets the older list.
-    """
-    match = re.search(r"OpenSSH_(\d+)\.(\d+)", ident)
-    version = (int(match[1]), int(match[2])) if match else (7, 4)
-    if version < (8, 8):
-        kex = f"{_SSH_ECDH},{_SSH_DH},diffie-hellman-group-exchange-sha1,"
-        kex += "diffie-hellman-group14-sha256,diffie-hellman-group14-sha1"
-        host_keys = "ssh-rsa,rsa-sha2-512,rsa-sha2-256,ecdsa-sha2-nistp256,ssh-ed25519"
-    else:
-        pq = "sntrup761x25519-sha512@openssh.com"
-        kex = f"{pq},{_SSH_ECDH}" if version >= (9, 0) else f"{_SSH_ECDH},{pq}"
-        kex += f",{_SSH_DH},diffie-hellman-group14-sha256"
-        if version >= (9, 6):
-            kex += ",ext-info-s,kex-strict-s-v00@openssh.com"
-        host_keys = "rsa-sha2-512,rsa-sha2-256,ecdsa-sha2-nistp256,ssh-ed25519"
-    comp = "none,zlib@openssh.com"
-    return (kex, host_keys, _SSH_CIPHERS, _SSH_CIPHERS, _SSH_MACS, _SSH_MACS, comp, comp, "", "")
-
-
-def ssh_kexinit_packet(ident: str) -> bytes:
-    """An unencrypted SSH binary packet carrying SSH_MSG_KEXINIT (RFC 4253 6 and 7.1)."""
-    payload = bytes([20]) + os.urandom(16)  # message number, cookie
-    for names in ssh_algorithms(ident):
-        payload += struct.pack(">I", len(names)) + names.encode()
-    payload += b"\x00" + b"\x00\x00\x00\x00"  # first_kex_packet_follows, reserved
-    padding = 8 - (5 + len(payload)) % 8
-    if padding < 4:
-        padding += 8
-    return struct.pack(">IB", 1 + len(payload) + padding, padding) + payload + os.urandom(padding)
-
-
-def _ssh(service: Service, host: Host, ctx: LabContext) -> Serve:
-    ident = _banner(service)
-
-    async def session(s: Session) -> None:
-        await s.send(ident.encode() + b"\r\n")
-        client = await s.read_line()
-        if len(client) > 255 or not client.startswith(b"SSH-"):
-            await s.send(b"Invalid SSH identification string.\r\n")
-            return
-        if not client.startswith((b"SSH-2.0-", b"SSH-1.99-")):
-            await s.send(b"Protocol major versions differ.\r\n")
-            return
-        await s.send(ssh_kexinit_packet(ident))
-        while True:  # a key exchange never follows: drain until the client gives up or idles
-            await s.read_some()
-
-    return session
 
 
 # ---------------------------------------------------------------- FTP
@@ -1459,7 +1382,6 @@ def _mssql(service: Service, host: Host, ctx: LabContext) -> Serve:
 
 
 _FACTORIES: dict[ServiceKind, ServerFactory] = {
-    ServiceKind.SSH: _ssh,
     ServiceKind.FTP: _ftp,
     ServiceKind.TELNET: _telnet,
     ServiceKind.MYSQL: _mysql,

@@ -22,7 +22,8 @@ else:
   ECDHE suites, so an ECDHE-only SSLv3 server would look like no SSLv3 at all);
 * a gap in the versions of a legacy profile (tlslite-ng takes a min and a max only).
 
-Key exchange is ECDHE (never finite-field DHE) in both engines, so that they agree.
+Key exchange is ECDHE in both engines, so that they agree; an OpenSSL profile with `dhe`
+adds finite-field DHE-RSA suites to its AEAD and CBC classes, with a fixed, well-known group.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 import ssl
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +43,8 @@ from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import dh, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, ParameterFormat
 from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 
 from utsyn.errors import LabError
@@ -152,6 +156,43 @@ _OPENSSL_SUITES: dict[CipherClass, dict[KeyFamily, tuple[str, ...]]] = {
     },
 }
 
+# Finite-field DHE suites added to a class when the profile asks for `dhe` (RSA keys only).
+_DHE_SUITES: dict[CipherClass, tuple[str, ...]] = {
+    CipherClass.AEAD: (
+        "DHE-RSA-AES256-GCM-SHA384",
+        "DHE-RSA-CHACHA20-POLY1305",
+        "DHE-RSA-AES128-GCM-SHA256",
+    ),
+    CipherClass.CBC: (
+        "DHE-RSA-AES256-SHA256",
+        "DHE-RSA-AES128-SHA256",
+        "DHE-RSA-AES256-SHA",
+        "DHE-RSA-AES128-SHA",
+    ),
+}
+# Fixed groups, as servers configured with a shipped dhparam file use them (generator 2).
+# 1024 bits: RFC 2409 section 6.2, Oakley group 2, the prime the Logjam paper found most
+# used by HTTPS servers offering 1024-bit DHE. 2048 bits: RFC 7919 appendix A.1, ffdhe2048.
+DH_PRIMES: dict[int, int] = {
+    1024: int(
+        "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22"
+        "514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6"
+        "F44C42E9A637ED6B0BFF5CB6F406B7EDEE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381"
+        "FFFFFFFFFFFFFFFF",
+        16,
+    ),
+    2048: int(
+        "FFFFFFFFFFFFFFFFADF85458A2BB4A9AAFDC5620273D3CF1D8B9C583CE2D3695A9E13641146433FB"
+        "CC939DCE249B3EF97D2FE363630C75D8F681B202AEC4617AD3DF1ED5D5FD65612433F51F5F066ED0"
+        "856365553DED1AF3B557135E7F57C935984F0C70E0E68B77E2A689DAF3EFE8721DF158A136ADE735"
+        "30ACCA4F483A797ABC0AB182B324FB61D108A94BB2C8E3FBB96ADAB760D7F4681D4F42A3DE394DF4"
+        "AE56EDE76372BB190B07A7C8EE0A6D709E02FCE1CDF7E2ECC03404CD28342F619172FE9CE98583FF"
+        "8E4F1232EEF28183C3FE3B1B4C6FAD733BB5FCBC2EC22005C58EF1837D1683B2C6F34A26C1B2EFFA"
+        "886B423861285C97FFFFFFFFFFFFFFFF",
+        16,
+    ),
+}
+
 _SSL_VERSIONS = {
     TlsVersion.TLS10: ssl.TLSVersion.TLSv1,
     TlsVersion.TLS11: ssl.TLSVersion.TLSv1_1,
@@ -182,7 +223,22 @@ def server_context(spec: TlsSpec, creds: Credentials) -> ssl.SSLContext:
     # the signature digest of the chain at load time.
     ctx.set_ciphers(":".join(suites) + (":@SECLEVEL=0" if weak else ""))
     ctx.load_cert_chain(creds.cert_file, creds.key_file)
+    if spec.dhe is not None:
+        _load_dh_group(ctx, spec.dhe)
     return ctx
+
+
+def _load_dh_group(ctx: ssl.SSLContext, bits: int) -> None:
+    """The context serves DHE with the fixed group of `bits` (Python loads it from a file)."""
+    numbers = dh.DHParameterNumbers(DH_PRIMES[bits], 2)
+    pem = numbers.parameters().parameter_bytes(Encoding.PEM, ParameterFormat.PKCS3)
+    handle, path = tempfile.mkstemp(suffix=".pem", prefix="utsyn-dh-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(pem)
+        ctx.load_dh_params(path)
+    finally:
+        os.unlink(path)
 
 
 def openssl_suites(spec: TlsSpec, family: KeyFamily) -> list[str]:
@@ -190,6 +246,10 @@ def openssl_suites(spec: TlsSpec, family: KeyFamily) -> list[str]:
     _static_rsa_needs_rsa(spec, family)
     _check_coverage(spec)
     suites = [s for cls in spec.ciphers for s in _OPENSSL_SUITES[cls][family]]
+    if spec.dhe is not None:
+        if family != "rsa":
+            raise LabError("dhe: DHE-RSA suites need an RSA certificate")
+        suites += [s for cls in spec.ciphers for s in _DHE_SUITES.get(cls, ())]
     if not suites:
         # Only TLS 1.3, where these are never used; OpenSSL just refuses an empty list.
         suites = list(_OPENSSL_SUITES[CipherClass.AEAD][family])
@@ -216,6 +276,8 @@ def _needs_seclevel0(spec: TlsSpec, creds: Credentials) -> bool:
         return True
     if {CipherClass.NULL, CipherClass.ANON} & set(spec.ciphers):
         return True
+    if spec.dhe is not None and spec.dhe < 2048:
+        return True  # the default level (2 on Debian) refuses DH groups under 2048 bits
     leaf = x509.load_pem_x509_certificate(creds.chain_pem)
     key = leaf.public_key()
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:

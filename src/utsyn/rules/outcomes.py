@@ -30,6 +30,8 @@ class Outcome(StrEnum):
     TLS_NO_FS = "tls.no_forward_secrecy"
     TLS_CBC_ONLY = "tls.cbc_only"
     TLS_CIPHERS_OK = "tls.ciphers_ok"
+    TLS_DHE_WEAK = "tls.dhe_weak"
+    TLS_DHE_OK = "tls.dhe_ok"
     CERT_VALID = "cert.valid"
     CERT_EXPIRED = "cert.expired"
     CERT_NOT_YET_VALID = "cert.not_yet_valid"
@@ -51,6 +53,10 @@ class Outcome(StrEnum):
     HSTS_MISSING = "web.hsts_missing"
     HSTS_SHORT = "web.hsts_short"
     HSTS_OK = "web.hsts_ok"
+    HSTS_NO_SUBDOMAINS = "web.hsts_no_subdomains"
+    HSTS_SUBDOMAINS_OK = "web.hsts_subdomains_ok"
+    HSTS_PRELOAD_UNMET = "web.hsts_preload_unmet"
+    HSTS_PRELOAD_OK = "web.hsts_preload_ok"
     CSP_MISSING = "web.csp_missing"
     CSP_UNSAFE = "web.csp_unsafe"
     CSP_OK = "web.csp_ok"
@@ -59,6 +65,7 @@ class Outcome(StrEnum):
     NOSNIFF_MISSING = "web.nosniff_missing"
     NOSNIFF_OK = "web.nosniff_ok"
     REFERRER_POLICY_MISSING = "web.referrer_policy_missing"
+    REFERRER_POLICY_UNSAFE = "web.referrer_policy_unsafe"
     REFERRER_POLICY_OK = "web.referrer_policy_ok"
     XSS_FILTER_ENABLED = "web.xss_filter_enabled"
     XSS_FILTER_OK = "web.xss_filter_ok"
@@ -106,6 +113,8 @@ class Outcome(StrEnum):
     TLS_RPT_OK = "email.tls_rpt_ok"
     STARTTLS_MISSING = "email.starttls_missing"
     STARTTLS_OK = "email.starttls_ok"
+    SMTP_USER_ENUMERATION = "email.smtp_user_enumeration"
+    SMTP_NO_USER_ENUMERATION = "email.smtp_no_user_enumeration"
     # DNS
     DNSSEC_MISSING = "dns.dnssec_missing"
     DNSSEC_BROKEN = "dns.dnssec_broken"
@@ -129,6 +138,13 @@ class Outcome(StrEnum):
     EXPOSED_NOSQL = "net.nosql"
     EXPOSED_LDAP = "net.ldap"
     EXPECTED_SERVICE = "net.expected_service"
+    SSH_PASSWORD_LOGIN = "net.ssh_password_login"
+    SSH_KEY_LOGIN_ONLY = "net.ssh_key_login_only"
+    SSH_WEAK_KEX = "net.ssh_weak_kex"
+    SSH_SHA1_KEX = "net.ssh_sha1_kex"
+    SSH_WEAK_HOST_KEY = "net.ssh_weak_host_key"
+    SSH_WEAK_CIPHERS = "net.ssh_weak_ciphers"
+    SSH_ALGORITHMS_OK = "net.ssh_algorithms_ok"
     # Software vulnerabilities (from vuln/enrich.py: products matched to CVEs)
     VULN_KEV = "vuln.kev"
     VULN_CRITICAL = "vuln.critical"
@@ -250,6 +266,18 @@ def tls_ciphers(view: TargetView) -> Iterator[Hit]:
             yield _hit(Outcome.TLS_CIPHERS_OK, asset, aead)
 
 
+# Mozilla's intermediate configuration asks for ffdhe2048 at least; 1024-bit groups are
+# within reach of a well-funded attacker's precomputation (Logjam).
+DHE_MIN_BITS = 2048
+
+
+@classifier
+def tls_dhe(view: TargetView) -> Iterator[Hit]:
+    for asset, o in view.assets_with("tls.dhe.bits"):
+        weak = isinstance(o.value, int) and o.value < DHE_MIN_BITS
+        yield _hit(Outcome.TLS_DHE_WEAK if weak else Outcome.TLS_DHE_OK, asset, o)
+
+
 @classifier
 def certificates(view: TargetView) -> Iterator[Hit]:
     for asset, o in view.assets_with("tls.cert.status"):
@@ -308,7 +336,9 @@ def _https_assets(view: TargetView) -> Iterator[tuple[str, dict[str, Observation
 @classifier
 def http_headers(view: TargetView) -> Iterator[Hit]:
     for asset, checks in _https_assets(view):
-        yield _hsts(asset, checks.get("http.header.strict-transport-security"))
+        hsts = checks.get("http.header.strict-transport-security")
+        yield _hsts(asset, hsts)
+        yield from _hsts_scope(asset, hsts, checks.get("http.zone_apex"))
         if checks["http.status"].value != 200:
             continue  # a redirect has no page of its own to protect
         csp = checks.get("http.header.content-security-policy")
@@ -317,10 +347,7 @@ def http_headers(view: TargetView) -> Iterator[Hit]:
         nosniff = checks.get("http.header.x-content-type-options")
         ok = nosniff is not None and str(nosniff.value).strip().lower() == "nosniff"
         yield _hit(Outcome.NOSNIFF_OK if ok else Outcome.NOSNIFF_MISSING, asset, nosniff)
-        referrer = checks.get("http.header.referrer-policy")
-        ok = referrer is not None and referrer.value not in (None, "", "unsafe-url")
-        outcome = Outcome.REFERRER_POLICY_OK if ok else Outcome.REFERRER_POLICY_MISSING
-        yield _hit(outcome, asset, referrer)
+        yield _referrer(asset, checks.get("http.header.referrer-policy"))
         xss = checks.get("http.header.x-xss-protection")
         enabled = xss is not None and str(xss.value or "").strip().startswith("1")
         yield _hit(Outcome.XSS_FILTER_ENABLED if enabled else Outcome.XSS_FILTER_OK, asset, xss)
@@ -335,6 +362,45 @@ def _hsts(asset: str, o: Observation | None) -> Hit:
     if match is None or int(match.group(1)) < ONE_YEAR:
         return _hit(Outcome.HSTS_SHORT, asset, o)
     return _hit(Outcome.HSTS_OK, asset, o)
+
+
+def _hsts_scope(asset: str, o: Observation | None, apex: Observation | None) -> Iterator[Hit]:
+    """includeSubDomains where it matters (the zone apex), and `preload` that can be kept.
+
+    hstspreload.org takes and keeps a domain only with max-age of a year or more and
+    includeSubDomains; on the apex, includeSubDomains also covers every name below it
+    (RFC 6797 section 14.4). Without HSTS in force there is nothing more to judge.
+    """
+    match = _MAX_AGE.search(str(o.value)) if o is not None and o.value else None
+    if o is None or match is None or int(match.group(1)) == 0:
+        return
+    directives = {d.strip().lower() for d in str(o.value).split(";")}
+    subdomains = "includesubdomains" in directives
+    if "preload" in directives:
+        kept = subdomains and int(match.group(1)) >= ONE_YEAR
+        yield _hit(Outcome.HSTS_PRELOAD_OK if kept else Outcome.HSTS_PRELOAD_UNMET, asset, o)
+    if apex is not None and apex.value is True:
+        outcome = Outcome.HSTS_SUBDOMAINS_OK if subdomains else Outcome.HSTS_NO_SUBDOMAINS
+        yield _hit(outcome, asset, o)
+
+
+# The HTTP Observatory's reading: the last policy a browser knows wins (W3C Referrer Policy
+# section 11.1); no-referrer-when-downgrade and invalid values leave the browser's default.
+_REFERRER_PRIVATE = frozenset(
+    {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
+)
+_REFERRER_UNSAFE = frozenset({"origin", "origin-when-cross-origin", "unsafe-url"})
+_REFERRER_KNOWN = _REFERRER_PRIVATE | _REFERRER_UNSAFE | {"no-referrer-when-downgrade"}
+
+
+def _referrer(asset: str, o: Observation | None) -> Hit:
+    tokens = [t.strip() for t in str(o.value or "").lower().split(",")] if o else []
+    policy = next((t for t in reversed(tokens) if t in _REFERRER_KNOWN), None)
+    if policy in _REFERRER_UNSAFE:
+        return _hit(Outcome.REFERRER_POLICY_UNSAFE, asset, o)
+    if policy in _REFERRER_PRIVATE:
+        return _hit(Outcome.REFERRER_POLICY_OK, asset, o)
+    return _hit(Outcome.REFERRER_POLICY_MISSING, asset, o)
 
 
 def _csp(asset: str, o: Observation | None) -> Hit:
@@ -521,6 +587,18 @@ def email(view: TargetView) -> Iterator[Hit]:
 
 
 @classifier
+def smtp_users(view: TargetView) -> Iterator[Hit]:
+    """VRFY/EXPN that tell a real mailbox from a made-up one (see `scan.smtp`)."""
+    for asset, checks in view.assets.items():
+        answers = [checks[c] for c in ("smtp.vrfy", "smtp.expn") if c in checks]
+        leaking = [o for o in answers if o.value == "enumerates"]
+        for o in leaking:
+            yield _hit(Outcome.SMTP_USER_ENUMERATION, asset, o, detail=o.check[5:].upper())
+        if answers and not leaking and all(o.value in ("uniform", "disabled") for o in answers):
+            yield _hit(Outcome.SMTP_NO_USER_ENUMERATION, asset, answers[0])
+
+
+@classifier
 def dns_health(view: TargetView) -> Iterator[Hit]:
     yield from _table(view, "dns.dnssec", _DNSSEC)
     yield from _flag(view, "dns.caa", Outcome.CAA_MISSING, Outcome.CAA_OK, False)
@@ -564,6 +642,52 @@ def exposure(view: TargetView) -> Iterator[Hit]:
         yield _hit(_EXPOSED.get(str(o.value), Outcome.EXPECTED_SERVICE), asset, o)
 
 
+# ------------------------------------------------------------------ SSH
+
+# A `none` login answered with one of these lets anyone guess passwords: keyboard-interactive
+# is PAM's password prompt unless a first factor (publickey) is required before it.
+_SSH_PASSWORD_METHODS = frozenset({"password", "keyboard-interactive"})
+_SSH_WEAK_LISTS = {
+    "ssh.kex.weak": Outcome.SSH_WEAK_KEX,
+    "ssh.kex.sha1": Outcome.SSH_SHA1_KEX,
+    "ssh.host_key.weak": Outcome.SSH_WEAK_HOST_KEY,
+    "ssh.cipher.weak": Outcome.SSH_WEAK_CIPHERS,
+}
+SSH_RSA_MIN_BITS = 2048  # NIST SP 800-131A Rev. 2: RSA under 2048 bits is disallowed
+_KEY_BITS = re.compile(r"^(rsa|dsa)(\d+)$")
+
+
+def weak_ssh_key(kind: str) -> bool:
+    """ "dsa1024", "rsa1024": DSA keys, and RSA keys under 2048 bits."""
+    match = _KEY_BITS.match(kind)
+    return match is not None and (match[1] == "dsa" or int(match[2]) < SSH_RSA_MIN_BITS)
+
+
+@classifier
+def ssh_login(view: TargetView) -> Iterator[Hit]:
+    for asset, o in view.assets_with("ssh.auth_methods"):
+        methods = set(o.value) if isinstance(o.value, list) else set()
+        password = bool(methods & _SSH_PASSWORD_METHODS)
+        yield _hit(Outcome.SSH_PASSWORD_LOGIN if password else Outcome.SSH_KEY_LOGIN_ONLY, asset, o)
+
+
+@classifier
+def ssh_algorithms(view: TargetView) -> Iterator[Hit]:
+    for asset, checks in view.assets.items():
+        found = {
+            outcome: checks[check]
+            for check, outcome in _SSH_WEAK_LISTS.items()
+            if check in checks and checks[check].value
+        }
+        key = checks.get("ssh.host_key")
+        if key is not None and weak_ssh_key(str(key.value)):
+            found.setdefault(Outcome.SSH_WEAK_HOST_KEY, key)
+        for outcome, o in found.items():
+            yield _hit(outcome, asset, o)
+        if not found and "ssh.kex.weak" in checks:
+            yield _hit(Outcome.SSH_ALGORITHMS_OK, asset, checks["ssh.kex.weak"])
+
+
 # ------------------------------------------------------------------ tables
 
 # Outcomes that cost nothing: the question was asked and the answer was good (or neutral).
@@ -571,11 +695,14 @@ PASSING: frozenset[Outcome] = frozenset(
     {
         Outcome.TLS_MODERN,
         Outcome.TLS_CIPHERS_OK,
+        Outcome.TLS_DHE_OK,
         Outcome.CERT_VALID,
         Outcome.CERT_KEY_OK,
         Outcome.CERT_SIGNATURE_OK,
         Outcome.HTTP_HTTPS_REDIRECT,
         Outcome.HSTS_OK,
+        Outcome.HSTS_SUBDOMAINS_OK,
+        Outcome.HSTS_PRELOAD_OK,
         Outcome.CSP_OK,
         Outcome.FRAMING_OK,
         Outcome.NOSNIFF_OK,
@@ -594,11 +721,14 @@ PASSING: frozenset[Outcome] = frozenset(
         Outcome.MTA_STS_ENFORCED,
         Outcome.TLS_RPT_OK,
         Outcome.STARTTLS_OK,
+        Outcome.SMTP_NO_USER_ENUMERATION,
         Outcome.DNSSEC_OK,
         Outcome.CAA_OK,
         Outcome.ZONE_TRANSFER_REFUSED,
         Outcome.DANGLING_NONE,
         Outcome.EXPECTED_SERVICE,
+        Outcome.SSH_KEY_LOGIN_ONLY,
+        Outcome.SSH_ALGORITHMS_OK,
         Outcome.VULN_NONE_KNOWN,
     }
 )

@@ -56,6 +56,12 @@ _CERTIFICATE_REQUEST, _SERVER_HELLO_DONE = 13, 14
 _EXT_SERVER_NAME, _EXT_GROUPS, _EXT_POINT_FORMATS, _EXT_SIGALGS = 0, 10, 11, 13
 _EXT_PADDING, _EXT_SUPPORTED_VERSIONS, _EXT_PSK_MODES, _EXT_KEY_SHARE = 21, 43, 45, 51
 _X25519, _SECP256R1 = 29, 23
+_CERTIFICATE_STATUS = 22
+# Supported groups: x25519, P-256/384/521, x448, then the RFC 7919 finite-field groups.
+DEFAULT_GROUPS = (_X25519, _SECP256R1, 24, 25, 30, 256, 257)
+# Elliptic curves alone. A hello naming no ffdhe group leaves an RFC 7919 server free to use
+# its own finite-field group, the one every older client gets (RFC 7919 section 4).
+EC_GROUPS = (_X25519, _SECP256R1, 24, 25)
 
 # The random of a HelloRetryRequest (RFC 8446 section 4.1.3).
 HELLO_RETRY_RANDOM = bytes.fromhex(
@@ -196,6 +202,7 @@ class HelloSpec:
     host: str | None = None
     supported_versions: tuple[int, ...] = ()
     extensions: bool = True
+    groups: tuple[int, ...] = DEFAULT_GROUPS
 
 
 KeyShare = x25519.X25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -243,10 +250,8 @@ def _extensions(spec: HelloSpec, shares: Mapping[int, KeyShare]) -> bytes:
     if name is not None:
         entry = b"\x00" + _vector(name, 2)  # name_type host_name
         parts.append(_extension(_EXT_SERVER_NAME, _vector(entry, 2)))
-    groups = (_X25519, _SECP256R1, 24, 25, 30, 256, 257)  # x25519, P-256/384/521, x448, ffdhe
-    parts.append(
-        _extension(_EXT_GROUPS, _vector(b"".join(struct.pack(">H", g) for g in groups), 2))
-    )
+    groups = b"".join(struct.pack(">H", g) for g in spec.groups)
+    parts.append(_extension(_EXT_GROUPS, _vector(groups, 2)))
     parts.append(_extension(_EXT_POINT_FORMATS, _vector(b"\x00", 1)))
     parts.append(_extension(_EXT_SIGALGS, _vector(_SIGNATURE_ALGORITHMS, 2)))
     if spec.supported_versions:
@@ -372,6 +377,7 @@ class ServerHello:
 class Accepted:
     hello: ServerHello
     certificates: tuple[bytes, ...] = ()  # DER, as served (leaf first); when asked for
+    dh_bits: int | None = None  # the finite-field DHE group's size; when asked for
 
 
 @dataclass(frozen=True)
@@ -589,8 +595,10 @@ async def exchange(
     hello: ClientHello,
     *,
     certificates: bool = False,
+    key_exchange: bool = False,
 ) -> Answer:
-    """Send `hello` and read the answer; with `certificates`, read on to the chain.
+    """Send `hello` and read the answer; with `certificates`, read on to the chain; with
+    `key_exchange`, read on to a TLS ≤ 1.2 ServerKeyExchange and measure its DH group.
 
     Raises HandshakeError for garbage and TimeoutError when the server stalls: a whole
     exchange is bounded too, so a server dripping a byte per read cannot hold a probe.
@@ -606,6 +614,11 @@ async def exchange(
         if isinstance(first, Refused):
             return first
         server = _checked(parse_server_hello(first), hello)
+        if key_exchange and not server.retry and server.version != TLS13:
+            try:
+                return Accepted(server, dh_bits=await _dh_group_bits(flight, server))
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise HandshakeError("connection reset before the key exchange") from exc
         if not certificates or server.retry:
             return Accepted(server)
         if server.version == TLS13:
@@ -638,6 +651,26 @@ async def _certificate_chain(flight: _Flight, tls13: bool) -> tuple[bytes, ...]:
         if kind in (_SERVER_KEY_EXCHANGE, _SERVER_HELLO_DONE):
             raise HandshakeError("the server sent no certificate (anonymous key exchange)")
         raise HandshakeError(f"unexpected handshake message {kind} before the certificate")
+
+
+async def _dh_group_bits(flight: _Flight, server: ServerHello) -> int | None:
+    """The size of the prime in a finite-field DH ServerKeyExchange (RFC 5246 7.4.3);
+    None when the agreed suite has no finite-field key exchange."""
+    if not key_exchange(suite_name(server.cipher_suite)).startswith(("DHE_", "DH_anon")):
+        return None
+    while True:
+        message = await flight.message()
+        if isinstance(message, Refused):
+            raise HandshakeError(f"no ServerKeyExchange: {message.reason}")
+        if message[0] in (_CERTIFICATE, _CERTIFICATE_STATUS):
+            continue
+        if message[0] != _SERVER_KEY_EXCHANGE:
+            raise HandshakeError(f"handshake message {message[0]} instead of a ServerKeyExchange")
+        cursor = _Cursor(message[4:], "ServerKeyExchange")
+        prime = cursor.vector(2)  # dh_p; dh_g, dh_Ys and the signature follow
+        if not prime.lstrip(b"\x00"):
+            raise HandshakeError("a ServerKeyExchange with an empty DH prime")
+        return int.from_bytes(prime, "big").bit_length()
 
 
 # ---------------------------------------------------------------- TLS 1.3 key schedule

@@ -16,6 +16,10 @@ Two jobs per service:
   at a time.
 * `redirects` (plain http only): the Location chain from http://host/ across hosts, one
   connection per hop (at most 10), each hop resolved with our resolver and guarded.
+
+And one DNS question per https service, `apex`: is the host name the apex of its DNS zone
+(does it own the zone's SOA record)? HSTS without includeSubDomains matters there (RFC 6797
+section 11.4; hstspreload.org wants the directive on the apex).
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ from html.parser import HTMLParser
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
+
 from utsyn.scan.family import ScanContext
 from utsyn.scan.guard import ScopeRefused
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
 from utsyn.scan.resolve import ResolveError
+from utsyn.scan.zone import zone_of
+
 
 # ---------------------------------------------------------------- limits
 
@@ -808,6 +815,8 @@ class HttpFamily:
         jobs = [Job(self.family, "page", target)]
         if target.protocol == "http":
             jobs.append(Job(self.family, "redirects", target))
+        else:
+            jobs.append(Job(self.family, "apex", target))
         return jobs
 
     async def run(self, job: Job, scan: ScanContext) -> list[Observation]:
@@ -818,6 +827,8 @@ class HttpFamily:
             return await self._page(target, scan)
         if job.name == "redirects":
             return await self._redirects(target, scan)
+        if job.name == "apex":
+            return [await zone_apex(target, scan)]
         raise ValueError(f"unknown http job {job.name!r}")
 
     def _session(self, scan: ScanContext, origin: Origin, deadline: float) -> Session:
@@ -889,6 +900,18 @@ class HttpFamily:
         else:
             notes.append(f"stopped after {MAX_REDIRECTS} redirects")
         return out + chain_observations(target, hops, notes)
+
+
+async def zone_apex(target: ServiceTarget, scan: ScanContext) -> Observation:
+    """`http.zone_apex`: whether the host name is a zone's apex (`zone.zone_of`; the same
+    SOA question as the zone check, answered once by the resolver's cache)."""
+    check, probe, name = "http.zone_apex", f"SOA {target.host}", target.host.lower().rstrip(".")
+    if _is_ip(name):
+        return observe(target, check, False, probe, "an IP address has no zone")
+    zone = await zone_of(name, scan)
+    if zone.error is not None:
+        return failed(target, check, zone.error, probe)
+    return observe(target, check, zone.value == name, probe, zone.evidence)
 
 
 def _chain_failed(target: ServiceTarget, reason: str) -> list[Observation]:

@@ -9,6 +9,8 @@ from utsyn.scan.dns import DnsFamily
 from utsyn.scan.family import CheckFamily
 from utsyn.scan.http import HttpFamily
 from utsyn.scan.services import ServicesFamily
+from utsyn.scan.smtp import SmtpFamily
+from utsyn.scan.ssh import SshFamily
 from utsyn.scan.tls import TlsFamily
 
 FAMILIES: list[CheckFamily] = [
@@ -16,4 +18,6 @@ FAMILIES: list[CheckFamily] = [
     TlsFamily(),
     HttpFamily(),
     DnsFamily(),
+    SmtpFamily(),
+    SshFamily(),
 ]

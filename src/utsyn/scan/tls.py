@@ -10,6 +10,9 @@ answers do not depend on what the local OpenSSL can speak:
   server picks one. Classes describe TLS ≤ 1.2 suites (every TLS 1.3 suite is AEAD).
 - `cert`: a hello offering TLS 1.0–1.3 and every authenticated suite; the chain comes out
   of the Certificate message (decrypted for TLS 1.3) and is judged by `certs.classify`.
+- `dhe`: a TLS 1.2 hello offering only finite-field DHE suites and no RFC 7919 group, so
+  the server uses the group every older client gets; its ServerKeyExchange gives the size
+  of the prime (Logjam: 1024 bits and less). None when the server refuses DHE.
 - `starttls` (SMTP only): whether EHLO lists STARTTLS. The TLS probes of an SMTP service
   run inside STARTTLS on their own connection, and observe nothing when it is not offered.
 
@@ -42,6 +45,7 @@ VERSIONS: dict[str, int] = {
 CIPHER_CLASSES = ("aead", "cbc", "rsa_kex", "rc4", "3des", "null", "anon")
 CERT_CHECKS = ("tls.cert.status", "tls.cert.key", "tls.cert.signature", "tls.cert.expiring_soon")
 PROTOCOLS = frozenset({"https", "smtp"})
+DHE_CHECK = "tls.dhe.bits"
 
 # Key exchanges that are ephemeral and authenticated: the only ones AEAD and CBC classes
 # count. Static RSA is its own class (no forward secrecy), anonymous ones too.
@@ -95,6 +99,12 @@ def version_hello(version: str, host: str) -> ch.HelloSpec:
 
 def cipher_hello(cipher_class: str, host: str) -> ch.HelloSpec:
     return ch.HelloSpec(ch.TLS12, class_suites(cipher_class), host)
+
+
+def dhe_hello(host: str) -> ch.HelloSpec:
+    """Every authenticated finite-field DHE suite, with elliptic curves as the only groups."""
+    suites = tuple(c for c, n in ch.SUITES.items() if ch.key_exchange(n).startswith("DHE_"))
+    return ch.HelloSpec(ch.TLS12, suites, host, groups=ch.EC_GROUPS)
 
 
 def certificate_hello(host: str) -> ch.HelloSpec:
@@ -194,6 +204,15 @@ async def _cipher(job: Job, stream: _Stream) -> list[Observation]:
     return [observe(job.target, check, True, job.name, answer.hello.describe())]
 
 
+async def _dhe(job: Job, stream: _Stream) -> list[Observation]:
+    hello = ch.build_client_hello(dhe_hello(_service(job).host))
+    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello, key_exchange=True)
+    if isinstance(answer, ch.Refused):
+        return [observe(job.target, DHE_CHECK, None, job.name, f"no DHE: {answer.reason}")]
+    evidence = f"{answer.hello.describe()}; a {answer.dh_bits}-bit DH prime"
+    return [observe(job.target, DHE_CHECK, answer.dh_bits, job.name, evidence)]
+
+
 async def _certificate(job: Job, stream: _Stream, scan: ScanContext) -> list[Observation]:
     host = _service(job).host
     hello = ch.build_client_hello(certificate_hello(host))
@@ -232,6 +251,8 @@ def _checks(job: Job) -> tuple[str, ...]:
         return (f"tls.cipher.{arg}",)
     if kind == "starttls":
         return ("smtp.starttls",)
+    if kind == "dhe":
+        return (DHE_CHECK,)
     return CERT_CHECKS
 
 
@@ -256,6 +277,7 @@ class TlsFamily:
             yield Job(self.family, f"version:{version}", target)
         for cipher_class in CIPHER_CLASSES:
             yield Job(self.family, f"cipher:{cipher_class}", target)
+        yield Job(self.family, "dhe", target)
         yield Job(self.family, "cert", target)
 
     async def run(self, job: Job, scan: ScanContext) -> list[Observation]:
@@ -283,4 +305,6 @@ class TlsFamily:
             return await _version(job, stream)
         if kind == "cipher":
             return await _cipher(job, stream)
+        if kind == "dhe":
+            return await _dhe(job, stream)
         return await _certificate(job, stream, scan)
