@@ -41,13 +41,11 @@ from html.parser import HTMLParser
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
-
 from utsyn.scan.family import ScanContext
 from utsyn.scan.guard import ScopeRefused
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
 from utsyn.scan.resolve import ResolveError
 from utsyn.scan.zone import zone_of
-
 
 # ---------------------------------------------------------------- limits
 
