@@ -347,7 +347,8 @@ def latest_day(session: Session) -> date | None:
 
 def breakdown(session: Session, by: Breakdown, scope: Scope = Scope()) -> tuple[Area, ...]:
     """Nationally, per sector, county or municipality: average, grades, organisations."""
-    table = MunicipalityGradeCount if by == "municipality" or scope.municipality else GradeCount
+    by_municipality = by == "municipality" or scope.municipality is not None
+    table = MunicipalityGradeCount if by_municipality else GradeCount
     column = getattr(table, by)
     sums = (func.sum(table.orgs), func.sum(table.score_tenths))
     query = (

@@ -33,9 +33,10 @@ from utsyn.scan.discovery import FILTERED
 from utsyn.scan.model import Observation, TargetResult
 
 UNREACHABLE = "scan.unreachable"
-# A port accepted a connection, and its number says what should speak there: not yet an
-# answer when every question asked of it failed (a stalled server accepts too).
-NOT_AN_ANSWER = frozenset({"service.open", "service.kind"})
+# Facts about a service that it did not give itself: a port accepted a connection, its
+# number says what should speak there, the DNS says whether its name is a zone's apex. Not
+# yet an answer when every question asked of the service failed (a stalled server accepts).
+NOT_AN_ANSWER = frozenset({"service.open", "service.kind", "http.zone_apex"})
 # Facts about a host that are no sign any of its ports was reached.
 NOT_REACHED = frozenset({"dns.resolve", FILTERED})
 

@@ -881,9 +881,13 @@ class HttpFamily:
                 async with self._session(scan, origin, deadline) as session:
                     response = await session.get(_path_of(url))
             except (HttpError, OSError, TimeoutError) as exc:
-                if hops:  # a later hop: the chain ends there, as a browser's would
+                if hops and isinstance(exc, HttpError | ConnectionRefusedError):
+                    # A later hop that answers wrongly or refuses: the chain ends there,
+                    # as a browser's would.
                     notes.append(f"{excerpt(url, TEXT_LIMIT)}: {_reason(exc)}")
                     break
+                if hops:  # a later hop gave no answer: no verdict on the chain this time
+                    return out + _chain_failed(target, f"{url}: {_reason(exc)}")
                 if isinstance(exc, HttpError):
                     return _chain_failed(target, str(exc))
                 raise  # the service itself: the engine retries and records timeouts

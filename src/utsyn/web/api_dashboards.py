@@ -31,9 +31,13 @@ from utsyn.web.schemas import (
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 
-Sector = Annotated[str | None, Query(max_length=32, description="Only this sector.")]
-County = Annotated[str | None, Query(max_length=2, description="Only this county (number).")]
-Municipality = Annotated[str | None, Query(max_length=4, description="Only this municipality.")]
+Sector = Annotated[str | None, Query(min_length=1, max_length=32, description="Only this sector.")]
+County = Annotated[
+    str | None, Query(pattern=r"^[0-9]{2}$", description="Only this county (2024 number).")
+]
+Municipality = Annotated[
+    str | None, Query(pattern=r"^[0-9]{4}$", description="Only this municipality (number).")
+]
 Limit = Annotated[int, Query(ge=1, le=100, description="Length of the worst and issue lists.")]
 Since = Annotated[date | None, Query(description="The trend from this day on.")]
 
