@@ -109,13 +109,18 @@ def test_commands_on_the_stored_scan(demo_lab: LabInfo, tmp_path: Path) -> None:
     )
     imported = utsyn("orgs", "import", str(native))
     assert imported.returncode == 0, imported.stderr
+    report = tmp_path / "report.json"
     scanned = utsyn(
         "scan", "fjordvik.test", "www.fjordvik.test", "--org", "974760673", "--scope", "lab",
         "--resolver", demo_lab.dns_ip, "--ca-file", str(demo_lab.ca_file),
-        "--trust-anchor", str(demo_lab.trust_anchor_file),
+        "--trust-anchor", str(demo_lab.trust_anchor_file), "-o", str(report),
     )  # fmt: skip
     assert scanned.returncode == 0, scanned.stderr
     assert "Ratings (stored)" in scanned.stdout
+    # The one path: the rating computed from the scan's report is the one stored.
+    stored = utsyn("rating", "show", "--json", "--org", "974760673")
+    from_report = utsyn("rating", "show", "--json", "--scan", str(report))
+    assert json.loads(stored.stdout) == json.loads(from_report.stdout) != []
     shown = utsyn("rating", "show", "--org", "974760673", "--lang", "en")
     assert shown.returncode == 0, shown.stderr
     assert "974760673" in shown.stdout
