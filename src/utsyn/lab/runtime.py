@@ -190,6 +190,7 @@ class Lab:
         if service.kind == ServiceKind.DNS_AUTHORITATIVE:
             for ip in ips:
                 self._running.append(await start_name_server(ctx, ip, port, service.version_bind))
+            return
         if service.kind == ServiceKind.SSH:
             for ip in ips:
                 self._ssh.servers.append(await start_ssh_server(service, host, ctx, ip))
