@@ -85,9 +85,13 @@ class ServicesFamily:
             return [observe(target, "service.kind", target.protocol, probe="port number")]
         probe = _PROBES.get(target.protocol, _unknown)
         timeouts = scan.config.timeouts
+        # A trickling server could keep every single read just inside its timeout. The mail
+        # probe bounds its own exchange once connected: on a mail host it waits for a
+        # connection slot behind the TLS probes of every port, which is no slowness of the
+        # service (a real server with 25, 143, 465, 587, 993 and 995 has some ninety).
+        deadline = None if probe is _mail else timeouts.connect + 2 * timeouts.read
         try:
-            # A trickling server could keep every single read just inside its timeout.
-            async with asyncio.timeout(timeouts.connect + 2 * timeouts.read):
+            async with asyncio.timeout(deadline):
                 answer = await probe(target, scan)
         except ScopeRefused:
             raise  # the engine records refusals in one place
@@ -270,7 +274,10 @@ async def _mail(target: ServiceTarget, scan: ScanContext) -> Answer:
         async with scan.net.tcp(
             target.ip, target.port, name=target.host, tls=tls, limit=READ_LIMIT
         ) as (reader, _):
-            data = await _read_until(scan, reader, lambda d: b"\n" in d, _LINE_LIMIT)
+            # Connected (and, for implicit TLS, the handshake done within the connect
+            # timeout): from here the exchange has the family's usual bound.
+            async with asyncio.timeout(2 * scan.config.timeouts.read):
+                data = await _read_until(scan, reader, lambda d: b"\n" in d, _LINE_LIMIT)
         line = _greeting_line(data).decode("latin-1")
         probe = "greeting after TLS" if implicit else "greeting"
     found = greeting_protocol(line)
