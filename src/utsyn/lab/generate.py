@@ -618,7 +618,7 @@ def _mail_access(smtp: Data, name: str, quality: Quality) -> list[Data]:
     with passwords before TLS and POP3 without TLS. Exchange greets in its own words."""
     if _chance(name, "mail-access") >= _MAIL_ACCESS[quality]:
         return []
-    installed = {k: smtp[k] for k in ("package", "package_patched") if k in smtp}
+    installed: Data = {k: smtp[k] for k in ("package", "package_patched") if k in smtp}
     tls = smtp.get("tls", _TLS["dated"])
     exchange = "Microsoft" in smtp["banner"]
     imap = (
