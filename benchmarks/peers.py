@@ -596,7 +596,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]
                     }
                     for o in manifest.organisations
                 ],
-                ("tls.", "http.", "dns.", "service.", "smtp.", "ssh."),
+                ("tls.", "http.", "dns.", "service.", "smtp.", "ssh.", "imap.", "pop3.", "mail."),
             )
             rows = full.output.pop("facts")
             facts = facts_of(rows)

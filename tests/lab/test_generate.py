@@ -100,6 +100,22 @@ def test_the_checks_of_issue_14_have_cases_at_scale() -> None:
     assert {"max-age=31536000", "max-age=63072000; includeSubDomains; preload"} <= hsts
 
 
+def test_mail_for_users_has_cases_at_scale() -> None:
+    """Submission, IMAP and POP3 beside generated MTAs: done as RFC 8314 asks on some,
+    passwords before TLS and POP3 without TLS on others; Exchange greets as Exchange."""
+    services = [s for _, h in generate(242, seed=7).hosts() for s in h.services]
+    kinds = {s.kind for s in services}
+    assert {
+        ServiceKind.SUBMISSION, ServiceKind.SUBMISSIONS, ServiceKind.IMAP, ServiceKind.IMAPS,
+        ServiceKind.POP3,
+    } <= kinds  # fmt: skip
+    logins = {(s.kind, s.plaintext_login) for s in services if s.kind != ServiceKind.SMTP}
+    assert {(ServiceKind.IMAP, True), (ServiceKind.IMAP, False)} <= logins
+    assert {(ServiceKind.SUBMISSION, True), (ServiceKind.SUBMISSION, False)} <= logins
+    assert all(s.plaintext_login and not s.starttls for s in services if s.kind == ServiceKind.POP3)
+    assert any("Microsoft Exchange" in (s.banner or "") for s in services)
+
+
 def test_legacy_tls_only_on_https() -> None:
     """The lab serves SSLv3/RC4/3DES through tlslite-ng for https only, not for STARTTLS."""
     services = [s for _, h in generate(400, seed=2).hosts() for s in h.services]

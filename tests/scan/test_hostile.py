@@ -227,6 +227,8 @@ def test_hostile_bytes_are_escaped_in_every_stored_string(hostile_scan: HostileS
     ssh = banners[(f"banners.{ZONE}:22", "service.banner")]
     assert ssh.startswith("SSH-2.0-<script>") and "\\x1b[31m" in ssh and "\\x00" in ssh
     assert "\\x1b" in banners[(f"banners.{ZONE}:21", "service.banner")]
+    assert "\\x1b" in banners[(f"banners.{ZONE}:110", "service.banner")]  # POP3
+    assert banners[(f"banners.{ZONE}:143", "service.kind")] == "imap"
     assert "\\x1b" in banners[(f"banners.{ZONE}:80", "http.title")]
     assert "\\x1b" in banners[(f"banners.{ZONE}:80", "http.header.server")]
 

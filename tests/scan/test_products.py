@@ -73,6 +73,23 @@ def only(protocol: str, banner: str) -> Product:
          "2.4.57", None),
         ("telnet", "Debian GNU/Linux 9", "cpe:2.3:o:debian:debian_linux:9:*:*:*:*:*:*:*", "9",
          None),
+        # IMAP and POP3 greetings: Dovecot names only itself (and its distribution's build),
+        # Courier and Exchange no version, Cyrus its release.
+        ("imap", "Dovecot (Debian) ready.", "cpe:2.3:a:dovecot:dovecot:*:*:*:*:*:*:*:*", None,
+         "Debian"),
+        ("pop3s", "Dovecot ready.", "cpe:2.3:a:dovecot:dovecot:*:*:*:*:*:*:*:*", None, None),
+        ("imaps", "mail.x.test Cyrus IMAP 3.6.1 server ready",
+         "cpe:2.3:a:cyrus:imap:3.6.1:*:*:*:*:*:*:*", "3.6.1", None),
+        ("pop3", "mail.x.test Cyrus POP3 v2.4.17-Debian-2.4.17+caldav~beta9-3 server ready",
+         "cpe:2.3:a:cyrus:imap:2.4.17:*:*:*:*:*:*:*", "2.4.17", "Debian"),
+        ("imap", "Courier-IMAP ready. Copyright 1998-2018 Double Precision, Inc.  See COPYING.",
+         "cpe:2.3:a:double_precision_incorporated:courier-imap:*:*:*:*:*:*:*:*", None, None),
+        ("imap", "The Microsoft Exchange IMAP4 service is ready.",
+         "cpe:2.3:a:microsoft:exchange_server:*:*:*:*:*:*:*:*", None, None),
+        ("pop3s", "The Microsoft Exchange POP3 service is ready.",
+         "cpe:2.3:a:microsoft:exchange_server:*:*:*:*:*:*:*:*", None, None),
+        ("smtps", "mail.x.test ESMTP Postfix (Ubuntu)",
+         "cpe:2.3:a:postfix:postfix:*:*:*:*:*:*:*:*", None, "Ubuntu"),
     ],
 )  # fmt: skip
 def test_banner_names_product_version_and_cpe(
@@ -81,6 +98,12 @@ def test_banner_names_product_version_and_cpe(
     product = only(protocol, banner)
     assert (product.cpe, product.version, product.distro) == (cpe, version, distro)
     assert product.distro_patched is (distro is not None)
+
+
+def test_a_greeting_that_names_no_product_names_none() -> None:
+    """Courier's POP3 says only "Hello there.": nothing is guessed from it."""
+    assert identify_banner("pop3", "Hello there.") == []
+    assert identify_banner("imap", "IMAP4rev1 server ready") == []
 
 
 def test_a_backported_distribution_build_is_flagged_and_a_plain_one_is_not() -> None:

@@ -59,6 +59,9 @@ def test_every_tls_fact_of_the_demo_matches_the_ground_truth(
 ) -> None:
     assert mismatches(tls_scan, "tls.") == []
     assert mismatches(tls_scan, "smtp.starttls") == []
+    assert mismatches(tls_scan, "imap.starttls") == []
+    assert mismatches(tls_scan, "pop3.starttls") == []
+    assert mismatches(tls_scan, "mail.cleartext_login") == []
 
 
 def test_every_tls_observation_names_its_probe_and_shows_evidence(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from utsyn.lab.manifest import (
     SHARED_NAME_SERVERS,
+    STARTTLS_KINDS,
     CertStatus,
     CipherClass,
     DmarcPolicy,
@@ -41,6 +42,14 @@ SPF_LOOKUP_LIMIT = 10
 _SPF_LOOKUP_TERMS = re.compile(r"^[+?~-]?(include:|a\b|a:|a/|mx\b|mx:|mx/|ptr|exists:|redirect=)")
 EXPIRING_SOON_DAYS = 30
 _NAME_SERVER_KINDS = (ServiceKind.DNS_RESOLVER, ServiceKind.DNS_AUTHORITATIVE)
+# What a scanner calls a kind's protocol, where the two differ: any name server is DNS to it,
+# and submission is SMTP (on 587) or SMTP over implicit TLS (on 465).
+_SCANNED_AS = {
+    ServiceKind.DNS_RESOLVER: "dns",
+    ServiceKind.DNS_AUTHORITATIVE: "dns",
+    ServiceKind.SUBMISSION: "smtp",
+    ServiceKind.SUBMISSIONS: "smtps",
+}
 
 
 @dataclass(frozen=True)
@@ -74,20 +83,21 @@ def expected_index(manifest: Manifest) -> dict[tuple[str, str], Any]:
 
 def _service_facts(manifest: Manifest, host: Host, service: Service) -> Iterator[Expected]:
     target = f"{host.name}:{service.effective_port}"
-    # A scanner names the protocol it finds; any name server is a DNS service to it.
-    protocol = "dns" if service.kind in _NAME_SERVER_KINDS else str(service.kind)
+    protocol = _SCANNED_AS.get(service.kind, str(service.kind))
     yield Expected(target, "service.kind", protocol)
     if service.banner is not None:
         yield Expected(target, "service.banner", service.banner)
-    if service.kind == ServiceKind.SMTP:
-        yield Expected(target, "smtp.starttls", service.starttls)
+    if service.kind in STARTTLS_KINDS:
+        yield Expected(target, f"{protocol}.starttls", service.starttls)
+        yield Expected(target, "mail.cleartext_login", service.plaintext_login)
+    if protocol == "smtp":
         yield Expected(target, "smtp.vrfy", service.vrfy)
         yield Expected(target, "smtp.expn", service.expn)
     if service.kind in _NAME_SERVER_KINDS:
         yield Expected(target, "dns.open_resolver", service.kind == ServiceKind.DNS_RESOLVER)
     if service.kind == ServiceKind.SSH:
         yield from _ssh_facts(target, service)
-    if service.tls is not None:
+    if service.tls is not None and (service.kind not in STARTTLS_KINDS or service.starttls):
         yield from _tls_facts(target, service.tls)
     if service.http is not None:
         https = service.kind == ServiceKind.HTTPS

@@ -231,6 +231,12 @@ _RISKY: tuple[tuple[str, str | None], ...] = (
 _CHANCE_DHE = 0.2  # a DHE group beside ECDHE: ffdhe2048 on average hosts, 1024 bits on poor
 _CHANCE_APEX = 0.2  # the zone apex answers HTTPS itself and redirects to www
 _SSH_PASSWORDS: dict[Quality, float] = {"good": 0.0, "average": 0.5, "poor": 0.7}
+# Users' mail beside the MTA (submission, IMAP, POP3), and how often a poor one takes
+# passwords before TLS: Dovecot's `disable_plaintext_auth = no`, Postfix without
+# `smtpd_tls_auth_only`.
+_MAIL_ACCESS: dict[Quality, float] = {"good": 0.6, "average": 0.5, "poor": 0.5}
+_CHANCE_CLEARTEXT_LOGIN = 0.6
+_CHANCE_POP3_IN_CLEAR = 0.3
 _POSTFIX_VRFY: dict[Quality, tuple[tuple[float, str], ...]] = {
     "good": ((0.6, "disabled"), (1.0, "uniform")),
     "average": ((0.6, "enumerates"), (1.0, "uniform")),
@@ -452,7 +458,8 @@ class _Builder:
             version = self.rng.choice(_NAME_SERVER_VERSIONS[quality])
             return [{"kind": "dns_authoritative", "version_bind": version}]
         if label == "mail":
-            return [self._smtp(name, quality)]
+            smtp = self._smtp(name, quality)
+            return [smtp, *_mail_access(smtp, name, quality)]
         if label == "mta-sts":
             return [{"kind": "https", "tls": _TLS["modern"], "http": {"title": "MTA-STS"}}]
         services = self._web(name, quality)
@@ -603,6 +610,37 @@ def _with_vrfy(smtp: Data, name: str, quality: Quality) -> Data:
         return smtp
     draw = _chance(name, "vrfy")
     return dict(smtp, vrfy=next(v for limit, v in _POSTFIX_VRFY[quality] if draw < limit))
+
+
+def _mail_access(smtp: Data, name: str, quality: Quality) -> list[Data]:
+    """Submission and mailbox access on some mail hosts: as RFC 8314 asks on good ones
+    (587 with STARTTLS, 465, 993), with IMAP on 143 on average ones, and on poor ones often
+    with passwords before TLS and POP3 without TLS. Exchange greets in its own words."""
+    if _chance(name, "mail-access") >= _MAIL_ACCESS[quality]:
+        return []
+    installed: Data = {k: smtp[k] for k in ("package", "package_patched") if k in smtp}
+    tls = smtp.get("tls", _TLS["dated"])
+    exchange = "Microsoft" in smtp["banner"]
+    imap = (
+        "The Microsoft Exchange IMAP4 service is ready." if exchange else "Dovecot (Debian) ready."
+    )
+    pop3 = (
+        "The Microsoft Exchange POP3 service is ready." if exchange else "Dovecot (Debian) ready."
+    )
+    mailbox = {} if exchange else {"package": "debian"}
+    lax = quality == "poor" and _chance(name, "cleartext-login") < _CHANCE_CLEARTEXT_LOGIN
+    submission: Data = {"kind": "submission", "banner": smtp["banner"], "starttls": True}
+    submission |= {"tls": tls, "vrfy": smtp.get("vrfy", "uniform"), **installed}
+    services = [submission | ({"plaintext_login": True} if lax else {})]
+    if quality == "good":
+        services.append({"kind": "submissions", "banner": smtp["banner"], "tls": tls, **installed})
+    else:
+        imap_143 = {"kind": "imap", "banner": imap, "starttls": True, "tls": tls, **mailbox}
+        services.append(imap_143 | ({"plaintext_login": True} if lax else {}))
+    services.append({"kind": "imaps", "banner": imap, "tls": tls, **mailbox})
+    if quality == "poor" and _chance(name, "pop3") < _CHANCE_POP3_IN_CLEAR:
+        services.append({"kind": "pop3", "banner": pop3, "plaintext_login": True, **mailbox})
+    return services
 
 
 def _spf(*terms: str | None) -> str:

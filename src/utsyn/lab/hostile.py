@@ -20,6 +20,7 @@ scan (with the hostile name server as its resolver) covers hostile and normal ho
 | tls-reset.hostile.test   | 443        | starts a record, then resets the connection            |
 | tls-length.hostile.test  | 443        | records whose length fields lie                        |
 | banners.hostile.test     | 21 22 25 80| HTML, JavaScript, ANSI escapes, NUL and invalid UTF-8  |
+|                          | 110 143    | (also in IMAP and POP3 greetings and answers)          |
 | dnsbomb.hostile.test     | 53         | truncates every UDP answer; TCP answers never end      |
 
 Zones: `truncated.hostile.test` (every UDP answer truncated, TCP answers never end) and
@@ -256,6 +257,9 @@ def greeting(first: bytes, replies: dict[bytes, bytes] | None = None) -> Handler
 
 _EHLO = b"250-banners.hostile.test " + NASTY + b"\r\n250-STARTTLS\r\n250 SIZE 1000\r\n"
 _SMTP_REPLIES = {b"EHLO": _EHLO, b"STARTTLS": b"220 go ahead\r\n", b"QUIT": b"221 bye\r\n"}
+# IMAP answers by tag (the scanner's u1 and u2), POP3 by command.
+_IMAP_REPLIES = {b"U1": b"* CAPABILITY " + NASTY + b"\r\nu1 BAD " + NASTY + b"\r\n"}
+_POP3_REPLIES = {b"CAPA": b"-ERR " + NASTY + b"\r\n"}
 
 
 async def nasty_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -424,6 +428,8 @@ def hostile_hosts(net: str = HOSTILE_NET) -> list[HostileHost]:
                 22: greeting(ssh),
                 25: greeting(smtp, _SMTP_REPLIES),
                 80: nasty_page,
+                110: greeting(b"+OK " + NASTY + b"\r\n", _POP3_REPLIES),
+                143: greeting(b"* OK [CAPABILITY IMAP4rev1 " + NASTY + b"]\r\n", _IMAP_REPLIES),
             },
         ),
         host(15, "dnsbomb", {}),  # port 53, UDP and TCP: see HostileLab.start

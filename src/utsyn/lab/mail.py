@@ -4,6 +4,11 @@ It accepts mail for the domains its host is responsible for and throws it away; 
 relays and never delivers. What a scanner can observe is real: the 220 banner, the EHLO
 capabilities, a STARTTLS upgrade on the same connection with the lab certificate, the
 relay refusal, and the 421 a real MTA sends on idleness or too many errors.
+
+As a submission server (587 with STARTTLS, 465 inside TLS; RFC 6409, RFC 8314) it offers
+AUTH once TLS is on, and before it only when the manifest's `plaintext_login` says so
+(Postfix `smtpd_tls_auth_only = no`); every login fails, and nothing is accepted from a
+client that has not logged in.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from utsyn.lab.context import Handler, LabContext
-from utsyn.lab.manifest import Host, Service, ServiceKind
+from utsyn.lab.manifest import IMPLICIT_TLS_KINDS, SMTP_KINDS, Host, Service, ServiceKind
 from utsyn.lab.services import ProtocolViolation, Session, idle_timeout_for, reply_line, serve
 
 # Postfix's line_length_limit: longer command lines are refused.
@@ -52,6 +57,11 @@ class _Dialect:
     bye: str
     too_many_errors: str  # {host}
     timeout: str  # {host}
+    # SASL mechanisms offered where passwords may be sent, and those offered before TLS
+    # where they may not (Exchange's NTLM sends no password).
+    auth: str = "PLAIN LOGIN"
+    auth_before_tls: str = ""
+    anonymous_submission: str = "554 5.7.1 <{rcpt}>: Recipient address rejected: Access denied"
 
 
 def _postfix_id() -> str:
@@ -117,6 +127,9 @@ _EXCHANGE = _Dialect(
     bye="221 2.0.0 Service closing transmission channel",
     too_many_errors="421 4.7.0 Too many errors on this connection, closing transmission channel",
     timeout="421 4.4.1 Connection timed out",
+    auth="NTLM LOGIN",
+    auth_before_tls="NTLM",
+    anonymous_submission="530 5.7.57 Client was not authenticated to send anonymous mail",
 )
 
 
@@ -150,6 +163,7 @@ class _Conversation:
 
     greeted: bool = False
     tls_active: bool = False
+    authenticated: bool = False  # never: every login fails
     sender: str | None = None
     recipients: list[str] = field(default_factory=list)
     errors: int = 0
@@ -170,12 +184,28 @@ class _Mta:
     tls_context: ssl.SSLContext | None
     vrfy: str = "uniform"
     expn: str = "disabled"
+    submission: bool = False  # users' submission: AUTH once TLS is on
+    implicit_tls: bool = False  # served inside TLS from the first byte (465)
+    plaintext_login: bool = False  # AUTH before TLS too
+
+    def mechanisms(self, tls_active: bool) -> str:
+        """The AUTH mechanisms offered in this state ("": no AUTH)."""
+        if self.plaintext_login:
+            return self.dialect.auth
+        if not self.submission:
+            return ""  # a server for other servers: no AUTH at all
+        return self.dialect.auth if tls_active else self.dialect.auth_before_tls
 
     def ehlo(self, helo: str, ip: str, tls_active: bool) -> str:
         offered = self.tls_context is not None and not tls_active
-        extensions = [e for e in self.dialect.extensions if e != "STARTTLS" or offered]
-        if self.vrfy == "disabled":  # Postfix stops announcing VRFY when it is disabled
-            extensions = [e for e in extensions if e != "VRFY"]
+        extensions: list[str] = []
+        for extension in self.dialect.extensions:
+            if extension == "STARTTLS":  # AUTH follows it, as Postfix and Exchange list them
+                extensions += ["STARTTLS"] if offered else []
+                mechanisms = self.mechanisms(tls_active)
+                extensions += [f"AUTH {mechanisms}"] if mechanisms else []
+            elif extension != "VRFY" or self.vrfy != "disabled":  # Postfix stops announcing it
+                extensions.append(extension)
         first = self.dialect.hello.format(host=self.name, helo=helo, ip=ip)
         lines = [first, *extensions]
         return "\r\n".join(
@@ -196,7 +226,7 @@ def smtp_handler(
     STARTTLS is offered only when the service asks for it and `tls_context` is given.
     The idle timeout is `idle_timeout`, else `ctx.extra["idle_timeout"]`, else IDLE_TIMEOUT.
     """
-    if service.kind != ServiceKind.SMTP:
+    if service.kind not in SMTP_KINDS:
         raise ValueError(f"smtp_handler cannot serve a {service.kind} service")
     banner = service.banner if service.banner is not None else default_smtp_banner(host)
     greeting = reply_line(220, banner)
@@ -208,6 +238,9 @@ def smtp_handler(
         tls_context=tls_context if service.starttls else None,
         vrfy=service.vrfy,
         expn=service.expn,
+        submission=service.kind != ServiceKind.SMTP,
+        implicit_tls=service.kind in IMPLICIT_TLS_KINDS,
+        plaintext_login=service.plaintext_login,
     )
 
     async def session(s: Session) -> None:
@@ -218,7 +251,7 @@ def smtp_handler(
 
 async def _converse(mta: _Mta, s: Session) -> None:
     await s.send(f"{mta.greeting}\r\n".encode())
-    state = _Conversation()
+    state = _Conversation(tls_active=mta.implicit_tls)
     for _ in range(MAX_COMMANDS):
         try:
             reply = await _next_reply(mta, s, state)
@@ -271,6 +304,8 @@ async def _command(mta: _Mta, s: Session, state: _Conversation, command: str) ->
         return _rcpt(mta, state, arg)
     if verb == "DATA":
         return await _data(mta, s, state)
+    if verb == "AUTH":
+        return await _auth(mta, s, state, arg)
     return _other(mta, verb, arg)
 
 
@@ -281,8 +316,6 @@ def _other(mta: _Mta, verb: str, arg: str) -> str:
         return _vrfy(mta, arg)
     if verb == "EXPN" and mta.expn == "enumerates":
         return _expn(mta, arg)
-    if verb == "AUTH":
-        return "503 5.5.1 Error: authentication not enabled"
     return mta.dialect.unknown
 
 
@@ -313,6 +346,28 @@ def _known(mta: _Mta, arg: str) -> bool:
     if at and domain.lower().rstrip(".") not in mta.domains:
         return False
     return local.lower() in KNOWN_USERS
+
+
+# SASL LOGIN's prompts, "Username:" and "Password:" in base64.
+_LOGIN_PROMPTS = ("334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6")
+
+
+async def _auth(mta: _Mta, s: Session, state: _Conversation, arg: str) -> str:
+    """Postfix's answers to AUTH (RFC 4954): the exchange runs its course, then fails."""
+    offered = mta.mechanisms(state.tls_active).split()
+    if not offered:
+        return "503 5.5.1 Error: authentication not enabled"
+    if not state.greeted:
+        return "503 5.5.1 Error: send HELO/EHLO first"
+    mechanism, _, initial = arg.partition(" ")
+    if mechanism.upper() not in offered:
+        return "535 5.7.8 Error: authentication failed: Invalid authentication mechanism"
+    prompts = _LOGIN_PROMPTS if mechanism.upper() == "LOGIN" else ("334 ",)
+    for prompt in prompts[1:] if initial else prompts:
+        await s.send(f"{prompt}\r\n".encode())
+        if (await s.read_line()).strip() == b"*":
+            return "501 5.7.0 Authentication aborted"
+    return "535 5.7.8 Error: authentication failed: authentication failure"
 
 
 async def _starttls(mta: _Mta, s: Session, state: _Conversation) -> str | None:
@@ -363,6 +418,8 @@ def _rcpt(mta: _Mta, state: _Conversation, arg: str) -> str:
     if len(state.recipients) >= MAX_RECIPIENTS:
         return "452 4.5.3 Error: too many recipients"
     recipient = match[1]
+    if mta.submission and not state.authenticated:
+        return mta.dialect.anonymous_submission.format(rcpt=recipient)
     local, at, domain = recipient.rpartition("@")
     if not at:  # RFC 5321 4.5.1: <postmaster> without a domain must be accepted
         if recipient.lower() != "postmaster":

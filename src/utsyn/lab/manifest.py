@@ -229,6 +229,14 @@ class ServiceKind(StrEnum):
     MSSQL = "mssql"
     DNS_RESOLVER = "dns_resolver"  # an open recursive resolver on UDP/TCP 53
     DNS_AUTHORITATIVE = "dns_authoritative"  # a name server of the lab's zones (never recursive)
+    # Where users send mail passwords: submission (RFC 6409; 465 with implicit TLS, RFC 8314)
+    # and mailbox access, IMAP and POP3 with STARTTLS or with implicit TLS.
+    SUBMISSION = "submission"
+    SUBMISSIONS = "submissions"
+    IMAP = "imap"
+    IMAPS = "imaps"
+    POP3 = "pop3"
+    POP3S = "pop3s"
 
 
 DEFAULT_PORTS: dict[ServiceKind, int] = {
@@ -251,7 +259,23 @@ DEFAULT_PORTS: dict[ServiceKind, int] = {
     ServiceKind.MSSQL: 1433,
     ServiceKind.DNS_RESOLVER: 53,
     ServiceKind.DNS_AUTHORITATIVE: 53,
+    ServiceKind.SUBMISSION: 587,
+    ServiceKind.SUBMISSIONS: 465,
+    ServiceKind.IMAP: 143,
+    ServiceKind.IMAPS: 993,
+    ServiceKind.POP3: 110,
+    ServiceKind.POP3S: 995,
 }
+# SMTP servers: between mail servers, and users' submission (STARTTLS, or implicit TLS).
+SMTP_KINDS = frozenset({ServiceKind.SMTP, ServiceKind.SUBMISSION, ServiceKind.SUBMISSIONS})
+# Services that start in the clear and may offer STARTTLS (and a login before it).
+STARTTLS_KINDS = frozenset(
+    {ServiceKind.SMTP, ServiceKind.SUBMISSION, ServiceKind.IMAP, ServiceKind.POP3}
+)
+# Services that speak TLS from the first byte.
+IMPLICIT_TLS_KINDS = frozenset(
+    {ServiceKind.HTTPS, ServiceKind.SUBMISSIONS, ServiceKind.IMAPS, ServiceKind.POP3S}
+)
 
 
 class Packaging(StrEnum):
@@ -270,9 +294,14 @@ class Service(Strict):
     # and FTP greetings,
     # MySQL server version, Redis/Elasticsearch/memcached version, ...
     banner: str | None = None
-    tls: TlsSpec | None = None  # https; smtp with STARTTLS
+    tls: TlsSpec | None = None  # https, smtps, imaps, pop3s; smtp, imap, pop3 with STARTTLS
     http: HttpSpec | None = None  # http and https
-    starttls: bool = False  # smtp
+    starttls: bool = False  # smtp, submission, imap, pop3
+    # smtp, submission, imap, pop3: a password login offered before TLS. IMAP without
+    # LOGINDISABLED (Dovecot `disable_plaintext_auth = no`), POP3 with USER and SASL PLAIN in
+    # CAPA, SMTP with AUTH PLAIN LOGIN before STARTTLS (Postfix `smtpd_tls_auth_only = no`).
+    # False: logins only after TLS (submission, imap, pop3), or none at all (smtp).
+    plaintext_login: bool = False
     # dns_authoritative: the TXT answer to `version.bind` in class CHAOS. BIND answers its
     # real version unless told otherwise (`version "...";`); Knot and NSD have `version:`
     # and `hide-version`, PowerDNS `version-string`. "": no data, as BIND 9.18 answers with
@@ -303,26 +332,28 @@ class Service(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Service:
         kind = self.kind
-        if kind == ServiceKind.HTTPS and self.tls is None:
-            raise ValueError("tls: an https service needs a tls profile")
+        if kind in IMPLICIT_TLS_KINDS and self.tls is None:
+            raise ValueError(f"tls: an {kind} service needs a tls profile")
         if kind in (ServiceKind.HTTP, ServiceKind.HTTPS) and self.http is None:
             raise ValueError(f"http: an {kind} service needs an http section")
         if kind not in (ServiceKind.HTTP, ServiceKind.HTTPS) and self.http is not None:
             raise ValueError(f"http: not allowed on a {kind} service")
-        if kind == ServiceKind.SMTP and self.starttls and self.tls is None:
+        if kind in STARTTLS_KINDS and self.starttls and self.tls is None:
             raise ValueError("tls: STARTTLS needs a tls profile")
-        if kind not in (ServiceKind.HTTPS, ServiceKind.SMTP) and self.tls is not None:
+        if kind not in IMPLICIT_TLS_KINDS | STARTTLS_KINDS and self.tls is not None:
             raise ValueError(f"tls: not allowed on a {kind} service")
         if self.tls is not None and self.tls.legacy and kind != ServiceKind.HTTPS:
             raise ValueError("tls: SSLv3, RC4 and 3DES can be served on https only")
-        if self.starttls and kind != ServiceKind.SMTP:
-            raise ValueError("starttls: only for smtp")
+        if self.starttls and kind not in STARTTLS_KINDS:
+            raise ValueError("starttls: only for smtp, submission, imap and pop3")
+        if self.plaintext_login and kind not in STARTTLS_KINDS:
+            raise ValueError("plaintext_login: only for smtp, submission, imap and pop3")
         if self.version_bind is not None and kind != ServiceKind.DNS_AUTHORITATIVE:
             raise ValueError("version_bind: only for dns_authoritative")
         if not self.package_patched and self.package == Packaging.UPSTREAM:
             raise ValueError("package_patched: only a distribution package can lack its fixes")
-        if (self.vrfy, self.expn) != ("uniform", "disabled") and kind != ServiceKind.SMTP:
-            raise ValueError("vrfy, expn: only for smtp")
+        if (self.vrfy, self.expn) != ("uniform", "disabled") and kind not in SMTP_KINDS:
+            raise ValueError("vrfy, expn: only for smtp, submission and submissions")
         if self.ssh is not None and kind != ServiceKind.SSH:
             raise ValueError("ssh: only for ssh")
         if kind == ServiceKind.SSH and not (self.banner or "SSH-2.0-").startswith("SSH-2.0-"):

@@ -25,7 +25,15 @@ from utsyn.lab.context import DNS_IP, FIRST_HOST_OCTET, LabContext, address_plan
 from utsyn.lab.dns import LabDns, start_name_server, start_open_resolver
 from utsyn.lab.http import http_handler, respond_bytes
 from utsyn.lab.mail import smtp_handler
-from utsyn.lab.manifest import Host, Manifest, Service, ServiceKind
+from utsyn.lab.mailbox import IMAP_KINDS, POP3_KINDS, mailbox_handler
+from utsyn.lab.manifest import (
+    IMPLICIT_TLS_KINDS,
+    SMTP_KINDS,
+    Host,
+    Manifest,
+    Service,
+    ServiceKind,
+)
 from utsyn.lab.services import service_handler
 from utsyn.lab.ssh import start_ssh_server
 from utsyn.lab.tls import LegacyTlsServer, server_context
@@ -216,8 +224,12 @@ class Lab:
             return http_handler(service, host, ctx, "http"), None
         if service.kind == ServiceKind.HTTPS:
             return http_handler(service, host, ctx, "https"), tls_ctx
-        if service.kind == ServiceKind.SMTP:
-            return smtp_handler(service, host, ctx, tls_ctx if service.starttls else None), None
+        # Mail services take the context for STARTTLS; with implicit TLS, the server wraps.
+        implicit = tls_ctx if service.kind in IMPLICIT_TLS_KINDS else None
+        if service.kind in SMTP_KINDS:
+            return smtp_handler(service, host, ctx, tls_ctx if service.starttls else None), implicit
+        if service.kind in IMAP_KINDS | POP3_KINDS:
+            return mailbox_handler(service, host, ctx, tls_ctx), implicit
         return service_handler(service, host, ctx), None
 
     def _serve_legacy_https(

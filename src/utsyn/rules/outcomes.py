@@ -115,6 +115,10 @@ class Outcome(StrEnum):
     STARTTLS_OK = "email.starttls_ok"
     SMTP_USER_ENUMERATION = "email.smtp_user_enumeration"
     SMTP_NO_USER_ENUMERATION = "email.smtp_no_user_enumeration"
+    CLEARTEXT_LOGIN = "email.cleartext_login"
+    NO_CLEARTEXT_LOGIN = "email.no_cleartext_login"
+    LOGIN_STARTTLS_MISSING = "email.login_starttls_missing"
+    LOGIN_STARTTLS_OK = "email.login_starttls_ok"
     # DNS
     DNSSEC_MISSING = "dns.dnssec_missing"
     DNSSEC_BROKEN = "dns.dnssec_broken"
@@ -583,7 +587,31 @@ def email(view: TargetView) -> Iterator[Hit]:
     for asset, o in view.assets_with("dns.tls_rpt"):
         if view.value(asset, "dns.mx") not in (None, []):
             yield _hit(Outcome.TLS_RPT_OK if o.value else Outcome.TLS_RPT_MISSING, asset, o)
-    yield from _flag(view, "smtp.starttls", Outcome.STARTTLS_MISSING, Outcome.STARTTLS_OK, False)
+    for asset, o in view.assets_with("smtp.starttls"):
+        if asset.endswith(f":{MAIL_TRANSFER_PORT}"):  # between servers; the rest is submission
+            yield _hit(Outcome.STARTTLS_OK if o.value else Outcome.STARTTLS_MISSING, asset, o)
+
+
+# Where other mail servers deliver (RFC 5321); SMTP on any other port is users' submission.
+MAIL_TRANSFER_PORT = 25
+_LOGIN_STARTTLS = ("smtp.starttls", "imap.starttls", "pop3.starttls")
+
+
+@classifier
+def mail_logins(view: TargetView) -> Iterator[Hit]:
+    """Where users log in to mail (submission, IMAP, POP3; see `scan.mailproto`): whether a
+    password is accepted before TLS, and whether TLS can be had on the port at all."""
+    for asset, o in view.assets_with("mail.cleartext_login"):
+        cleartext = o.value is True
+        yield _hit(Outcome.CLEARTEXT_LOGIN if cleartext else Outcome.NO_CLEARTEXT_LOGIN, asset, o)
+    for asset, checks in view.assets.items():
+        if asset.endswith(f":{MAIL_TRANSFER_PORT}"):
+            continue
+        for check in _LOGIN_STARTTLS:
+            if check in checks:
+                o = checks[check]
+                outcome = Outcome.LOGIN_STARTTLS_OK if o.value else Outcome.LOGIN_STARTTLS_MISSING
+                yield _hit(outcome, asset, o)
 
 
 @classifier
@@ -722,6 +750,8 @@ PASSING: frozenset[Outcome] = frozenset(
         Outcome.TLS_RPT_OK,
         Outcome.STARTTLS_OK,
         Outcome.SMTP_NO_USER_ENUMERATION,
+        Outcome.NO_CLEARTEXT_LOGIN,
+        Outcome.LOGIN_STARTTLS_OK,
         Outcome.DNSSEC_OK,
         Outcome.CAA_OK,
         Outcome.ZONE_TRANSFER_REFUSED,

@@ -1,7 +1,9 @@
 """Port discovery: which of the curated ports answer on a host, and what speaks first there.
 
 One job per port, one TCP connection each. Services that greet first (SSH, FTP, SMTP,
-Telnet, MySQL, VNC) are given a moment to do so; the banner travels on with the target.
+IMAP, POP3, Telnet, MySQL, VNC) are given a moment to do so; the banner travels on with the
+target. The mail ports with implicit TLS (465, 993, 995; RFC 8314) greet only after a TLS
+handshake, which the services family makes: here they are known by their port number.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from utsyn.scan.guard import ScopeRefused
 from utsyn.scan.model import Observation, ServiceTarget, excerpt, failed
 
 PROTOCOL_BY_PORT: dict[int, str] = {
-    21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "dns", 80: "http", 389: "ldap",
-    443: "https", 445: "smb", 587: "smtp", 1433: "mssql", 3306: "mysql", 3389: "rdp",
+    21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "dns", 80: "http", 110: "pop3",
+    143: "imap", 389: "ldap", 443: "https", 445: "smb", 465: "smtps", 587: "smtp",
+    993: "imaps", 995: "pop3s", 1433: "mssql", 3306: "mysql", 3389: "rdp",
     5432: "postgres", 5900: "vnc", 6379: "redis", 8080: "http", 8443: "https",
     9200: "elasticsearch", 11211: "memcached", 27017: "mongodb",
 }  # fmt: skip
 
 # Ports whose service speaks first: wait for its greeting.
-SPEAKS_FIRST = frozenset({21, 22, 23, 25, 587, 3306, 5900})
+SPEAKS_FIRST = frozenset({21, 22, 23, 25, 110, 143, 587, 3306, 5900})
 FILTERED = "service.filtered"  # the ports of a host that gave no answer at all
 BANNER_LIMIT = 1024
 
@@ -39,6 +42,10 @@ def protocol_of(port: int, banner: bytes) -> str:
             return "smtp"
         if b"FTP" in upper:
             return "ftp"
+    if head.startswith((b"* OK", b"* PREAUTH", b"* BYE")):
+        return "imap"
+    if head.startswith((b"+OK", b"-ERR")):
+        return "pop3"
     return PROTOCOL_BY_PORT.get(port, "unknown")
 
 

@@ -15,9 +15,10 @@ from utsyn.scan.resolve import Resolver
 USER_AGENT = f"Utsyn/{__version__} (+https://utsyn.example/om-skanning; non-intrusive)"
 
 # Risky and common ports probed on every host: what a browser or mail server would reach,
-# plus the services that should never face the internet (CISA/NCSC exposure guidance).
+# where users send mail passwords (submission 465/587, IMAP 143/993, POP3 110/995), plus
+# the services that should never face the internet (CISA/NCSC exposure guidance).
 DEFAULT_PORTS: tuple[int, ...] = (
-    21, 22, 23, 25, 53, 80, 389, 443, 445, 1433, 3306, 3389,
+    21, 22, 23, 25, 53, 80, 110, 143, 389, 443, 445, 465, 587, 993, 995, 1433, 3306, 3389,
     5432, 5900, 6379, 9200, 11211, 27017,
 )  # fmt: skip
 

@@ -1,8 +1,8 @@
 """Product identification: what a banner says about the software behind a service.
 
 `identify_banner(protocol, banner)` turns the text a service volunteered (an SSH
-identification line, the text of an SMTP or FTP greeting, a database version, an HTTP
-`Server` header) into products with a CPE 2.3 name, ready to be matched against CVEs.
+identification line, the text of an SMTP, IMAP, POP3 or FTP greeting, a database version,
+an HTTP `Server` header) into products with a CPE 2.3 name, ready to be matched against CVEs.
 
 CPE names follow NVD's conventions, checked against NVD records: OpenSSH's portable
 release goes into the update field (`openssh:7.4:p1`, a release without one is `7.4:-`),
@@ -219,6 +219,35 @@ _SMTP = (
         confidence=INFERRED,
     ),
 )
+# Mailbox access (IMAP and POP3) and its greetings. Dovecot says only "Dovecot (Debian)
+# ready." by default (its `login_greeting`), Courier names no version, Exchange 2007 and
+# later name neither version nor host; Cyrus names its release.
+_MAILBOX = (
+    _rule(
+        r"\bDovecot(?: v?(?P<version>\d+\.\d+\.\d+(?:\.\d+)?))?\b",
+        "Dovecot",
+        "dovecot",
+        "dovecot",
+        confidence=PRODUCT_ONLY,
+    ),
+    _rule(r"\bCyrus (?:IMAP4?|POP3) v?(?P<version>\d+\.\d+\.\d+)", "Cyrus IMAP", "cyrus", "imap"),
+    _rule(r"\bCyrus (?:IMAP4?|POP3)\b", "Cyrus IMAP", "cyrus", "imap", confidence=PRODUCT_ONLY),
+    # NVD files the Courier programs of Double Precision, Inc. under that vendor's name.
+    _rule(
+        r"\bCourier-IMAP\b",
+        "Courier-IMAP",
+        "double_precision_incorporated",
+        "courier-imap",
+        confidence=PRODUCT_ONLY,
+    ),
+    _rule(
+        r"\bMicrosoft Exchange\b",
+        "Microsoft Exchange Server",
+        "microsoft",
+        "exchange_server",
+        confidence=PRODUCT_ONLY,
+    ),
+)
 _HTTP = (
     _rule(r"\bnginx(?:/(?P<version>\d+\.\d+\.\d+))?", "nginx", "f5", "nginx"),
     _rule(
@@ -270,6 +299,11 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
     "ssh": _SSH,
     "ftp": _FTP,
     "smtp": _SMTP,
+    "smtps": _SMTP,
+    "imap": _MAILBOX,
+    "imaps": _MAILBOX,
+    "pop3": _MAILBOX,
+    "pop3s": _MAILBOX,
     "http": _HTTP,
     "https": _HTTP,
     "mysql": _MYSQL,

@@ -6,7 +6,8 @@ volunteers and turns it into products (`scan.products`). Observations:
 
 - `service.kind`: the protocol name (`ssh`, `redis`, ...); `probe` says how it was known.
 - `service.banner`: the greeting or version string, as the service gives it: the SSH
-  identification line, the text after "220 " of FTP and SMTP, the version number of the
+  identification line, the text after "220 " of FTP and SMTP, after "* OK" (and its
+  response code) of IMAP and after "+OK" of POP3, the version number of the
   databases, LDAP's vendorVersion, the RFB line of VNC, the login banner of Telnet.
   An exchange that failed or met garbage is a `service.banner` with `error` set.
 - `service.product`: one per identified product (`Product.to_json()`).
@@ -14,9 +15,10 @@ volunteers and turns it into products (`scan.products`). Observations:
   signing, VNC security types, MSSQL encryption, PostgreSQL's answer, Redis/LDAP/MongoDB
   readable without authentication, ...
 
-SSH, FTP and SMTP greet first: the discovery already holds their greeting, so no second
-connection is made. HTTP(S) and DNS get only `service.kind`; other families judge them.
-Every read is capped in size and in time, and the whole exchange has a deadline.
+SSH, FTP, SMTP, IMAP and POP3 greet first: the discovery already holds their greeting, so
+no second connection is made; SMTPS, IMAPS and POP3S greet after a TLS handshake. HTTP(S)
+and DNS get only `service.kind`; other families judge them. Every read is capped in size
+and in time, and the whole exchange has a deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from typing import Any, ClassVar
 from utsyn.scan.discovery import protocol_of
 from utsyn.scan.family import ScanContext
 from utsyn.scan.guard import ScopeRefused
+from utsyn.scan.mailproto import (
+    IMPLICIT_TLS_PROTOCOLS,
+    greeting_protocol,
+    greeting_text,
+    tls_context,
+)
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
 from utsyn.scan.products import identify_banner
 
@@ -77,9 +85,13 @@ class ServicesFamily:
             return [observe(target, "service.kind", target.protocol, probe="port number")]
         probe = _PROBES.get(target.protocol, _unknown)
         timeouts = scan.config.timeouts
+        # A trickling server could keep every single read just inside its timeout. The mail
+        # probe bounds its own exchange once connected: on a mail host it waits for a
+        # connection slot behind the TLS probes of every port, which is no slowness of the
+        # service (a real server with 25, 143, 465, 587, 993 and 995 has some ninety).
+        deadline = None if probe is _mail else timeouts.connect + 2 * timeouts.read
         try:
-            # A trickling server could keep every single read just inside its timeout.
-            async with asyncio.timeout(timeouts.connect + 2 * timeouts.read):
+            async with asyncio.timeout(deadline):
                 answer = await probe(target, scan)
         except ScopeRefused:
             raise  # the engine records refusals in one place
@@ -228,6 +240,8 @@ def sniff(data: bytes) -> str | None:
         return "vnc"
     if head.startswith(b"HTTP/"):
         return "http"
+    if head.startswith((b"* OK", b"* PREAUTH", b"+OK")):
+        return greeting_protocol(data.split(b"\n", 1)[0].decode("latin-1").rstrip("\r"))
     if head.startswith(b"220"):
         detected = protocol_of(0, data)
         return detected if detected != "unknown" else "smtp"
@@ -244,6 +258,34 @@ async def _unknown(target: ServiceTarget, scan: ScanContext) -> Answer:
     protocol = sniff(data) or "unknown"
     banner = _text(_greeting_line(data)) if data else None
     return Answer(protocol, "greeting", banner, evidence=data)
+
+
+# ---------------------------------------------------------------- IMAP, POP3, SMTPS
+
+
+async def _mail(target: ServiceTarget, scan: ScanContext) -> Answer:
+    """IMAP and POP3 greet first, as SMTP does; behind implicit TLS (SMTPS, IMAPS, POP3S:
+    465, 993, 995) the greeting follows the handshake. The greeting says which it is."""
+    implicit = target.protocol in IMPLICIT_TLS_PROTOCOLS
+    if not implicit and target.banner:
+        line, data, probe = target.banner, b"", "greeting (discovery)"
+    else:
+        tls = tls_context() if implicit else None
+        async with scan.net.tcp(
+            target.ip, target.port, name=target.host, tls=tls, limit=READ_LIMIT
+        ) as (reader, _):
+            # Connected (and, for implicit TLS, the handshake done within the connect
+            # timeout): from here the exchange has the family's usual bound.
+            async with asyncio.timeout(2 * scan.config.timeouts.read):
+                data = await _read_until(scan, reader, lambda d: b"\n" in d, _LINE_LIMIT)
+        line = _greeting_line(data).decode("latin-1")
+        probe = "greeting after TLS" if implicit else "greeting"
+    found = greeting_protocol(line)
+    if found is None:
+        raise ProtocolMismatch(_mismatch(f"a {target.protocol} greeting", data or line.encode()))
+    banner = excerpt(greeting_text(found, line), BANNER_LIMIT)
+    protocol = f"{found}s" if implicit else found
+    return Answer(protocol, probe, banner, evidence=data, product_family=found)
 
 
 # ---------------------------------------------------------------- Telnet
@@ -975,6 +1017,11 @@ _PROBES: dict[str, Probe] = {
     "ssh": _ssh,
     "ftp": _ftp,
     "smtp": _smtp,
+    "imap": _mail,
+    "pop3": _mail,
+    "smtps": _mail,
+    "imaps": _mail,
+    "pop3s": _mail,
     "telnet": _telnet,
     "mysql": _mysql,
     "postgres": _postgres,

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from utsyn.scan.family import ScanContext
+from utsyn.scan.mailproto import MailProtocolError, Stream, ehlo, smtp_reply
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
-from utsyn.scan.tls import SmtpError, _ehlo, _reply, _Stream
 
 COMMANDS = ("VRFY", "EXPN")
 KNOWN_USER = "postmaster"
@@ -62,22 +62,22 @@ class SmtpFamily:
         if not isinstance(target, ServiceTarget):
             raise TypeError(f"an SMTP job needs a service, not {target!r}")
         async with scan.net.tcp(target.ip, target.port, name=target.host) as (reader, writer):
-            stream = _Stream(reader, writer, scan.net)
+            stream = Stream(reader, writer, scan.net)
             try:
                 # Each reply has its timeout; a server dripping lines must not add them up.
                 async with asyncio.timeout(scan.net.timeouts.read * 3):
                     return await _users(target, stream)
             except TimeoutError:
                 reason = "timeout: the server did not answer in time"
-            except SmtpError as exc:
+            except MailProtocolError as exc:
                 reason = str(exc)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 reason = f"connection lost: {type(exc).__name__}"
         return [failed(target, f"smtp.{c.lower()}", reason, job.name) for c in COMMANDS]
 
 
-async def _users(target: ServiceTarget, stream: _Stream) -> list[Observation]:
-    await _ehlo(stream)
+async def _users(target: ServiceTarget, stream: Stream) -> list[Observation]:
+    await ehlo(stream)
     unknown = random_user()
     out = []
     for command in COMMANDS:
@@ -93,8 +93,7 @@ async def _users(target: ServiceTarget, stream: _Stream) -> list[Observation]:
     return out
 
 
-async def _ask(stream: _Stream, command: str) -> tuple[int, str]:
-    stream.writer.write(f"{command}\r\n".encode())
-    await stream.writer.drain()
-    code, lines = await _reply(stream)
+async def _ask(stream: Stream, command: str) -> tuple[int, str]:
+    await stream.send(command)
+    code, lines = await smtp_reply(stream)
     return code, excerpt(" ".join(lines), 200)

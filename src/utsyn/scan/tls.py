@@ -13,8 +13,11 @@ answers do not depend on what the local OpenSSL can speak:
 - `dhe`: a TLS 1.2 hello offering only finite-field DHE suites and no RFC 7919 group, so
   the server uses the group every older client gets; its ServerKeyExchange gives the size
   of the prime (Logjam: 1024 bits and less). None when the server refuses DHE.
-- `starttls` (SMTP only): whether EHLO lists STARTTLS. The TLS probes of an SMTP service
-  run inside STARTTLS on their own connection, and observe nothing when it is not offered.
+- `starttls` (SMTP, IMAP, POP3): what the server offers before TLS (`mailproto`): whether
+  STARTTLS is offered (`smtp.starttls`, `imap.starttls`, `pop3.starttls`) and whether a
+  password login is (`mail.cleartext_login`). The TLS probes of such a service run inside
+  STARTTLS on their own connection, and observe nothing when it is not offered; those of
+  SMTPS, IMAPS and POP3S (RFC 8314's implicit TLS) start with the ClientHello, as HTTPS.
 
 A server that answers with an alert, a close or a reset has refused: the fact is false. A
 server that answers with garbage, or not in time, leaves the fact unknown: an observation
@@ -25,14 +28,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import ClassVar
 
-from utsyn.errors import UtsynError
 from utsyn.scan import clienthello as ch
+from utsyn.scan import mailproto
 from utsyn.scan.certs import classify, trust_store
 from utsyn.scan.family import ScanContext
-from utsyn.scan.guard import GuardedNet
+from utsyn.scan.mailproto import CLEARTEXT_CHECK, MailProtocolError, Stream
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
 
 VERSIONS: dict[str, int] = {
@@ -44,7 +46,7 @@ VERSIONS: dict[str, int] = {
 }
 CIPHER_CLASSES = ("aead", "cbc", "rsa_kex", "rc4", "3des", "null", "anon")
 CERT_CHECKS = ("tls.cert.status", "tls.cert.key", "tls.cert.signature", "tls.cert.expiring_soon")
-PROTOCOLS = frozenset({"https", "smtp"})
+PROTOCOLS = frozenset({"https", *mailproto.STARTTLS_PROTOCOLS, *mailproto.IMPLICIT_TLS_PROTOCOLS})
 DHE_CHECK = "tls.dhe.bits"
 
 # Key exchanges that are ephemeral and authenticated: the only ones AEAD and CBC classes
@@ -114,76 +116,10 @@ def certificate_hello(host: str) -> ch.HelloSpec:
     return ch.HelloSpec(ch.TLS12, suites, host, supported_versions=offered)
 
 
-# ---------------------------------------------------------------- SMTP STARTTLS
-
-# RFC 5321 4.1.1.1 wants the client's own name after EHLO; the scanner has no mail domain.
-EHLO_NAME = "scanner.utsyn.invalid"
-_MAX_REPLY_LINES = 64
-
-
-class SmtpError(UtsynError):
-    """The SMTP server refused the session or did not speak SMTP."""
-
-
-@dataclass
-class _Stream:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    net: GuardedNet
-
-
-async def _reply(stream: _Stream) -> tuple[int, list[str]]:
-    """One (multi-line) SMTP reply: its code and the text of each line."""
-    lines: list[str] = []
-    for _ in range(_MAX_REPLY_LINES):
-        try:
-            raw = await stream.net.readline(stream.reader)
-        except ValueError as exc:  # longer than the stream's limit
-            raise SmtpError("an SMTP reply line is too long") from exc
-        if not raw:
-            raise SmtpError("the server closed the SMTP session")
-        line = raw.decode("latin-1").rstrip("\r\n")
-        if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
-            raise SmtpError(f"not an SMTP reply: {excerpt(line, 120)}")
-        lines.append(line[4:])
-        if line[3:4] != "-":
-            return int(line[:3]), lines
-    raise SmtpError(f"an SMTP reply of more than {_MAX_REPLY_LINES} lines")
-
-
-async def _command(stream: _Stream, command: str, expected: int) -> list[str]:
-    stream.writer.write(f"{command}\r\n".encode())
-    await stream.writer.drain()
-    code, lines = await _reply(stream)
-    if code != expected:
-        raise SmtpError(f"{command} answered {code} {excerpt(' '.join(lines), 200)}")
-    return lines
-
-
-async def _ehlo(stream: _Stream) -> list[str]:
-    """The EHLO reply after the greeting: its first line, then one extension a line."""
-    code, greeting = await _reply(stream)
-    if code != 220:
-        raise SmtpError(f"the greeting was {code} {excerpt(' '.join(greeting), 200)}")
-    return await _command(stream, f"EHLO {EHLO_NAME}", 250)
-
-
-def _offers_starttls(ehlo: list[str]) -> bool:
-    return any(line.split()[:1] == ["STARTTLS"] for line in (x.upper() for x in ehlo[1:]))
-
-
-async def _start_tls(stream: _Stream) -> bool:
-    """EHLO, then STARTTLS when offered; False when it is not."""
-    if not _offers_starttls(await _ehlo(stream)):
-        return False
-    await _command(stream, "STARTTLS", 220)
-    return True
-
-
 # ---------------------------------------------------------------- probes
 
 
-async def _version(job: Job, stream: _Stream) -> list[Observation]:
+async def _version(job: Job, stream: Stream) -> list[Observation]:
     version = job.name.partition(":")[2]
     hello = ch.build_client_hello(version_hello(version, _service(job).host))
     answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello)
@@ -194,7 +130,7 @@ async def _version(job: Job, stream: _Stream) -> list[Observation]:
     return [observe(job.target, check, agreed, job.name, answer.hello.describe())]
 
 
-async def _cipher(job: Job, stream: _Stream) -> list[Observation]:
+async def _cipher(job: Job, stream: Stream) -> list[Observation]:
     cipher_class = job.name.partition(":")[2]
     hello = ch.build_client_hello(cipher_hello(cipher_class, _service(job).host))
     answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello)
@@ -204,7 +140,7 @@ async def _cipher(job: Job, stream: _Stream) -> list[Observation]:
     return [observe(job.target, check, True, job.name, answer.hello.describe())]
 
 
-async def _dhe(job: Job, stream: _Stream) -> list[Observation]:
+async def _dhe(job: Job, stream: Stream) -> list[Observation]:
     hello = ch.build_client_hello(dhe_hello(_service(job).host))
     answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello, key_exchange=True)
     if isinstance(answer, ch.Refused):
@@ -213,7 +149,7 @@ async def _dhe(job: Job, stream: _Stream) -> list[Observation]:
     return [observe(job.target, DHE_CHECK, answer.dh_bits, job.name, evidence)]
 
 
-async def _certificate(job: Job, stream: _Stream, scan: ScanContext) -> list[Observation]:
+async def _certificate(job: Job, stream: Stream, scan: ScanContext) -> list[Observation]:
     host = _service(job).host
     hello = ch.build_client_hello(certificate_hello(host))
     answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello, certificates=True)
@@ -236,10 +172,15 @@ async def _certificate(job: Job, stream: _Stream, scan: ScanContext) -> list[Obs
     return [*facts, observe(job.target, "tls.cert.names", names, job.name, listed)]
 
 
-async def _starttls_offered(job: Job, stream: _Stream) -> list[Observation]:
-    ehlo = await _ehlo(stream)
-    evidence = " | ".join(ehlo)
-    return [observe(job.target, "smtp.starttls", _offers_starttls(ehlo), job.name, evidence)]
+async def _starttls_offered(job: Job, stream: Stream) -> list[Observation]:
+    protocol = _service(job).protocol
+    offer = await mailproto.offer(protocol, stream)
+    offered = observe(job.target, f"{protocol}.starttls", offer.starttls, job.name, offer.evidence)
+    if offer.cleartext_login is None:
+        reason = f"the server does not list its logins: {excerpt(offer.evidence, 200)}"
+        return [offered, failed(job.target, CLEARTEXT_CHECK, reason, job.name)]
+    login = observe(job.target, CLEARTEXT_CHECK, offer.cleartext_login, job.name, offer.evidence)
+    return [offered, login]
 
 
 def _checks(job: Job) -> tuple[str, ...]:
@@ -250,7 +191,7 @@ def _checks(job: Job) -> tuple[str, ...]:
     if kind == "cipher":
         return (f"tls.cipher.{arg}",)
     if kind == "starttls":
-        return ("smtp.starttls",)
+        return (f"{_service(job).protocol}.starttls", CLEARTEXT_CHECK)
     if kind == "dhe":
         return (DHE_CHECK,)
     return CERT_CHECKS
@@ -271,7 +212,7 @@ class TlsFamily:
     def jobs(self, target: Target) -> Iterator[Job]:
         if not isinstance(target, ServiceTarget) or target.protocol not in PROTOCOLS:
             return
-        if target.protocol == "smtp":
+        if target.protocol in mailproto.STARTTLS_PROTOCOLS:
             yield Job(self.family, "starttls", target)
         for version in VERSIONS:
             yield Job(self.family, f"version:{version}", target)
@@ -284,23 +225,26 @@ class TlsFamily:
         """One connection. Connect failures propagate: the engine retries and reports them."""
         target = _service(job)
         async with scan.net.tcp(target.ip, target.port, name=target.host) as (reader, writer):
-            stream = _Stream(reader, writer, scan.net)
+            stream = Stream(reader, writer, scan.net)
             try:
                 return await self._converse(job, stream, scan)
             except TimeoutError:
                 reason = "timeout: the server did not answer in time"
-            except (ch.HandshakeError, SmtpError) as exc:
+            except (ch.HandshakeError, MailProtocolError) as exc:
                 reason = str(exc)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 reason = f"connection lost: {type(exc).__name__}"
         return [failed(target, check, reason, job.name) for check in _checks(job)]
 
-    async def _converse(self, job: Job, stream: _Stream, scan: ScanContext) -> list[Observation]:
+    async def _converse(self, job: Job, stream: Stream, scan: ScanContext) -> list[Observation]:
         kind = job.name.partition(":")[0]
         if kind == "starttls":
             return await _starttls_offered(job, stream)
-        if _service(job).protocol == "smtp" and not await _start_tls(stream):
-            return []  # no STARTTLS: the smtp.starttls job says so; no TLS to observe
+        protocol = _service(job).protocol
+        if protocol in mailproto.STARTTLS_PROTOCOLS and not await mailproto.upgrade(
+            protocol, stream
+        ):
+            return []  # no STARTTLS: the starttls job says so; no TLS to observe
         if kind == "version":
             return await _version(job, stream)
         if kind == "cipher":
