@@ -19,11 +19,14 @@ from utsyn.rules.outcomes import Hit, classify, factor_of
 from utsyn.rules.rulebook import Factor, Role, Rulebook
 from utsyn.scan.model import TargetResult
 
+# Services that carry an organisation's mail: what phishing in its name would go through.
+MAIL_KINDS = frozenset({"smtp", "smtps", "imap", "imaps", "pop3", "pop3s"})
+
 
 @dataclass(frozen=True)
 class HostTraits:
     login: frozenset[str]  # hosts with a password form
-    mail: frozenset[str]  # hosts running SMTP, and zones with MX records
+    mail: frozenset[str]  # hosts running SMTP, IMAP or POP, and zones with MX records
     primary: frozenset[str]  # the primary website's names
 
 
@@ -38,7 +41,7 @@ def traits(results: Iterable[TargetResult], primary_domain: str | None) -> HostT
         for o in result.observations:
             if o.check == "http.login_form" and o.value is True:
                 login.add(host_of(o.target))
-            elif (o.check == "service.kind" and o.value == "smtp") or (
+            elif (o.check == "service.kind" and o.value in MAIL_KINDS) or (
                 o.check == "dns.mx" and o.value
             ):
                 mail.add(host_of(o.target))
