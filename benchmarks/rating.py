@@ -14,7 +14,8 @@ import argparse
 import random
 import time
 
-from utsyn.rating.model import Assessment, Asset, Finding, rate
+from utsyn.rating.model import rate
+from utsyn.rules.model import Assessment, Asset, Finding
 from utsyn.rules.rulebook import load_rulebook
 
 BOOK = load_rulebook()

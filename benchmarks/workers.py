@@ -35,14 +35,16 @@ from pathlib import Path
 import psycopg
 import redis
 
+from utsyn.clock import now_utc
 from utsyn.lab.generate import generate
 from utsyn.lab.manifest import Manifest
+from utsyn.lab.orgs import records_from_manifest
 from utsyn.lab.runtime import LabInfo, read_state
-from utsyn.pipeline import now_utc, records_from_manifest, scan_and_store
+from utsyn.lab.targets import from_manifest
+from utsyn.pipeline import scan_and_store
 from utsyn.scan.engine import units
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.guard import ScopePolicy
-from utsyn.scan.targets import from_manifest
 from utsyn.settings import Settings, get_settings
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.orgs import upsert_organisations

@@ -24,8 +24,8 @@ from utsyn.settings import get_settings
 
 if TYPE_CHECKING:
     from utsyn.lab.runtime import Lab
+    from utsyn.pipeline import Rated
     from utsyn.rating.model import Rating
-    from utsyn.rating.service import Rated
 
 app = typer.Typer(
     help="Utsyn: an open Cyber Risk Score service for the Norwegian public sector.",
@@ -327,11 +327,12 @@ def rating_methodology() -> None:
 
 
 def _rated(scan_file: Path | None, org: str | None, rulebook: Path | None = None) -> list[Rated]:
-    from utsyn.rating.service import load_scan, rate_all
+    from utsyn.pipeline import load_scan, rate_all
     from utsyn.rules.rulebook import load_rulebook
 
     if scan_file is None:
-        from utsyn.commands.store import open_session, stored_rated
+        from utsyn.pipeline import stored_rated
+        from utsyn.store.db import open_session
 
         with open_session() as session:
             return stored_rated(session, org)
@@ -472,9 +473,9 @@ def rating_rescore(
     """Re-rate stored organisations without scanning (expired explanations, decay, a new
     rulebook): new snapshots, rollups, custom scorecards and grade-drop alerts."""
     from utsyn.commands.scan import progress_bar
-    from utsyn.commands.store import open_session
     from utsyn.pipeline import rerate_all
     from utsyn.rules.rulebook import load_rulebook
+    from utsyn.store.db import open_session
 
     book = load_rulebook()
     with open_session() as session, progress_bar(err_console) as bar:
@@ -516,8 +517,7 @@ app.add_typer(orgs_app, name="orgs")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database (SQLite by default, UTSYN_DATABASE_URL otherwise) to the newest."""
-    from utsyn.commands.store import open_session
-    from utsyn.store.db import database_url
+    from utsyn.store.db import database_url, open_session
 
     with open_session():
         pass
@@ -536,7 +536,7 @@ def db_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSON lines file.")],
 ) -> None:
     """Write every table as JSON lines (a full, restorable copy)."""
-    from utsyn.commands.store import open_session
+    from utsyn.store.db import open_session
     from utsyn.store.dump import export_jsonl
 
     tmp = output.with_name(output.name + ".partial")
@@ -551,7 +551,7 @@ def db_import(
     source: Annotated[Path, typer.Argument(help="A file from `utsyn db export`.")],
 ) -> None:
     """Load a JSON lines export into an empty database (all or nothing)."""
-    from utsyn.commands.store import open_session
+    from utsyn.store.db import open_session
     from utsyn.store.dump import import_jsonl
 
     if not source.is_file():
@@ -569,7 +569,7 @@ def db_prune(
 ) -> None:
     """Delete old scan results: all but the newest scans of each target (findings, ratings
     and their history stay)."""
-    from utsyn.commands.store import open_session
+    from utsyn.store.db import open_session
     from utsyn.store.retention import prune_scans
 
     with open_session() as session:
@@ -582,8 +582,8 @@ def orgs_import(
     source: Annotated[Path, typer.Argument(help="CSV: Enhetsregisteret-style or native.")],
 ) -> None:
     """Import organisations from CSV: all or nothing, with a report of bad rows."""
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
+    from utsyn.store.db import open_session
     from utsyn.store.importer import import_organisations
 
     if not source.is_file():

@@ -9,26 +9,34 @@ An interrupted scan leaves its run 'interrupted' and resumes with only the missi
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from utsyn.lab.manifest import Manifest
-from utsyn.rating.model import GRADE_ORDER, Assessment, Rating, rate
+from utsyn.clock import now_utc
+from utsyn.errors import ConfigError
+from utsyn.rating.lifecycle import patching_cadence
+from utsyn.rating.model import Rating, rate
 from utsyn.rules.evaluate import assess
-from utsyn.rules.rulebook import Grade, Rulebook, load_rulebook
+from utsyn.rules.model import Assessment
+from utsyn.rules.rulebook import Rulebook, load_rulebook
 from utsyn.rules.standing import fresh_only, standing
+from utsyn.rules.weights import GRADE_ORDER, Grade
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import Footprint, TargetResult
+from utsyn.scan.output import read_report
 from utsyn.store import assessments, rollup, scans, scorecards
 from utsyn.store import findings as store_findings
 from utsyn.store.db import atomic, one_transaction
 from utsyn.store.models import Organisation, OrgLatest, ScanRun
-from utsyn.store.orgs import OrgRecord, organisation
+from utsyn.store.orgs import organisation
 from utsyn.store.rescore import Scored, save_snapshots
 from utsyn.vuln.alerts import grade_drop_alerts
 from utsyn.vuln.enrich import enrich
@@ -36,41 +44,6 @@ from utsyn.vuln.feeds import load_current
 
 Progress = Callable[[TargetResult], None]
 RERATE_BATCH = 1000  # organisations rated, then saved as one bulk batch
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def records_from_manifest(manifest: Manifest) -> list[OrgRecord]:
-    """A lab scenario's organisations as the store keeps them (first domain = primary)."""
-    domains = {o.orgnr: [d.name for d in o.domains] for o in manifest.organisations}
-    for org in manifest.organisations:
-        if org.primary_domain and org.primary_domain in domains[org.orgnr]:
-            domains[org.orgnr].remove(org.primary_domain)
-            domains[org.orgnr].insert(0, org.primary_domain)
-    return [
-        OrgRecord(
-            orgnr=o.orgnr,
-            name=o.name,
-            sector=_sector(str(o.sector)),
-            county=o.county,
-            municipality=o.municipality,
-            domains=tuple(domains[o.orgnr]),
-        )
-        for o in manifest.organisations
-    ]
-
-
-def _sector(sector: str) -> str:
-    """The store's sectors: state, county, municipal, other (by organisation form)."""
-    if sector in ("ministry", "state_agency", "health_trust", "university"):
-        return "state"
-    if sector == "county":
-        return "county"
-    if sector in ("municipality", "municipal_enterprise", "intermunicipal"):
-        return "municipal"
-    return "other"
 
 
 @dataclass(frozen=True)
@@ -258,3 +231,66 @@ def _rerate_batch(session: Session, book: Rulebook, ids: list[int], now: datetim
         scorecards.rescore(session, org, assessment, book, now)
         old_grade, old_score = before.get(org.id, (None, None))
         grade_drop_alerts(session, org, old_grade, rating.grade, now, (old_score, rating.score))
+
+
+# The findings whose fixing speed is the patching cadence (high and critical CVEs).
+PATCHED_RULES = frozenset({"vuln.cve.kev", "vuln.cve.critical", "vuln.cve.high"})
+
+
+def stored_rated(session: Session, orgnr: str | None) -> list[Rated]:
+    """Each stored organisation's saved rating and the assessment behind it."""
+    if orgnr is not None:
+        orgs = [organisation(session, orgnr)]
+    else:
+        orgs = list(session.scalars(select(Organisation).order_by(Organisation.orgnr)))
+    rated = []
+    for org in orgs:
+        shown = assessments.shown_rating(session, org)
+        if shown is None:
+            continue
+        states = store_findings.finding_states(session, org).values()
+        cadence = patching_cadence(s for s in states if s.rule in PATCHED_RULES)
+        rated.append(Rated(org.orgnr, shown.assessment, shown.rating, cadence))
+    if not rated:
+        raise ConfigError("no scan results stored yet: run `utsyn scan --scenario demo` first")
+    return rated
+
+
+# Rating a scan report file (`utsyn scan -o`) without a database.
+
+
+@dataclass(frozen=True)
+class Rated:
+    org: str
+    assessment: Assessment
+    rating: Rating
+    # Median days from first seen to resolved for high and critical CVE findings (None:
+    # none resolved yet, or not known without the finding history in the store).
+    patching_days: float | None = None
+
+
+def rate_all(
+    footprints: Iterable[Footprint], results: Iterable[TargetResult], book: Rulebook
+) -> list[Rated]:
+    """One rating per organisation, as `pipeline.rate_organisation` would save it after a
+    first scan: the same assessment (`rules.evaluate.assess`) and the same model."""
+    index = load_current()
+    by_org: dict[str, list[TargetResult]] = defaultdict(list)
+    for result in results:
+        by_org[result.org].append(enrich(result, index))
+    primary = {f.org: f.primary_domain for f in footprints}
+    rated = []
+    for org in sorted(by_org):
+        assessment = assess(org, by_org[org], book, primary.get(org))
+        rated.append(Rated(org, assessment, rate(assessment, book)))
+    return rated
+
+
+def load_scan(path: Path) -> tuple[list[Footprint], list[TargetResult]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_report(data)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the scan report ({exc.strerror})") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a scan report written by `utsyn scan -o`: {exc}") from exc

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from utsyn.lab.geo import counties
+from utsyn.geo import counties
 from utsyn.portfolio import aggregate
 from utsyn.portfolio.cli import NoRatingsError, national_app, portfolio_app
 from utsyn.portfolio.synthetic import Spec, load

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from utsyn.orgnr import make_orgnr
 from utsyn.portfolio.aggregate import Scope
-from utsyn.rating.model import GRADE_ORDER, Assessment, Asset, Finding, Rating, rate
+from utsyn.rating.model import Rating, rate
+from utsyn.rules.model import Assessment, Asset, Finding
 from utsyn.rules.rulebook import load_rulebook
+from utsyn.rules.weights import GRADE_ORDER
 from utsyn.store.models import Asset as AssetRow
 from utsyn.store.models import (
     Organisation,

@@ -13,6 +13,8 @@ import pytest
 from utsyn.errors import ConfigError
 from utsyn.lab.expected import expected_results
 from utsyn.lab.scenarios import load_scenario
+from utsyn.lab.targets import from_manifest
+from utsyn.pipeline import rate_all
 from utsyn.rating.explain import best_fixes, diff, impacts, plan
 from utsyn.rating.lifecycle import (
     Explanation,
@@ -24,11 +26,10 @@ from utsyn.rating.lifecycle import (
     review,
 )
 from utsyn.rating.methodology import EXAMPLE_ASSETS, EXAMPLE_FINDINGS, render
-from utsyn.rating.model import Assessment, rate
-from utsyn.rating.service import rate_all
+from utsyn.rating.model import rate
+from utsyn.rules.model import Assessment
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.output import report_json
-from utsyn.scan.targets import from_manifest
 
 BOOK = load_rulebook()
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,16 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from utsyn.rating.explain import area_losses, binding_caps
-from utsyn.rating.model import (
-    GRADE_ORDER,
-    Assessment,
-    Asset,
-    Finding,
-    grade_for,
-    rate,
-    worst,
-)
-from utsyn.rules.rulebook import Factor, load_rulebook
+from utsyn.rating.model import grade_for, rate, worst
+from utsyn.rules.model import Assessment, Asset, Factor, Finding
+from utsyn.rules.rulebook import load_rulebook
+from utsyn.rules.weights import GRADE_ORDER
 
 BOOK = load_rulebook()
 RULES = [r for r in BOOK.rules]

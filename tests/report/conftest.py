@@ -19,11 +19,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from utsyn.clock import now_utc
 from utsyn.lab.expected import expected_results
+from utsyn.lab.orgs import records_from_manifest
 from utsyn.lab.scenarios import load_scenario
-from utsyn.pipeline import now_utc, rate_organisation, records_from_manifest
-from utsyn.rating.model import Assessment, Finding, Rating, rate
+from utsyn.pipeline import rate_organisation
+from utsyn.rating.model import Rating, rate
 from utsyn.rules.evaluate import assess
+from utsyn.rules.model import Assessment, Finding
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.model import Observation, TargetResult
 from utsyn.store import findings as store_findings

@@ -9,11 +9,11 @@ from typing import Any
 from utsyn.lab.expected import expected_observations
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
+from utsyn.lab.targets import from_manifest
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import CheckFamily, ScanConfig
 from utsyn.scan.guard import ScopePolicy
 from utsyn.scan.model import Observation, TargetResult
-from utsyn.scan.targets import from_manifest
 
 
 def lab_config(lab: LabInfo, **overrides: Any) -> ScanConfig:

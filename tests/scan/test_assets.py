@@ -8,11 +8,12 @@ from collections.abc import Iterable
 
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
+from utsyn.lab.targets import from_manifest
 from utsyn.rules.evaluate import assess
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.engine import Scanner
 from utsyn.scan.model import Footprint, TargetResult
-from utsyn.scan.targets import from_manifest, from_names
+from utsyn.scan.targets import from_names
 
 from .conftest import lab_config
 

@@ -18,12 +18,12 @@ from utsyn.lab.expected import really_vulnerable
 from utsyn.lab.generate import generate
 from utsyn.lab.manifest import Manifest, Packaging
 from utsyn.lab.runtime import running_lab
+from utsyn.lab.targets import from_manifest
 from utsyn.rules.outcomes import Outcome, classify
 from utsyn.scan.engine import Scanner
 from utsyn.scan.http import HttpFamily
 from utsyn.scan.model import TargetResult
 from utsyn.scan.services import ServicesFamily
-from utsyn.scan.targets import from_manifest
 from utsyn.settings import get_settings
 from utsyn.testing.egress import egress_guard
 from utsyn.vuln import load_snapshot

@@ -26,6 +26,7 @@ from tests.scan.conftest import lab_config, mismatches, observed, scan_demo
 from utsyn.lab.expected import dnssec_state
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
+from utsyn.lab.targets import from_manifest
 from utsyn.scan.anchors import load_anchors, parse_root_anchors_xml, root_anchors_xml
 from utsyn.scan.dmarc import evaluate_dmarc, parse_dmarc
 from utsyn.scan.dns import DnsFamily, dkim_key_bits, open_resolver, probe_name
@@ -35,7 +36,6 @@ from utsyn.scan.guard import ScopePolicy
 from utsyn.scan.model import DomainTarget, Observation, ServiceTarget, TargetResult
 from utsyn.scan.mta_sts import parse_policy, sts_records
 from utsyn.scan.spf import LOOKUP_LIMIT, SpfResult, evaluate_spf
-from utsyn.scan.targets import from_manifest
 from utsyn.scan.zone import dangling_cnames
 
 T = TypeVar("T")

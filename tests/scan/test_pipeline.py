@@ -102,10 +102,10 @@ def test_bad_scan_arguments_are_named() -> None:
 def test_products_become_rated_vulnerabilities(demo_results: list[TargetResult]) -> None:
     """Scan → products → CVEs → outcomes: each vulnerability outcome appears in the demo."""
     from utsyn.lab.scenarios import load_scenario
-    from utsyn.rating.service import rate_all
+    from utsyn.lab.targets import from_manifest
+    from utsyn.pipeline import rate_all
     from utsyn.rules.outcomes import VULNERABILITY_OUTCOMES, classify
     from utsyn.rules.rulebook import load_rulebook
-    from utsyn.scan.targets import from_manifest
     from utsyn.vuln import load_snapshot
     from utsyn.vuln.enrich import enrich
 

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from utsyn.commands.demo import published_tokens, verify_published
-from utsyn.commands.store import open_session, prepare_scenario_orgs
+from utsyn.lab.orgs import prepare_scenario_orgs
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
 from utsyn.settings import get_settings
+from utsyn.store.db import open_session
 from utsyn.store.models import Asset, AuditLog
 
 MANIFEST = load_scenario("demo")

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.rating.lifecycle import ExplanationKind
-from utsyn.rating.model import Assessment, Asset, Finding, rate
+from utsyn.rating.model import rate
+from utsyn.rules.model import Assessment, Asset, Finding
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store import models
 from utsyn.store.assessments import save_assets, save_ratings

@@ -18,14 +18,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from utsyn.clock import now_utc
+from utsyn.lab.orgs import records_from_manifest
 from utsyn.lab.runtime import LabInfo, running_lab
 from utsyn.lab.scenarios import load_scenario
-from utsyn.pipeline import now_utc, records_from_manifest, scan_and_store
+from utsyn.lab.targets import from_manifest
+from utsyn.pipeline import scan_and_store
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.rules.standing import UNREACHABLE, standing
 from utsyn.scan.guard import Timeouts
 from utsyn.scan.model import Observation, TargetResult
-from utsyn.scan.targets import from_manifest
 from utsyn.settings import get_settings
 from utsyn.store import scans
 from utsyn.store.db import make_engine, session_factory, upgrade

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from utsyn.errors import ConfigError
 from utsyn.rating import lifecycle
 from utsyn.rating.lifecycle import ExplanationKind, Review, Status
-from utsyn.rating.model import Finding
+from utsyn.rules.model import Finding
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store.findings import (
     apply_findings,

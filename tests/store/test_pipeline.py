@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from utsyn.lab.orgs import records_from_manifest
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
-from utsyn.pipeline import rate_organisation, records_from_manifest, scan_and_store
+from utsyn.lab.targets import from_manifest
+from utsyn.pipeline import rate_organisation, scan_and_store
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.model import Footprint, TargetResult
-from utsyn.scan.targets import from_manifest
 from utsyn.store import scans
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.models import Finding, OrgLatest, ScanRun, TargetScan
@@ -35,7 +36,7 @@ def session(tmp_path: Path) -> Session:
 
 
 def _demo(session: Session, count: int) -> list[Footprint]:
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
 
     manifest = load_scenario("demo")
     upsert_organisations(session, records_from_manifest(manifest), "lab:demo", now_utc())
@@ -162,9 +163,9 @@ def test_patching_cadence_from_the_stored_finding_history(session: Session) -> N
     """A high CVE first seen on day 0 and gone in the rescan on day 12: cadence 12 days."""
     from datetime import timedelta
 
-    from utsyn.commands.store import stored_rated
-    from utsyn.pipeline import now_utc
-    from utsyn.rating.model import Finding as Seen
+    from utsyn.clock import now_utc
+    from utsyn.pipeline import stored_rated
+    from utsyn.rules.model import Finding as Seen
     from utsyn.scan.model import Observation
     from utsyn.store.findings import apply_findings
 

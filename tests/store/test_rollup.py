@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from utsyn.rating.model import Assessment, Asset, Finding, Rating, rate
+from utsyn.rating.model import Rating, rate
+from utsyn.rules.model import Assessment, Asset, Finding
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store.models import Asset as AssetRow
 from utsyn.store.models import GradeCount, IssueCount, Organisation, OrgLatest, ScoreSnapshot

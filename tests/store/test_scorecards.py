@@ -7,9 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
-from utsyn.rating.model import Assessment, Finding, rate
-from utsyn.rating.model import Asset as RatedAsset
-from utsyn.rules.rulebook import Factor, load_rulebook
+from utsyn.rating.model import rate
+from utsyn.rules.model import Assessment, Factor, Finding
+from utsyn.rules.model import Asset as RatedAsset
+from utsyn.rules.rulebook import load_rulebook
 from utsyn.store import footprint, scorecards
 from utsyn.store.models import Asset, AuditLog, Organisation, Scorecard, ScorecardAsset
 

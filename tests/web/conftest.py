@@ -24,9 +24,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from utsyn.clock import now_utc
 from utsyn.lab.expected import expected_results
+from utsyn.lab.orgs import records_from_manifest
 from utsyn.lab.scenarios import load_scenario
-from utsyn.pipeline import now_utc, rate_organisation, records_from_manifest
+from utsyn.pipeline import rate_organisation
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store import scans, users
 from utsyn.store.db import make_engine, session_factory, upgrade

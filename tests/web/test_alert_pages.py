@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.store.alerts import insert_alert
 from utsyn.store.db import atomic
 from utsyn.store.models import AlertDelivery

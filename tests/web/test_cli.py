@@ -9,11 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from utsyn.commands.store import open_session
+from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
-from utsyn.pipeline import now_utc
 from utsyn.settings import get_settings
 from utsyn.store import users
+from utsyn.store.db import open_session
 from utsyn.store.orgs import OrgRecord, upsert_organisations
 from utsyn.web.cli import users_app
 from utsyn.web.security import check_password, token_hash

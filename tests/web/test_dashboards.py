@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.portfolio import aggregate
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store import users

@@ -11,7 +11,7 @@ from httpx import Response
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.scan.footprint import Candidate
 from utsyn.store import users
 from utsyn.store.discovery import add_candidates

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from utsyn.lab.geo import counties
+from utsyn.geo import counties
 from utsyn.portfolio import aggregate
 from utsyn.web import charts, geo
 from utsyn.web.pages_dashboard import number

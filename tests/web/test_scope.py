@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.web.pages import PageOrganisation, PagePrincipal
 
 from .conftest import A_ADMIN, A_VIEWER, ADMIN, ANALYST, B_VIEWER, ORG_A, ORG_B, bearer, log_in

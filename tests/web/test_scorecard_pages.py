@@ -8,9 +8,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import assessment_now, now_utc, rate_organisation, rating_now
-from utsyn.rating.model import Assessment, Rating, rate
+from utsyn.clock import now_utc
+from utsyn.pipeline import assessment_now, rate_organisation, rating_now
+from utsyn.rating.model import Rating, rate
 from utsyn.rules.evaluate import host_of
+from utsyn.rules.model import Assessment
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store import footprint
 from utsyn.store.models import Asset, Scorecard

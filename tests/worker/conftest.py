@@ -22,13 +22,14 @@ from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from utsyn.clock import now_utc
 from utsyn.lab.generate import generate
 from utsyn.lab.manifest import Manifest
+from utsyn.lab.orgs import records_from_manifest
 from utsyn.lab.runtime import LabInfo, running_lab
-from utsyn.pipeline import now_utc, records_from_manifest
+from utsyn.lab.targets import from_manifest
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import TargetResult
-from utsyn.scan.targets import from_manifest
 from utsyn.settings import Settings, get_settings
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.models import Observation, Organisation, TargetScan
@@ -171,8 +172,8 @@ ObservationKey = tuple[str, str, str, str, str]
 @pytest.fixture(scope="session")
 def baseline(worker_lab: WorkerLab) -> Counter[ObservationKey]:
     """What an in-process scan of the worker lab observes (enriched, as the store keeps it)."""
+    from utsyn.lab.targets import from_manifest
     from utsyn.scan.engine import Scanner
-    from utsyn.scan.targets import from_manifest
     from utsyn.vuln import load_snapshot
     from utsyn.vuln.enrich import enrich
 

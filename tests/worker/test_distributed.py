@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from utsyn.lab.targets import from_manifest
 from utsyn.pipeline import scan_and_store
-from utsyn.scan.targets import from_manifest
 from utsyn.store.db import make_engine, session_factory
 from utsyn.store.models import Organisation, ScoreSnapshot
 from utsyn.testing.workers import wait_for_run

@@ -21,7 +21,7 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.settings import Settings
 from utsyn.testing.workers import run_state, wait_for_run, wait_until
 from utsyn.worker.scheduler import Scheduler

@@ -10,8 +10,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from utsyn.clock import now_utc
 from utsyn.lab.manifest import Manifest
-from utsyn.pipeline import now_utc, records_from_manifest
+from utsyn.lab.orgs import records_from_manifest
 from utsyn.settings import Settings
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.models import ScanRun

@@ -56,8 +56,9 @@ def run_demo(console: Console, err: Console, once: bool, port: int = 8000) -> No
 
 def _scan(err: Console) -> dict[str, tuple[float, str]]:
     from utsyn.commands.scan import ScanRequest, prepare_scenario, progress_bar
-    from utsyn.commands.store import open_session, prepare_scenario_orgs
+    from utsyn.lab.orgs import prepare_scenario_orgs
     from utsyn.pipeline import scan_and_store
+    from utsyn.store.db import open_session
 
     with open_session() as session:
         prepare_scenario_orgs(session, "demo")
@@ -79,9 +80,9 @@ def verify_published(manifest: Manifest, info: LabInfo) -> int:
     """Check the tokens the lab's organisations published, the way `utsyn footprint verify`
     does: the token is the one Utsyn issued at the claim (the scenario's record holds it),
     the lookup a real DNS query to the lab's name server. Returns the organisations verified."""
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
     from utsyn.store import footprint, reads
+    from utsyn.store.db import open_session
     from utsyn.store.orgs import organisation
     from utsyn.web import verify as txt
 

@@ -40,8 +40,8 @@ def discovery_config(resolvers: tuple[str, ...], port: int, scope: str) -> ScanC
 
 
 def run_discover(console: Console, orgnr: str, config: ScanConfig) -> None:
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
+    from utsyn.store.db import open_session
     from utsyn.store.discovery import add_candidates
     from utsyn.store.orgs import organisation
 
@@ -82,8 +82,8 @@ def certificate_names(session: Session, org: Organisation) -> list[str]:
 
 def set_state(console: Console, orgnr: str, value: str, state: str) -> None:
     """Confirm (claimed) or reject a candidate; confirmed assets still need DNS proof."""
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
+    from utsyn.store.db import open_session
     from utsyn.store.orgs import organisation, set_asset_state
 
     with open_session() as session:
@@ -97,7 +97,7 @@ def set_state(console: Console, orgnr: str, value: str, state: str) -> None:
 
 
 def show(console: Console, orgnr: str) -> None:
-    from utsyn.commands.store import open_session
+    from utsyn.store.db import open_session
     from utsyn.store.orgs import organisation
 
     with open_session() as session:
@@ -114,8 +114,8 @@ def verify(console: Console, orgnr: str, name: str, servers: tuple[str, ...], po
     """Prove control of a name with its DNS TXT record; the first call issues the token."""
     import secrets
 
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
+    from utsyn.store.db import open_session
     from utsyn.store.footprint import mark_verified, set_verification_token
     from utsyn.store.orgs import organisation
     from utsyn.web import verify as txt

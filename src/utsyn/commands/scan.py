@@ -20,13 +20,14 @@ from rich.progress import (
 )
 
 from utsyn.errors import ConfigError
+from utsyn.lab.targets import from_manifest
 from utsyn.rating.model import Rating
 from utsyn.scan.engine import Scanner, units
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.guard import ScopePolicy
 from utsyn.scan.model import Footprint, TargetResult, now_iso
 from utsyn.scan.output import print_summary, report_json
-from utsyn.scan.targets import from_file, from_manifest, from_names
+from utsyn.scan.targets import from_file, from_names
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,11 @@ async def _scan_stored(
 
     The footprints come back with the primary domains the store rates them by, for the
     report: `utsyn rating show --scan` on it gives the stored ratings."""
-    from utsyn.commands.store import open_session, prepare_scenario_orgs, resumable_run
+    from utsyn.lab.orgs import prepare_scenario_orgs
     from utsyn.pipeline import scan_and_store
+    from utsyn.store.db import open_session
     from utsyn.store.orgs import organisation
+    from utsyn.store.scans import resumable_run
 
     started = now_iso()
     results: list[TargetResult] = []

@@ -15,8 +15,8 @@ import hashlib
 import random
 from typing import Any, Literal
 
+from utsyn import geo
 from utsyn.errors import ManifestError
-from utsyn.lab import geo
 from utsyn.lab.context import FIRST_HOST_OCTET
 from utsyn.lab.manifest import Manifest, Sector, parse_manifest
 from utsyn.orgnr import make_orgnr

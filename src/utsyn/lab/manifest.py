@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from utsyn import geo
 from utsyn.errors import ManifestError
-from utsyn.lab import geo
 from utsyn.orgnr import is_valid_orgnr
 
 LAB_TLD = "test"

@@ -24,8 +24,9 @@ from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select, tr
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
-from utsyn.rating.model import GRADE_ORDER, grade_for
-from utsyn.rules.rulebook import Rulebook, Severity
+from utsyn.rating.model import grade_for
+from utsyn.rules.rulebook import Rulebook
+from utsyn.rules.weights import GRADE_ORDER, Severity
 from utsyn.store.models import (
     GradeCount,
     IssueCount,

@@ -17,9 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from utsyn.commands.store import open_session
 from utsyn.errors import ConfigError, UtsynError
-from utsyn.lab.geo import counties, municipalities
+from utsyn.geo import counties, municipalities
 from utsyn.portfolio import aggregate
 from utsyn.portfolio.aggregate import (
     NATIONAL,
@@ -31,6 +30,7 @@ from utsyn.portfolio.aggregate import (
     Summary,
 )
 from utsyn.rules.rulebook import Rulebook, load_rulebook
+from utsyn.store.db import open_session
 
 portfolio_app = typer.Typer(help="A portfolio's (or everyone's) dashboard.", no_args_is_help=True)
 national_app = typer.Typer(help="The national overview and breakdowns.", no_args_is_help=True)

@@ -33,8 +33,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 
+from utsyn.geo import municipalities
 from utsyn.lab.generate import SECTOR_WEIGHTS  # the same proportions as the lab's
-from utsyn.lab.geo import municipalities
 from utsyn.orgnr import check_digit
 from utsyn.rating.model import grade_for, worst
 from utsyn.rules.rulebook import Rulebook, load_rulebook

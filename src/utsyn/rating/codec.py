@@ -9,15 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from utsyn.rating.model import (
-    Asset,
-    CapApplied,
-    Finding,
-    FindingImpact,
-    Rating,
-    RulePenalty,
-)
-from utsyn.rules.rulebook import Factor, Grade
+from utsyn.rating.model import CapApplied, FindingImpact, Rating, RulePenalty
+from utsyn.rules.model import Asset, Factor, Finding
+from utsyn.rules.weights import Grade
 
 
 def assets_to_json(assets: Iterable[Asset]) -> list[list[Any]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from utsyn.rating.model import Assessment, CapApplied, Finding, Rating, rate
-from utsyn.rules.rulebook import Grade, Rulebook
+from utsyn.rating.model import CapApplied, Rating, rate
+from utsyn.rules.model import Assessment, Finding
+from utsyn.rules.rulebook import Rulebook
+from utsyn.rules.weights import Grade
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from utsyn.rating.model import (
+from utsyn.rating.model import rate
+from utsyn.rules.model import Assessment, Asset, Factor, Finding
+from utsyn.rules.rulebook import Rulebook
+from utsyn.rules.weights import (
     GRADE_FLOORS,
+    SEVERITY_WEIGHT,
     VALUE_DEFAULT,
     VALUE_LOGIN,
     VALUE_MAIL,
     VALUE_PRIMARY_WEBSITE,
-    Assessment,
-    Asset,
-    Finding,
-    rate,
 )
-from utsyn.rules.rulebook import SEVERITY_WEIGHT, Factor, Rulebook
 
 # The worked example: a municipality with three websites and one mail domain.
 EXAMPLE_ASSETS = (

@@ -17,46 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from utsyn.rules.rulebook import Factor, Grade, Rule, Rulebook
-
-# Grade boundaries: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, F below.
-GRADE_FLOORS: tuple[tuple[Grade, float], ...] = (("A", 90), ("B", 80), ("C", 70), ("D", 60))
-GRADE_ORDER: tuple[Grade, ...] = ("A", "B", "C", "D", "F")
-
-# Asset values: how much an asset weighs in the share of assets a finding affects.
-VALUE_PRIMARY_WEBSITE = 3.0  # the organisation's main website: its public face
-VALUE_LOGIN = 2.0  # pages that take passwords or forms
-VALUE_MAIL = 2.0  # mail servers and mail domains: phishing in the organisation's name
-VALUE_DEFAULT = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    id: str  # "host:port" or a zone name
-    factor: Factor
-    value: float = VALUE_DEFAULT
-    primary: bool = False  # the primary website (grade caps may apply to it alone)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    rule: str
-    asset: str
-    detail: str = ""
-    evidence: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.rule}|{self.asset}|{self.detail}"
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """What the rating sees of one organisation: evaluated assets and counting findings."""
-
-    org: str
-    assets: tuple[Asset, ...]
-    findings: tuple[Finding, ...]
+from utsyn.rules.model import Assessment, Asset, Factor, Finding
+from utsyn.rules.rulebook import Rule, Rulebook
+from utsyn.rules.weights import GRADE_FLOORS, GRADE_ORDER, VALUE_DEFAULT, Grade
 
 
 @dataclass(frozen=True, slots=True)

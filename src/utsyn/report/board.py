@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError, UtsynError
-from utsyn.lab.geo import counties
+from utsyn.geo import counties
 from utsyn.portfolio import aggregate
 from utsyn.rating.explain import ImpactLine, area_losses, best_fixes, binding_caps, impacts
-from utsyn.rating.model import Assessment, Rating
+from utsyn.rating.model import Rating
 from utsyn.report import chart
 from utsyn.report.labels import (
     FACTORS,
@@ -37,6 +37,7 @@ from utsyn.report.labels import (
     sector_name,
     signed,
 )
+from utsyn.rules.model import Assessment
 from utsyn.rules.rulebook import Rule, Rulebook, load_rulebook
 from utsyn.store.assessments import shown_rating
 from utsyn.store.models import Finding, Organisation, OrgLatest, ScoreSnapshot

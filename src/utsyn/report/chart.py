@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
-from utsyn.rating.model import GRADE_FLOORS
 from utsyn.report.labels import Lang, month_abbr, number
+from utsyn.rules.weights import GRADE_FLOORS
 
 WIDTH, HEIGHT = 520.0, 150.0
 LEFT, RIGHT, TOP, BOTTOM = 30.0, 40.0, 8.0, 20.0  # room for axis labels

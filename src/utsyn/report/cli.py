@@ -31,8 +31,8 @@ def board(
     ] = None,
 ) -> None:
     """The board summary of one organisation: at most two A4 pages."""
-    from utsyn.commands.store import open_session
     from utsyn.report.board import board_pdf
+    from utsyn.store.db import open_session
 
     with open_session() as session:
         pdf = board_pdf(session, org, lang, _day(since))
@@ -55,9 +55,9 @@ def export(
     ] = "amber+strict",
 ) -> None:
     """Open findings (CSV, JSON) or observed vulnerabilities (STIX 2.1), streamed to a file."""
-    from utsyn.commands.store import open_session
     from utsyn.report.exports import export as stream
     from utsyn.report.scope import Caller, Scope, ScopeKind, portfolio_id
+    from utsyn.store.db import open_session
 
     kinds: dict[str, ScopeKind] = {"org": "org", "portfolio": "portfolio", "national": "national"}
     if scope not in kinds:

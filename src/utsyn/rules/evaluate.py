@@ -6,17 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from utsyn.rating.model import (
-    VALUE_DEFAULT,
-    VALUE_LOGIN,
-    VALUE_MAIL,
-    VALUE_PRIMARY_WEBSITE,
-    Assessment,
-    Asset,
-    Finding,
-)
+from utsyn.rules.model import Assessment, Asset, Factor, Finding
 from utsyn.rules.outcomes import Hit, classify, factor_of
-from utsyn.rules.rulebook import Factor, Role, Rulebook
+from utsyn.rules.rulebook import Role, Rulebook
+from utsyn.rules.weights import VALUE_DEFAULT, VALUE_LOGIN, VALUE_MAIL, VALUE_PRIMARY_WEBSITE
 from utsyn.scan.model import TargetResult
 
 # Services that carry an organisation's mail: what phishing in its name would go through.

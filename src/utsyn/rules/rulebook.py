@@ -18,39 +18,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from utsyn.errors import ConfigError
+from utsyn.rules.model import Factor
 from utsyn.rules.outcomes import PASSING, Outcome, factor_of
+from utsyn.rules.weights import SEVERITY_WEIGHT, Grade, Severity
 
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-
-
-class Factor(StrEnum):
-    TLS = "tls"
-    WEB = "web"
-    EMAIL = "email"
-    DNS = "dns"
-    NETWORK = "network"
-    VULNERABILITIES = "vulnerabilities"
-    LEAKAGE = "leakage"
-
-
-# Points an issue type costs when it affects every asset it could affect. Informational
-# findings never cost points. See docs/methodology.md, which is generated from these.
-SEVERITY_WEIGHT: dict[Severity, float] = {
-    Severity.CRITICAL: 20.0,
-    Severity.HIGH: 10.0,
-    Severity.MEDIUM: 5.0,
-    Severity.LOW: 2.0,
-    Severity.INFO: 0.0,
-}
 DEFAULT_DECAY_DAYS = 30
-
-Grade = Literal["A", "B", "C", "D", "F"]
 
 
 class _Strict(BaseModel):

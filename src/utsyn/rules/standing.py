@@ -29,8 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from utsyn.rules.rulebook import Reachability
-from utsyn.scan.discovery import FILTERED
-from utsyn.scan.model import Observation, TargetResult
+from utsyn.scan.model import FILTERED, Observation, TargetResult
 
 UNREACHABLE = "scan.unreachable"
 # Facts about a service that it did not give itself: a port accepted a connection, its

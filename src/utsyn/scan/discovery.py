@@ -13,7 +13,7 @@ from typing import Literal
 
 from utsyn.scan.family import ScanContext
 from utsyn.scan.guard import ScopeRefused
-from utsyn.scan.model import Observation, ServiceTarget, excerpt, failed
+from utsyn.scan.model import FILTERED, Observation, ServiceTarget, excerpt, failed
 
 PROTOCOL_BY_PORT: dict[int, str] = {
     21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "dns", 80: "http", 110: "pop3",
@@ -25,7 +25,6 @@ PROTOCOL_BY_PORT: dict[int, str] = {
 
 # Ports whose service speaks first: wait for its greeting.
 SPEAKS_FIRST = frozenset({21, 22, 23, 25, 110, 143, 587, 3306, 5900})
-FILTERED = "service.filtered"  # the ports of a host that gave no answer at all
 BANNER_LIMIT = 1024
 
 

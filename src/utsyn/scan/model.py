@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+# The ports of a host that gave no answer at all (port discovery); not "closed" (`rules.standing`).
+FILTERED = "service.filtered"
+
 # Evidence is an excerpt of what a server said: capped, and with control characters escaped
 # so that a hostile banner can neither bloat storage nor drive a terminal.
 EVIDENCE_LIMIT = 2048

@@ -1,12 +1,12 @@
-"""Where scan targets come from: the command line, a targets file, or a lab scenario."""
+"""Where scan targets come from: the command line or a targets file (scenarios: `lab.targets`)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
 from utsyn.errors import ConfigError
-from utsyn.lab.manifest import Manifest
 from utsyn.scan.engine import split_host_port
 from utsyn.scan.model import Footprint
 
@@ -44,19 +44,6 @@ def from_file(path: Path) -> Footprint:
     return from_names(names, org=path.stem)
 
 
-def from_manifest(manifest: Manifest) -> list[Footprint]:
-    """Each organisation's zones and host names, as its footprint."""
-    return [
-        Footprint(
-            org=org.orgnr,
-            domains=tuple(d.name for d in org.domains),
-            hostnames=tuple(h.name for h in org.hosts),
-            primary=org.primary_domain,
-        )
-        for org in manifest.organisations
-    ]
-
-
 def _validate(host: str, raw: str) -> None:
     if _is_ip(host):
         return
@@ -69,8 +56,6 @@ def _validate(host: str, raw: str) -> None:
 
 
 def _is_ip(text: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -15,7 +15,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from utsyn.rating.codec import assets_from_json, assets_to_json, rating_from_json, rating_to_json
-from utsyn.rating.model import Assessment, Asset, Rating
+from utsyn.rating.model import Rating
+from utsyn.rules.model import Assessment, Asset
 from utsyn.store.dialect import upsert
 from utsyn.store.models import Organisation, OrgAssessment
 

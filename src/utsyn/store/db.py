@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, SessionTransactionOrigin, sessionmaker
 
 from utsyn.errors import ConfigError, UtsynError
@@ -151,3 +151,18 @@ def head_revision() -> str:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def open_session() -> Iterator[Session]:
+    """A session on the configured database, migrated to the newest schema first."""
+    try:
+        upgrade()
+        engine = make_engine()
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
+    try:
+        with session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()

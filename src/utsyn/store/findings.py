@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.rating import lifecycle
-from utsyn.rating.model import Finding
+from utsyn.rules.model import Finding
 from utsyn.rules.rulebook import DEFAULT_DECAY_DAYS, Rulebook
 from utsyn.store import models
 from utsyn.store.db import atomic

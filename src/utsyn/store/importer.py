@@ -3,7 +3,7 @@
 Two formats, told apart by their header:
 - Enhetsregisteret-style (the 2021 list shipped in `utsyn/data/orgs/`):
   `entityName,homepage,orgForm,orgDescr,municipality,orgNumber`. Its municipality is a
-  2021 *name*; it is mapped to a 2024 number through `lab.geo` where the name is
+  2021 *name*; it is mapped to a 2024 number through `utsyn.geo` where the name is
   unambiguous (the county follows from the number). Names that are gone, shared by two
   municipalities (Herøy, Våler) or blank are flagged and imported without a place.
 - Native: `orgnr,name,sector,county,municipality,domains` (domains separated by spaces or
@@ -29,8 +29,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from utsyn import geo
 from utsyn.errors import ConfigError
-from utsyn.lab import geo
 from utsyn.orgnr import is_valid_orgnr
 from utsyn.store.orgs import OrgRecord, Upserted, upsert_organisations
 

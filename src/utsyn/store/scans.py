@@ -166,3 +166,15 @@ def _results(
         )
         for s in scans
     ]
+
+
+def resumable_run(session: Session) -> ScanRun:
+    """The newest run that did not finish, to resume; an error when there is none."""
+    run = session.scalars(
+        select(ScanRun)
+        .where(ScanRun.status.in_(("interrupted", "running")))
+        .order_by(ScanRun.id.desc())
+    ).first()
+    if run is None:
+        raise ConfigError("no interrupted scan to resume")
+    return run

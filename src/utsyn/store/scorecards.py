@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
-from utsyn.rating.model import Assessment, Rating, rate
+from utsyn.rating.model import Rating, rate
+from utsyn.rules.model import Assessment
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store.db import atomic
 from utsyn.store.models import Asset, Organisation, Scorecard, ScorecardAsset

@@ -39,8 +39,7 @@ from sqlalchemy.orm import Session
 
 from utsyn import __version__
 from utsyn.errors import ConfigError
-from utsyn.rating.model import GRADE_ORDER
-from utsyn.rules.rulebook import Grade
+from utsyn.rules.weights import GRADE_ORDER, Grade
 from utsyn.settings import Settings
 from utsyn.store.alerts import (
     Exposure,

@@ -37,7 +37,7 @@ DeliverOpt = Annotated[
 @feeds_app.command("update")
 def update(where: FromOpt = None, deliver: DeliverOpt = True) -> None:
     """Download, verify and switch to new feed files; alert on newly exploited CVEs."""
-    from utsyn.commands.store import open_session
+    from utsyn.store.db import open_session
     from utsyn.vuln.alerts import DeliveryConfig, deliver_pending
     from utsyn.vuln.feeds import update_feeds
 
@@ -68,7 +68,7 @@ def update(where: FromOpt = None, deliver: DeliverOpt = True) -> None:
 @feeds_app.command("status")
 def status() -> None:
     """The current feed generation: per feed, its files, records and date."""
-    from utsyn.commands.store import open_session
+    from utsyn.store.db import open_session
     from utsyn.store.feed_state import generation_files, generation_row
     from utsyn.vuln.feeds import current_generation, feeds_root
 

@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc, rate_organisation
+from utsyn.clock import now_utc
+from utsyn.pipeline import rate_organisation
 from utsyn.rating import lifecycle
 from utsyn.rating.explain import area_losses, plan
 from utsyn.rating.model import Rating

@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.store import users
 from utsyn.web.deps import DbSession, MaybePrincipal, Principal, bearer_token, context
 from utsyn.web.i18n import N_, Translator, request_language

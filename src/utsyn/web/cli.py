@@ -61,9 +61,9 @@ def users_add(
     ] = False,
 ) -> None:
     """Add a local account (the password is asked for, never given on the command line)."""
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
     from utsyn.store import users
+    from utsyn.store.db import open_session
     from utsyn.store.orgs import organisation
     from utsyn.web.security import MIN_PASSWORD_LENGTH, hash_password
 
@@ -93,9 +93,9 @@ def users_token(
     """Make an API token; it is printed this once (only its SHA-256 is kept)."""
     from datetime import timedelta
 
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
     from utsyn.store import users
+    from utsyn.store.db import open_session
     from utsyn.web.security import new_api_token
 
     with open_session() as session:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
-from utsyn.pipeline import now_utc
-from utsyn.rating.model import Assessment, Rating
+from utsyn.rating.model import Rating
+from utsyn.rules.model import Assessment
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store import scorecards
 from utsyn.store.assessments import shown_rating

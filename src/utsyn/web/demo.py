@@ -11,9 +11,9 @@ DEMO_EMAIL = "demo@utsyn.test"
 
 def ensure_demo_user() -> str:
     """A national administrator for the demo, with a fresh password each run (printed)."""
-    from utsyn.commands.store import open_session
-    from utsyn.pipeline import now_utc
+    from utsyn.clock import now_utc
     from utsyn.store import users
+    from utsyn.store.db import open_session
     from utsyn.web.security import hash_password
 
     password = secrets.token_urlsafe(12)

@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store import users
 from utsyn.store.models import Organisation, User

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc, rate_organisation
+from utsyn.clock import now_utc
+from utsyn.pipeline import rate_organisation
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store import findings, reads
 from utsyn.web.deps import Principal

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.store import reads
 from utsyn.store.models import Organisation
 from utsyn.web.deps import DbSession, MaybePrincipal, Principal, context

@@ -12,8 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
-from utsyn.pipeline import now_utc
 from utsyn.report import board, chart
 from utsyn.report.labels import FACTORS, LABELS, long_date, number, sector_name, signed
 from utsyn.web.deps import DbSession, context

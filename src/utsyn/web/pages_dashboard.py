@@ -26,9 +26,10 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
-from utsyn.lab.geo import counties
-from utsyn.pipeline import now_utc, rate_organisation
+from utsyn.geo import counties
+from utsyn.pipeline import rate_organisation
 from utsyn.portfolio import aggregate
 from utsyn.rating import lifecycle
 from utsyn.rules.rulebook import Rulebook

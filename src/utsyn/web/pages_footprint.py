@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
-from utsyn.pipeline import now_utc
 from utsyn.store import footprint, reads
 from utsyn.store.models import ASSET_STATES, Asset, Organisation
 from utsyn.web import verify

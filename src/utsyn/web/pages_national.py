@@ -17,10 +17,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from utsyn.lab.geo import counties
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
+from utsyn.geo import counties
 from utsyn.portfolio import aggregate
-from utsyn.rating.model import GRADE_ORDER
+from utsyn.rules.weights import GRADE_ORDER
 from utsyn.web import charts, geo
 from utsyn.web.deps import DbSession, Principal, context
 from utsyn.web.i18n import N_, Translator, request_language

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Form, Path, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 from utsyn.orgnr import is_valid_orgnr
-from utsyn.pipeline import now_utc
 from utsyn.store import portfolios, reads
 from utsyn.store.models import Organisation, Portfolio
 from utsyn.web.deps import DbSession, Principal

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Request
 from starlette.responses import RedirectResponse, Response
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.web import custom_scorecards
 from utsyn.web.deps import DbSession, context
 from utsyn.web.i18n import request_language

@@ -16,7 +16,7 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.engine import units
 from utsyn.scan.family import ScanConfig

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc
+from utsyn.clock import now_utc
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import Footprint
 from utsyn.settings import Settings

@@ -14,7 +14,8 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from utsyn.pipeline import now_utc, rate_organisation, store_result
+from utsyn.clock import now_utc
+from utsyn.pipeline import rate_organisation, store_result
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.scan.engine import Scanner, Unit, mx_units, split_host_port
 from utsyn.scan.family import ScanConfig
