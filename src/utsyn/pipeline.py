@@ -166,11 +166,6 @@ def _grade(text: str) -> Grade | None:
     return next((g for g in GRADE_ORDER if g == text), None)
 
 
-def rating_now(session: Session, org: Organisation, book: Rulebook, now: datetime) -> Rating:
-    """What a re-rating now would give (views show the saved rating: `shown_rating`)."""
-    return rate(assessment_now(session, org, book, now), book)
-
-
 def assessment_now(
     session: Session, org: Organisation, book: Rulebook, now: datetime
 ) -> Assessment:

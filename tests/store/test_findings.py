@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.reads import pending_disputes
 from utsyn.errors import ConfigError
 from utsyn.rating import lifecycle
 from utsyn.rating.lifecycle import ExplanationKind, Review, Status
@@ -18,7 +19,6 @@ from utsyn.store.findings import (
     counting_findings,
     explain,
     finding_states,
-    pending_disputes,
     review_dispute,
 )
 from utsyn.store.models import AuditLog, Explanation, Organisation

@@ -10,9 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from tests.reads import head_revision
 from utsyn.errors import ConfigError
 from utsyn.settings import Settings
-from utsyn.store.db import alembic_config, database_url, head_revision, make_engine, upgrade
+from utsyn.store.db import alembic_config, database_url, make_engine, upgrade
 from utsyn.store.models import Base
 
 from .conftest import NewDatabase

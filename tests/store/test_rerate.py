@@ -7,13 +7,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.reads import rating_now
 from utsyn.cli import app
 from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 from utsyn.lab.expected import expected_results
 from utsyn.lab.orgs import records_from_manifest
 from utsyn.lab.scenarios import load_scenario
-from utsyn.pipeline import rate_organisation, rating_now, rerate_all
+from utsyn.pipeline import rate_organisation, rerate_all
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.settings import get_settings
 from utsyn.store import scans

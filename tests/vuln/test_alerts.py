@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.reads import delivery_states
 from utsyn.errors import ConfigError
 from utsyn.settings import Settings
-from utsyn.store.alerts import delivery_states
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.dump import export_jsonl, import_jsonl
 from utsyn.store.models import Alert, Organisation

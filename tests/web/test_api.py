@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from tests.reads import rating_now
 from utsyn.clock import now_utc
-from utsyn.pipeline import rating_now
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store.orgs import OrgRecord, organisation, upsert_organisations
 

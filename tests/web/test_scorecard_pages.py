@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.reads import rating_now
 from utsyn.clock import now_utc
-from utsyn.pipeline import assessment_now, rate_organisation, rating_now
+from utsyn.pipeline import assessment_now, rate_organisation
 from utsyn.rating.model import Rating, rate
 from utsyn.rules.evaluate import host_of
 from utsyn.rules.model import Assessment

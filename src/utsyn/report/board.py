@@ -48,7 +48,6 @@ from utsyn.store.orgs import organisation
 SECTOR_MIN_ORGS = 5
 MAX_PAGES = 2
 TREND_DAYS = 365
-ASSETS_SHOWN = 3  # example assets per risk; the rest is counted
 
 
 class ReportError(UtsynError):

@@ -7,7 +7,6 @@ distributed workers and their observations travel back unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -149,7 +148,3 @@ def observe(
 ) -> Observation:
     ip = target.ip if isinstance(target, ServiceTarget) else None
     return Observation(target.label, check, value, ip=ip, probe=probe, evidence=excerpt(evidence))
-
-
-def by_check(observations: Iterable[Observation]) -> dict[tuple[str, str], Observation]:
-    return {(o.target, o.check): o for o in observations}

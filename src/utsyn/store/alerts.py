@@ -142,9 +142,3 @@ def settle_alert(session: Session, alert: Alert, states: Sequence[AlertDelivery]
             alert.delivered = datetime.now(UTC)
             return True
     return False
-
-
-def delivery_states(session: Session, alert: Alert) -> dict[str, AlertDelivery]:
-    """The alert's delivery rows, by channel."""
-    rows = session.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert.id))
-    return {r.channel: r for r in rows}

@@ -17,7 +17,6 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -140,13 +139,6 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
             command.upgrade(config, revision)
     finally:
         engine.dispose()
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:
-        raise DatabaseError("the shipped migrations have no head revision")
-    return head
 
 
 def current_revision(connection: Connection) -> str | None:

@@ -195,14 +195,6 @@ def review_dispute(
     return row
 
 
-def pending_disputes(session: Session) -> list[models.Explanation]:
-    """The national reviewers' queue, oldest first."""
-    query = select(models.Explanation).where(
-        models.Explanation.review == lifecycle.Review.PENDING.value
-    )
-    return list(session.scalars(query.order_by(models.Explanation.created)))
-
-
 def _finding(session: Session, org: Organisation, key: str) -> models.Finding:
     row = session.scalar(
         select(models.Finding).where(models.Finding.org_id == org.id, models.Finding.key == key)

@@ -1,52 +1,6 @@
 """The database schema: SQLAlchemy 2.0 typed models, identical on SQLite and PostgreSQL.
 
-Conventions
-- Every time is an aware UTC `datetime` in Python (`UTCDateTime`); SQLite stores it naive.
-- Closed vocabularies (asset state, run status, roles, ...) are strings with a CHECK, so a
-  new value is a migration, and an export stays readable.
-- JSON columns are JSONB on PostgreSQL (indexable) and JSON text on SQLite.
-- Observations belong to a `TargetScan`: the unit a scanner delivers, written in one
-  transaction, unique per (run, organisation, target) so a re-delivery replaces it.
-- A `Finding` row is the current state of one issue key per organisation (rating.lifecycle):
-  reappearing after a fix reopens the same row with a new `first_seen`; explanations made
-  before that `first_seen` belong to the earlier episode and no longer apply.
-
-National rollups (maintained by `store.rollup` whenever an organisation is rescored, its
-sector/county/municipality changes, or an asset is verified)
-- `OrgLatest`: one row per rated organisation: its latest score and grade, the rulebook
-  version, the denormalised dimensions (sector, county, municipality), `active` (it has a
-  verified asset) and the rules that counted against it. Indexed by (county, grade),
-  (municipality, grade), (sector, grade) and (score): a county or municipality page and a
-  "worst first" list are index range reads, never a scan of findings.
-- `GradeCount`: (rulebook version, sector, county, active, grade) → organisations, and
-  `IssueCount`: (rulebook version, rule, sector, county, active) → organisations affected.
-  These are small (at most versions × 5 grades × ~10 sectors × 16 counties × 2 rows, and
-  the same times the number of rules), so the national overview over one million
-  organisations is a handful of indexed reads summing a few hundred rows, whatever the
-  number of organisations. Unknown sector or county is '' (not NULL) to keep keys unique.
-- The reads the overview needs, each an index range or a sum over at most a few hundred rows:
-      SELECT grade, SUM(orgs) FROM grade_count WHERE active GROUP BY grade        -- national
-      SELECT county, grade, SUM(orgs) FROM grade_count GROUP BY county, grade    -- map
-      SELECT rule, SUM(orgs) FROM issue_count GROUP BY rule ORDER BY 2 DESC      -- top issues
-      SELECT * FROM org_latest WHERE municipality = :m ORDER BY grade            -- a municipality
-      SELECT * FROM org_latest ORDER BY score LIMIT 50                           -- worst first
-- Increments are applied as signed deltas (old contribution out, new contribution in) in
-  the same transaction as the snapshot, so the counts always equal a from-scratch recount
-  (`rollup.recount`, which also repairs them).
-
-Averages, municipalities and history (revision 0002, read by `utsyn.portfolio.aggregate`)
-- `score_tenths` is the sum of the scores in tenths of a point. Scores have one decimal, so
-  the sum is an exact integer under +/- deltas (a float would drift from the recount), and
-  an average is `score_tenths / orgs / 10`.
-- `MunicipalityGradeCount` and `MunicipalityIssueCount` are the two counts refined by
-  municipality, keyed municipality first: a municipality's page is an index range of at
-  most a few thousand rows, where reading its `OrgLatest` rows' rules would not be.
-- `ScoreDay` (day, version, sector, county), `MunicipalityScoreDay` (municipality first) and
-  `NationalScoreDay` (day, version) sum every snapshot of a day: the national trend over a
-  year is 365 rows, a sector's or county's a range of some 50 000, a municipality's
-  365 × sectors, whatever the number of organisations. A snapshot
-  carries the sector, county and municipality it was counted under, so a re-rating the same
-  day takes out exactly what it put in, and history is not rewritten when a body moves.
+Its conventions and the design of the national rollups: docs/architecture.md, "The store".
 """
 
 from __future__ import annotations

@@ -127,9 +127,3 @@ def audit(
     """One audit row, committed on its own (a failed login leaves a trace too)."""
     with atomic(session):
         add_audit(session, actor, action, subject, now, detail)
-
-
-def audit_entries(session: Session, limit: int, offset: int = 0) -> list[AuditLog]:
-    """The newest audit rows first."""
-    query = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
-    return list(session.scalars(query.limit(limit).offset(offset)))

@@ -1,1 +1,2 @@
-"""Test support shipped with the package: the egress guard and the lab fixture."""
+"""Shared by the tests and the benchmarks (not used by the product): the egress guard that
+keeps every socket on loopback, and a harness for real Celery worker processes."""

@@ -1,6 +1,7 @@
 """The egress guard: while active, no socket may reach beyond loopback.
 
-Tests, the demo and benchmarks run under it. Any connect, sendto or name resolution
+Tests (an autouse fixture) and benchmarks run under it; the demo's scans stay on loopback
+through the scanner's own scope guard in lab mode. Any connect, sendto or name resolution
 to an address outside 127.0.0.0/8 and ::1 raises `EgressRefused`. Names other than
 `localhost` are never resolved through the system resolver (it is off loopback here);
 lab names are resolved with dnspython against the lab's own name server.

@@ -18,7 +18,6 @@ publication date, which the backport judgement (`vuln.backport`) needs.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -210,11 +209,3 @@ def load_snapshot() -> VulnIndex:
     The index is shared: callers must treat it as read-only.
     """
     return load_folder(snapshot_dir())
-
-
-def count_by_feed(index: VulnIndex) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for records in index.records.values():
-        for record in records:
-            counts[record.provenance.feed.value] += 1
-    return dict(counts)

@@ -35,14 +35,6 @@ def engine() -> Engine:
         return _engine
 
 
-def dispose_engine() -> None:
-    global _engine
-    with _lock:
-        if _engine is not None:
-            _engine.dispose()
-        _engine = None
-
-
 def is_transient(exc: BaseException) -> bool:
     """A lost or refused connection (or a locked SQLite file): worth trying again."""
     if isinstance(exc, OperationalError):
