@@ -9,8 +9,8 @@ from pathlib import Path
 from utsyn.lab.runtime import LabInfo
 from utsyn.scan.engine import Scanner
 from utsyn.scan.footprint import Candidate, discover, is_shared
+from utsyn.store.candidates import add_candidates, candidates
 from utsyn.store.db import make_engine, session_factory, upgrade
-from utsyn.store.discovery import add_candidates, candidates
 from utsyn.store.orgs import OrgRecord, organisation, set_asset_state, upsert_organisations
 
 from .conftest import lab_config

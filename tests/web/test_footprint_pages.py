@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from utsyn.clock import now_utc
 from utsyn.scan.footprint import Candidate
 from utsyn.store import users
-from utsyn.store.discovery import add_candidates
+from utsyn.store.candidates import add_candidates
 from utsyn.store.models import Asset
 from utsyn.store.orgs import organisation
 from utsyn.web.app import create_app

@@ -17,7 +17,7 @@ from utsyn.pipeline import scan_and_store
 from utsyn.store.db import make_engine, session_factory
 from utsyn.store.models import Organisation, ScoreSnapshot
 from utsyn.testing.workers import wait_for_run
-from utsyn.worker.app import PERIODIC, URGENT
+from utsyn.worker.queues import PERIODIC, URGENT
 from utsyn.worker.runs import start_scan
 
 from .conftest import StartWorker, WorkerLab, observation_keys, producer, seed_orgs, worker_env

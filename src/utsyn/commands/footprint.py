@@ -41,8 +41,8 @@ def discovery_config(resolvers: tuple[str, ...], port: int, scope: str) -> ScanC
 
 def run_discover(console: Console, orgnr: str, config: ScanConfig) -> None:
     from utsyn.clock import now_utc
+    from utsyn.store.candidates import add_candidates
     from utsyn.store.db import open_session
-    from utsyn.store.discovery import add_candidates
     from utsyn.store.orgs import organisation
 
     with open_session() as session:

@@ -33,6 +33,9 @@ from utsyn.lab.manifest import (
     TlsSpec,
     TlsVersion,
 )
+from utsyn.lab.ssh import served_algorithms
+from utsyn.scan.model import Observation, TargetResult
+from utsyn.scan.ssh import weak_names  # the judgement of names, not an observation
 
 if TYPE_CHECKING:
     from utsyn.scan.model import TargetResult
@@ -110,8 +113,6 @@ _SSH_KEY_PREFERENCE = ("rsa", "ed25519", "ecdsa", "dsa")
 
 
 def _ssh_facts(target: str, service: Service) -> Iterator[Expected]:
-    from utsyn.lab.ssh import served_algorithms
-    from utsyn.scan.ssh import weak_names  # the judgement of names, not an observation
 
     spec = service.ssh_spec
     for check, names in weak_names(served_algorithms(service)).items():
@@ -409,8 +410,6 @@ def dangling_cnames(manifest: Manifest, domain: Domain) -> list[str]:
 
 def expected_results(manifest: Manifest) -> list[TargetResult]:
     """The ground truth shaped like a scan's output: what a perfect scanner would return."""
-    from utsyn.scan.model import Observation, TargetResult
-
     results = []
     for org in manifest.organisations:
         for domain in org.domains:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from utsyn.errors import ConfigError
+from utsyn.lab.generate import generate
 from utsyn.lab.manifest import Manifest
+from utsyn.lab.scenarios import load_scenario
 
 
 def source_for(scenario: str, orgs: int | None = None, seed: int = 1) -> str:
@@ -11,9 +13,6 @@ def source_for(scenario: str, orgs: int | None = None, seed: int = 1) -> str:
 
 
 def load_source(source: str) -> Manifest:
-    from utsyn.lab.generate import generate
-    from utsyn.lab.scenarios import load_scenario
-
     if source.startswith("generate:"):
         try:
             _, orgs, seed = source.split(":")

@@ -329,6 +329,8 @@ def render_html(data: BoardData, detail: Detail = DETAILS[0]) -> str:
 
 def render_pdf(data: BoardData) -> bytes:
     """The PDF, with as much detail as fits on `MAX_PAGES` A4 pages."""
+    # Imported here: WeasyPrint takes ~0.5–1.3 s to import (measured with -X importtime),
+    # which every web and CLI start would pay for a PDF few of them make.
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from utsyn.errors import ConfigError
 from utsyn.report.labels import checked_lang
 from utsyn.report.scope import Caller, ExportMeta, Resolved, Scope, resolve
+from utsyn.report.stix import check_tlp, vulnerability_bundle
 from utsyn.rules.rulebook import Rulebook, load_rulebook
 from utsyn.store.models import Finding, Organisation
 
@@ -71,8 +72,6 @@ def export(
     Raises before returning: `ExportRefused` (the role may not), `ConfigError` (an unknown
     organisation, portfolio, format, language or TLP level).
     """
-    from utsyn.report.stix import check_tlp, vulnerability_bundle
-
     resolved = resolve(session, scope, caller)
     book = book or load_rulebook()
     meta = ExportMeta(resolved.label, now or datetime.now(UTC), book.version)

@@ -11,6 +11,8 @@ Static files are served from `web/static` under /static.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
 from starlette.responses import RedirectResponse, Response
@@ -121,6 +123,4 @@ async def _to_login(request: Request, exc: Exception) -> Response:
 
 
 def _quoted(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="/")

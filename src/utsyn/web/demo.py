@@ -6,16 +6,16 @@ import secrets
 
 from rich.console import Console
 
+from utsyn.clock import now_utc
+from utsyn.store import users
+from utsyn.store.db import open_session
+from utsyn.web.security import hash_password
+
 DEMO_EMAIL = "demo@utsyn.test"
 
 
 def ensure_demo_user() -> str:
     """A national administrator for the demo, with a fresh password each run (printed)."""
-    from utsyn.clock import now_utc
-    from utsyn.store import users
-    from utsyn.store.db import open_session
-    from utsyn.web.security import hash_password
-
     password = secrets.token_urlsafe(12)
     with open_session() as session:
         user = users.user_by_email(session, DEMO_EMAIL)

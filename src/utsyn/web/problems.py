@@ -20,6 +20,7 @@ from starlette.responses import Response
 from utsyn.errors import ConfigError, UtsynError
 from utsyn.web.i18n import N_, Translator, request_language
 from utsyn.web.security import apply_security_headers
+from utsyn.web.templates import render_error
 
 PROBLEM_JSON = "application/problem+json"
 API_PREFIX = "/api/"
@@ -88,8 +89,6 @@ def problem_response(
     title = translate.gettext(problem.title)
     detail = translate.gettext(problem.detail, **problem.variables) if problem.detail else None
     if not wants_json(request):
-        from utsyn.web.templates import render_error
-
         return render_error(request, problem.status, title, detail, problem.headers)
     body = ProblemDetails(title=title, status=problem.status, detail=detail, errors=errors)
     return JSONResponse(

@@ -15,10 +15,9 @@ from celery import Celery
 from celery.signals import setup_logging, worker_init
 
 from utsyn.settings import Settings, get_settings
-
-URGENT = "urgent"  # scans a user asked for: consumed before the periodic queue
-PERIODIC = "periodic"  # the scheduler's rescans and the daily feed check
-QUEUES = (URGENT, PERIODIC)
+from utsyn.worker.logs import configure_json_logging
+from utsyn.worker.metrics import start_metrics_server
+from utsyn.worker.queues import PERIODIC
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -49,14 +48,10 @@ app = make_app()
 
 
 def _json_logging(**_: Any) -> None:
-    from utsyn.worker.logs import configure_json_logging
-
     configure_json_logging()
 
 
 def _metrics_endpoint(**_: Any) -> None:
-    from utsyn.worker.metrics import start_metrics_server
-
     start_metrics_server(get_settings().worker_metrics_port)
 
 

@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from utsyn.settings import get_settings
-from utsyn.worker.app import QUEUES
+from utsyn.worker.queues import QUEUES
 
 log = logging.getLogger("utsyn.worker.metrics")
 

@@ -24,8 +24,8 @@ from utsyn.scan.model import Footprint
 from utsyn.store import distributed
 from utsyn.store.distributed import Plan
 from utsyn.store.models import ScanRun
-from utsyn.worker.app import QUEUES, URGENT
 from utsyn.worker.codec import config_to_json
+from utsyn.worker.queues import QUEUES, URGENT
 
 SCAN_TARGET = "utsyn.scan_target"
 RATE_ORG = "utsyn.rate_org"

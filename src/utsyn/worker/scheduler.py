@@ -28,7 +28,7 @@ from utsyn.settings import Settings
 from utsyn.store import distributed
 from utsyn.store.db import make_engine, session_factory, upgrade
 from utsyn.store.orgs import footprint, organisation
-from utsyn.worker.app import PERIODIC
+from utsyn.worker.queues import PERIODIC
 from utsyn.worker.runs import REFRESH_FEEDS, Queued, reconcile_stale, start_scan
 
 SLOTS_PER_DAY = 24

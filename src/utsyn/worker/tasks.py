@@ -20,9 +20,10 @@ from sqlalchemy.exc import DBAPIError
 
 from utsyn.settings import get_settings
 from utsyn.worker import metrics, work
-from utsyn.worker.app import PERIODIC, app
+from utsyn.worker.app import app
 from utsyn.worker.codec import config_from_json
 from utsyn.worker.feeds import update_and_check
+from utsyn.worker.queues import PERIODIC
 from utsyn.worker.ratelimit import RateLimited, TargetRateLimit
 from utsyn.worker.runs import RATE_ORG, REFRESH_FEEDS, SCAN_TARGET
 

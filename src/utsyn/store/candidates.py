@@ -1,4 +1,4 @@
-"""Discovered footprint candidates: stored as 'discovered' assets until someone decides."""
+"""Footprint candidates (from `scan.footprint`), kept as 'discovered' assets until decided."""
 
 from __future__ import annotations
 
