@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from utsyn.rules.outcomes import CLASSIFIERS, Outcome, TargetView, factor_of
+from utsyn.rules.outcomes import CLASSIFIERS, Classifier, Outcome, TargetView, factor_of
 from utsyn.rules.rulebook import Rulebook
 from utsyn.scan.model import Observation, TargetResult
 
@@ -60,12 +60,12 @@ def entries(results: Iterable[TargetResult], book: Rulebook) -> list[Entry]:
     modules: dict[Outcome, dict[str, None]] = {}  # dicts keep the order classifiers ran in
     checks: dict[Outcome, set[str]] = {}
     for fn in CLASSIFIERS:
-        module = fn.__module__.rsplit(".", 1)[-1]
+        module = _family(fn)
         for view in views:
             for hit in fn(view):
                 modules.setdefault(hit.outcome, {})[module] = None
                 checks.setdefault(hit.outcome, set()).add(hit.check)
-    families = list(dict.fromkeys(fn.__module__.rsplit(".", 1)[-1] for fn in CLASSIFIERS))
+    families = list(dict.fromkeys(_family(fn) for fn in CLASSIFIERS))
     found = [
         Entry(
             outcome,
@@ -77,6 +77,10 @@ def entries(results: Iterable[TargetResult], book: Rulebook) -> list[Entry]:
         if outcome in modules
     ]
     return sorted(found, key=lambda e: families.index(e.modules[0]))
+
+
+def _family(fn: Classifier) -> str:
+    return fn.__module__.rsplit(".", 1)[-1]  # utsyn.rules.outcomes.tls → tls
 
 
 def render(results: Iterable[TargetResult], book: Rulebook) -> str:
