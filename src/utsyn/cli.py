@@ -326,6 +326,18 @@ def rating_methodology() -> None:
     sys.stdout.write(render(load_rulebook()))
 
 
+@rating_app.command("vocabulary")
+def rating_vocabulary() -> None:
+    """Print docs/vocabulary.md: each outcome's checks, names and rules, from the code."""
+    from utsyn.lab.expected import expected_results
+    from utsyn.lab.scenarios import load_scenario
+    from utsyn.rules.rulebook import load_rulebook
+    from utsyn.rules.vocabulary import VULNERABILITY_EXAMPLES, render
+
+    results = [*expected_results(load_scenario("demo")), VULNERABILITY_EXAMPLES]
+    sys.stdout.write(render(results, load_rulebook()))
+
+
 def _rated(scan_file: Path | None, org: str | None, rulebook: Path | None = None) -> list[Rated]:
     from utsyn.pipeline import load_scan, rate_all
     from utsyn.rules.rulebook import load_rulebook
