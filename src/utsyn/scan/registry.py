@@ -11,7 +11,7 @@ from utsyn.scan.http import HttpFamily
 from utsyn.scan.services import ServicesFamily
 from utsyn.scan.smtp import SmtpFamily
 from utsyn.scan.ssh import SshFamily
-from utsyn.scan.tls import TlsFamily
+from utsyn.scan.tls.family import TlsFamily
 
 FAMILIES: list[CheckFamily] = [
     ServicesFamily(),
