@@ -23,7 +23,7 @@ from utsyn.errors import LabError
 from utsyn.lab.ca import LabCA
 from utsyn.lab.context import DNS_IP, FIRST_HOST_OCTET, LabContext, address_plan
 from utsyn.lab.dns.servers import LabDns, start_name_server, start_open_resolver
-from utsyn.lab.http import http_handler, respond_bytes
+from utsyn.lab.http.server import http_handler, respond_bytes
 from utsyn.lab.mail import smtp_handler
 from utsyn.lab.mailbox import IMAP_KINDS, POP3_KINDS, mailbox_handler
 from utsyn.lab.manifest import (
