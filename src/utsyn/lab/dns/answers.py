@@ -17,7 +17,6 @@ import dns.opcode
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
-import dns.rdatatype
 import dns.rrset
 from dns.rdtypes.ANY.TXT import TXT
 

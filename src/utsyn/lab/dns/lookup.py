@@ -6,15 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import dns.exception
-import dns.flags
-import dns.message
 import dns.name
-import dns.opcode
 import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
 import dns.rrset
 
 from utsyn.lab.zones import (
