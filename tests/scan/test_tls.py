@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from utsyn.lab.ca import LabCA
-from utsyn.lab.manifest import CertSpec
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
+from utsyn.lab.specs import CertSpec
 from utsyn.scan.family import ScanConfig, ScanContext
 from utsyn.scan.guard import GuardedNet, ScopePolicy, Timeouts
 from utsyn.scan.model import Job, Observation, ServiceTarget, TargetResult

@@ -17,22 +17,17 @@ from urllib.parse import urlsplit
 from utsyn.lab.manifest import (
     SHARED_NAME_SERVERS,
     STARTTLS_KINDS,
-    CertStatus,
-    CipherClass,
     DmarcPolicy,
     DnssecState,
     Domain,
-    Exposure,
     Host,
-    HttpSpec,
     Manifest,
     Packaging,
     Service,
     ServiceKind,
     SpfVerdict,
-    TlsSpec,
-    TlsVersion,
 )
+from utsyn.lab.specs import CertStatus, CipherClass, Exposure, HttpSpec, TlsSpec, TlsVersion
 
 if TYPE_CHECKING:
     from utsyn.scan.model import TargetResult

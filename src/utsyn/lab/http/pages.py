@@ -13,15 +13,8 @@ from http import HTTPStatus
 
 from utsyn.lab.context import LabContext
 from utsyn.lab.http.requests import Request
-from utsyn.lab.manifest import (
-    Domain,
-    Exposure,
-    Host,
-    HttpSpec,
-    Organisation,
-    ScriptRef,
-    SecurityTxt,
-)
+from utsyn.lab.manifest import Domain, Host, Organisation
+from utsyn.lab.specs import Exposure, HttpSpec, ScriptRef, SecurityTxt
 
 SECURITY_TXT_PATH = "/.well-known/security.txt"
 MTA_STS_PATH = "/.well-known/mta-sts.txt"

@@ -22,11 +22,8 @@ from utsyn.lab.http.pages import (
     well_known,
 )
 from utsyn.lab.http.requests import Request
-from utsyn.lab.manifest import (
-    Host,
-    HttpSpec,
-    Service,
-)
+from utsyn.lab.manifest import Host, Service
+from utsyn.lab.specs import HttpSpec
 
 ALLOWED_METHODS = ("GET", "HEAD")
 
