@@ -28,7 +28,7 @@ from tlslite.constants import CipherSuite
 
 from utsyn.errors import LabError
 from utsyn.lab.ca import WRONG_HOST_NAMES, Credentials, LabCA
-from utsyn.lab.manifest import CertKey, CertSpec, CertStatus, CipherClass, TlsSpec, TlsVersion
+from utsyn.lab.specs import CertKey, CertSpec, CertStatus, CipherClass, TlsSpec, TlsVersion
 from utsyn.lab.tls import LegacyTlsServer, server_context
 from utsyn.settings import get_settings
 

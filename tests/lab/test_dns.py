@@ -36,7 +36,12 @@ from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from utsyn.errors import ManifestError
 from utsyn.lab.context import LabContext, address_plan
-from utsyn.lab.dns import LabDns, open_resolver_addresses, start_name_server, start_open_resolver
+from utsyn.lab.dns.servers import (
+    LabDns,
+    open_resolver_addresses,
+    start_name_server,
+    start_open_resolver,
+)
 from utsyn.lab.manifest import parse_manifest
 from utsyn.lab.zones import build_zones
 

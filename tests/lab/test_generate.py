@@ -13,8 +13,9 @@ import yaml
 from utsyn.errors import ManifestError
 from utsyn.lab.context import address_plan, host_address
 from utsyn.lab.generate import MAX_HOSTS_PER_ORG, MAX_ORGANISATIONS, generate
-from utsyn.lab.manifest import CertStatus, ServiceKind, TlsVersion, parse_manifest
+from utsyn.lab.manifest import ServiceKind, parse_manifest
 from utsyn.lab.scenarios import load_scenario
+from utsyn.lab.specs import CertStatus, TlsVersion
 
 
 def test_same_seed_same_scenario() -> None:

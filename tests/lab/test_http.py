@@ -18,16 +18,15 @@ import httpx
 import pytest
 
 from utsyn.lab.context import LabContext
-from utsyn.lab.http import (
+from utsyn.lab.http.requests import (
     MAX_HEADERS,
     MAX_REQUEST_LINE,
     RequestError,
     find_head_end,
-    http_handler,
     parse_request,
-    respond,
-    respond_bytes,
 )
+from utsyn.lab.http.responses import respond
+from utsyn.lab.http.server import http_handler, respond_bytes
 from utsyn.lab.manifest import Host, Manifest, Service, parse_manifest
 
 IP = "127.103.0.1"

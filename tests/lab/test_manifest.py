@@ -21,25 +21,27 @@ import yaml
 from utsyn.errors import ManifestError
 from utsyn.lab.context import address_plan
 from utsyn.lab.manifest import (
-    CertKey,
-    CertStatus,
-    CipherClass,
     Domain,
-    Exposure,
     Host,
-    HttpSpec,
     Manifest,
     Packaging,
     Sector,
-    SecurityTxt,
     Service,
     ServiceKind,
     SpfVerdict,
-    TlsSpec,
-    TlsVersion,
     load_manifest,
 )
 from utsyn.lab.scenarios import known_scenarios, load_scenario, scenario_path
+from utsyn.lab.specs import (
+    CertKey,
+    CertStatus,
+    CipherClass,
+    Exposure,
+    HttpSpec,
+    SecurityTxt,
+    TlsSpec,
+    TlsVersion,
+)
 
 ONE_YEAR = 31_536_000
 

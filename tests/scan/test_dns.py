@@ -27,16 +27,16 @@ from utsyn.lab.expected import dnssec_state
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
 from utsyn.lab.targets import from_manifest
-from utsyn.scan.anchors import load_anchors, parse_root_anchors_xml, root_anchors_xml
-from utsyn.scan.dmarc import evaluate_dmarc, parse_dmarc
-from utsyn.scan.dns import DnsFamily, dkim_key_bits, open_resolver, probe_name
+from utsyn.scan.dns.anchors import load_anchors, parse_root_anchors_xml, root_anchors_xml
+from utsyn.scan.dns.dmarc import evaluate_dmarc, parse_dmarc
+from utsyn.scan.dns.family import DnsFamily, dkim_key_bits, open_resolver, probe_name
+from utsyn.scan.dns.mta_sts import parse_policy, sts_records
+from utsyn.scan.dns.spf import LOOKUP_LIMIT, SpfResult, evaluate_spf
+from utsyn.scan.dns.zone import dangling_cnames
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig, ScanContext
 from utsyn.scan.guard import ScopePolicy
 from utsyn.scan.model import DomainTarget, Observation, ServiceTarget, TargetResult
-from utsyn.scan.mta_sts import parse_policy, sts_records
-from utsyn.scan.spf import LOOKUP_LIMIT, SpfResult, evaluate_spf
-from utsyn.scan.zone import dangling_cnames
 
 T = TypeVar("T")
 
@@ -152,7 +152,7 @@ def test_a_name_server_is_asked_its_version_once_per_scan(demo_lab: LabInfo) -> 
     """BIND drops CHAOS answers beyond 3 a second (its `_bind` view's rate limit): asking the
     shared ns1.test/ns2.test once per zone would lose answers. After the first zone, each
     further one costs its NS question only."""
-    from utsyn.scan.ns_version import name_server_versions
+    from utsyn.scan.dns.ns_version import name_server_versions
 
     zones = ["lyngoy.test", "bjorkeli.test", "brekkvik.test", "ddb.test"]
 

@@ -27,7 +27,8 @@ import dns.message
 import pytest
 
 from utsyn.lab.expected import expected_observations
-from utsyn.lab.hostile import HOSTILE_ZONES, OUT_OF_SCOPE, ZONE, HostileInfo, hostile_lab_process
+from utsyn.lab.hostile.nameserver import HOSTILE_ZONES, ZONE
+from utsyn.lab.hostile.servers import OUT_OF_SCOPE, HostileInfo, hostile_lab_process
 from utsyn.lab.scenarios import load_scenario
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig

@@ -37,7 +37,7 @@ from utsyn.scan.model import Footprint, Observation, ServiceTarget, TargetResult
 from utsyn.scan.resolve import Resolver
 from utsyn.scan.services import ServicesFamily
 from utsyn.scan.smtp import SmtpFamily
-from utsyn.scan.tls import TlsFamily
+from utsyn.scan.tls.family import TlsFamily
 
 MAIL_HOSTS = ("mail.solvberg.test", "mail.bjorkeli.test", "mail.helse-vestkyst.test")
 MAIL_PORTS = (110, 143, 465, 587, 993, 995)

@@ -24,22 +24,40 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from utsyn.lab.ca import LabCA
-from utsyn.lab.manifest import CertSpec
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
-from utsyn.scan import clienthello as ch
-from utsyn.scan.certs import TrustStore, classify, matches_host, trust_store
+from utsyn.lab.specs import CertSpec
 from utsyn.scan.family import ScanConfig, ScanContext
 from utsyn.scan.guard import GuardedNet, ScopePolicy, Timeouts
 from utsyn.scan.model import Job, Observation, ServiceTarget, TargetResult
 from utsyn.scan.resolve import Resolver
-from utsyn.scan.tls import (
+from utsyn.scan.tls.certs import TrustStore, classify, matches_host, trust_store
+from utsyn.scan.tls.client import MAX_HANDSHAKE_MESSAGE, MAX_RECORD, Accepted, exchange
+from utsyn.scan.tls.family import (
     TlsFamily,
     certificate_hello,
     class_suites,
     dhe_hello,
     suite_classes,
     version_hello,
+)
+from utsyn.scan.tls.messages import (
+    HandshakeError,
+    HelloSpec,
+    build_client_hello,
+    parse_certificate,
+    parse_server_hello,
+)
+from utsyn.scan.tls.suites import (
+    RENEGOTIATION_SCSV,
+    SSL3,
+    SUITES,
+    TLS10,
+    TLS12,
+    TLS13,
+    key_exchange,
+    min_version,
+    suite_name,
 )
 
 from .conftest import mismatches, observed, scan_demo
@@ -337,11 +355,11 @@ def _parse_client_hello(record: bytes) -> _Hello:
 
 
 def test_a_tls12_cipher_probe_offers_one_class_with_the_usual_extensions() -> None:
-    spec = ch.HelloSpec(ch.TLS12, class_suites("rc4"), "www.lyngoy.test")
-    hello = _parse_client_hello(ch.build_client_hello(spec).record)
-    assert (hello.record_version, hello.version) == (ch.TLS10, ch.TLS12)
-    offered = [s for s in hello.suites if s != ch.RENEGOTIATION_SCSV]
-    assert offered and all("RC4" in ch.SUITES[s] for s in offered)
+    spec = HelloSpec(TLS12, class_suites("rc4"), "www.lyngoy.test")
+    hello = _parse_client_hello(build_client_hello(spec).record)
+    assert (hello.record_version, hello.version) == (TLS10, TLS12)
+    offered = [s for s in hello.suites if s != RENEGOTIATION_SCSV]
+    assert offered and all("RC4" in SUITES[s] for s in offered)
     extensions = hello.extensions
     assert b"www.lyngoy.test" in extensions[0]
     assert {0, 10, 11, 13} <= set(extensions)
@@ -350,31 +368,31 @@ def test_a_tls12_cipher_probe_offers_one_class_with_the_usual_extensions() -> No
 
 def test_the_dhe_probe_offers_dhe_alone_and_no_rfc7919_group() -> None:
     """Without an ffdhe group an RFC 7919 server shows the group older clients get."""
-    hello = _parse_client_hello(ch.build_client_hello(dhe_hello("a.test")).record)
-    offered = [s for s in hello.suites if s != ch.RENEGOTIATION_SCSV]
-    assert offered and all(ch.SUITES[s].startswith("TLS_DHE_") for s in offered)
+    hello = _parse_client_hello(build_client_hello(dhe_hello("a.test")).record)
+    offered = [s for s in hello.suites if s != RENEGOTIATION_SCSV]
+    assert offered and all(SUITES[s].startswith("TLS_DHE_") for s in offered)
     groups = hello.extensions[10]
     named = [int.from_bytes(groups[i : i + 2], "big") for i in range(2, len(groups), 2)]
     assert named and not [g for g in named if 256 <= g < 512]
 
 
 def test_an_sslv3_probe_looks_like_an_sslv3_client() -> None:
-    hello = _parse_client_hello(ch.build_client_hello(version_hello("ssl3", "a.test")).record)
-    assert (hello.record_version, hello.version, hello.extensions) == (ch.SSL3, ch.SSL3, {})
-    suites = [s for s in hello.suites if s != ch.RENEGOTIATION_SCSV]
-    assert suites and all(ch.min_version(ch.suite_name(s)) == ch.SSL3 for s in suites)
+    hello = _parse_client_hello(build_client_hello(version_hello("ssl3", "a.test")).record)
+    assert (hello.record_version, hello.version, hello.extensions) == (SSL3, SSL3, {})
+    suites = [s for s in hello.suites if s != RENEGOTIATION_SCSV]
+    assert suites and all(min_version(suite_name(s)) == SSL3 for s in suites)
 
 
 def test_a_tls13_probe_offers_only_tls13_with_two_key_shares() -> None:
-    built = ch.build_client_hello(version_hello("tls1.3", "a.test"))
+    built = build_client_hello(version_hello("tls1.3", "a.test"))
     hello = _parse_client_hello(built.record)
     extensions = hello.extensions
     assert extensions[43] == b"\x02\x03\x04"
     shares = extensions[51]
     # x25519 (29) with 32 bytes, then P-256 (23) with an uncompressed 65-byte point
     assert shares[2:6] == b"\x00\x1d\x00\x20" and shares[38:42] == b"\x00\x17\x00\x41"
-    assert set(hello.suites) == {0x1301, 0x1302, 0x1303, ch.RENEGOTIATION_SCSV}
-    assert built.versions >= {ch.TLS13, ch.TLS12}
+    assert set(hello.suites) == {0x1301, 0x1302, 0x1303, RENEGOTIATION_SCSV}
+    assert built.versions >= {TLS13, TLS12}
 
 
 @pytest.mark.parametrize("host", ["a.test", "www.helse-innlandsdal.test", "x" * 60 + ".test"])
@@ -384,16 +402,16 @@ def test_hellos_avoid_the_sizes_that_hang_f5_load_balancers(host: str) -> None:
         version_hello("tls1.2", host),
         version_hello("tls1.0", host),
     ):
-        size = _parse_client_hello(ch.build_client_hello(spec).record).size
+        size = _parse_client_hello(build_client_hello(spec).record).size
         assert not 256 <= size + 4 < 512
 
 
 def test_no_sni_for_an_ip_address() -> None:
-    hello = _parse_client_hello(ch.build_client_hello(version_hello("tls1.2", "127.0.0.1")).record)
+    hello = _parse_client_hello(build_client_hello(version_hello("tls1.2", "127.0.0.1")).record)
     assert 0 not in hello.extensions
 
 
-def _server_hello(version: int = ch.TLS12, suite: int = 0xC02F, extensions: bytes = b"") -> bytes:
+def _server_hello(version: int = TLS12, suite: int = 0xC02F, extensions: bytes = b"") -> bytes:
     body = struct.pack(">H", version) + bytes(32) + b"\x00" + struct.pack(">H", suite) + b"\x00"
     if extensions:
         body += struct.pack(">H", len(extensions)) + extensions
@@ -401,13 +419,11 @@ def _server_hello(version: int = ch.TLS12, suite: int = 0xC02F, extensions: byte
 
 
 def test_a_server_hello_is_parsed_with_its_negotiated_version() -> None:
-    plain = ch.parse_server_hello(_server_hello())
-    assert (plain.version, plain.cipher_suite, plain.retry) == (ch.TLS12, 0xC02F, False)
+    plain = parse_server_hello(_server_hello())
+    assert (plain.version, plain.cipher_suite, plain.retry) == (TLS12, 0xC02F, False)
     assert plain.describe() == "ServerHello TLS 1.2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
-    tls13 = ch.parse_server_hello(
-        _server_hello(suite=0x1301, extensions=b"\x00\x2b\x00\x02\x03\x04")
-    )
-    assert (tls13.version, tls13.legacy_version) == (ch.TLS13, ch.TLS12)
+    tls13 = parse_server_hello(_server_hello(suite=0x1301, extensions=b"\x00\x2b\x00\x02\x03\x04"))
+    assert (tls13.version, tls13.legacy_version) == (TLS13, TLS12)
 
 
 @pytest.mark.parametrize(
@@ -421,8 +437,8 @@ def test_a_server_hello_is_parsed_with_its_negotiated_version() -> None:
     ],
 )
 def test_a_malformed_server_hello_is_garbage(message: bytes) -> None:
-    with pytest.raises(ch.HandshakeError):
-        ch.parse_server_hello(message)
+    with pytest.raises(HandshakeError):
+        parse_server_hello(message)
 
 
 def test_certificate_messages_of_both_eras_are_parsed() -> None:
@@ -433,9 +449,9 @@ def test_certificate_messages_of_both_eras_are_parsed() -> None:
     body13 = b"\x00" + len(entries13).to_bytes(3, "big") + entries13
     for body, tls13 in ((body12, False), (body13, True)):
         message = b"\x0b" + len(body).to_bytes(3, "big") + body
-        assert ch.parse_certificate(message, tls13) == tuple(certs)
-    with pytest.raises(ch.HandshakeError):
-        ch.parse_certificate(b"\x0b\x00\x00\x03\x00\x00\x00", False)  # an empty list
+        assert parse_certificate(message, tls13) == tuple(certs)
+    with pytest.raises(HandshakeError):
+        parse_certificate(b"\x0b\x00\x00\x03\x00\x00\x00", False)  # an empty list
 
 
 @pytest.mark.parametrize(
@@ -459,7 +475,7 @@ def test_suite_classes(name: str, classes: set[str]) -> None:
 
 def test_every_pre_tls13_suite_belongs_to_a_class() -> None:
     """Else a version probe could be accepted with a suite no class probe ever offers."""
-    legacy = [n for n in ch.SUITES.values() if ch.key_exchange(n)]
+    legacy = [n for n in SUITES.values() if key_exchange(n)]
     assert [n for n in legacy if not suite_classes(n)] == []
 
 
@@ -516,19 +532,19 @@ async def test_an_http_server_on_the_tls_port_is_garbage_not_a_refusal() -> None
 
 
 async def test_an_oversized_record_is_refused_before_it_is_read() -> None:
-    seen = await _probe(_replying(struct.pack(">BHH", 22, ch.TLS12, ch.MAX_RECORD + 1)))
+    seen = await _probe(_replying(struct.pack(">BHH", 22, TLS12, MAX_RECORD + 1)))
     assert seen.value is None and "bad record header" in (seen.error or "")
 
 
 async def test_a_handshake_message_larger_than_any_chain_is_garbage() -> None:
-    message = b"\x0b" + (ch.MAX_HANDSHAKE_MESSAGE + 1).to_bytes(3, "big") + bytes(100)
-    seen = await _probe(_replying(struct.pack(">BHH", 22, ch.TLS12, len(message)) + message))
+    message = b"\x0b" + (MAX_HANDSHAKE_MESSAGE + 1).to_bytes(3, "big") + bytes(100)
+    seen = await _probe(_replying(struct.pack(">BHH", 22, TLS12, len(message)) + message))
     assert seen.value is None and "handshake message" in (seen.error or "")
 
 
 async def test_a_suite_that_was_not_offered_is_garbage() -> None:
     rc4 = _server_hello(suite=0x0005)
-    seen = await _probe(_replying(struct.pack(">BHH", 22, ch.TLS12, len(rc4)) + rc4), "cipher:aead")
+    seen = await _probe(_replying(struct.pack(">BHH", 22, TLS12, len(rc4)) + rc4), "cipher:aead")
     assert seen.value is None and "did not offer" in (seen.error or "")
 
 
@@ -538,8 +554,8 @@ async def test_a_fatal_alert_is_a_refusal() -> None:
 
 
 async def test_a_lower_version_answer_means_the_probed_version_is_not_supported() -> None:
-    hello = _server_hello(version=ch.TLS10, suite=0xC013)
-    seen = await _probe(_replying(struct.pack(">BHH", 22, ch.TLS10, len(hello)) + hello))
+    hello = _server_hello(version=TLS10, suite=0xC013)
+    seen = await _probe(_replying(struct.pack(">BHH", 22, TLS10, len(hello)) + hello))
     assert seen.value is False and seen.evidence.startswith("ServerHello TLS 1.0")
 
 
@@ -610,12 +626,12 @@ async def test_a_tls13_chain_is_decrypted_from_a_real_server(tmp_path: Path) -> 
     port = server.sockets[0].getsockname()[1]
     try:
         net = GuardedNet(ScopePolicy.lab(), Timeouts(connect=1.0, read=2.0))
-        hello = ch.build_client_hello(certificate_hello("tls13.test"))
+        hello = build_client_hello(certificate_hello("tls13.test"))
         async with net.tcp(HOSTILE_IP, port) as (reader, writer):
-            answer = await ch.exchange(reader, writer, net, hello, certificates=True)
+            answer = await exchange(reader, writer, net, hello, certificates=True)
     finally:
         server.close()
-    assert isinstance(answer, ch.Accepted) and answer.hello.version == ch.TLS13
+    assert isinstance(answer, Accepted) and answer.hello.version == TLS13
     der = serialization.Encoding.DER
     assert answer.certificates == (
         leaf.cert.public_bytes(der),
@@ -760,7 +776,7 @@ def test_another_hosts_certificate_is_wrong_host(pki: _Pki) -> None:
 
 
 def test_trust_comes_before_dates_and_names(pki: _Pki) -> None:
-    """The precedence documented in scan/certs.py, on a cert with three problems."""
+    """The precedence documented in scan/tls/certs.py, on a cert with three problems."""
     leaf = _cert("x.test", None, names=("x.test",), not_after=NOW - DAY)
     assert classify([leaf.der], "www.example.test", pki.store, NOW).status == "self_signed"
 

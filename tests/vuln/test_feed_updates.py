@@ -20,7 +20,6 @@ from utsyn.store.models import FeedFile, FeedGeneration
 from utsyn.vuln.cli import feeds_app
 from utsyn.vuln.feeds import (
     current_generation,
-    feed_counts,
     feeds_root,
     load_current,
     update_feeds,
@@ -28,6 +27,7 @@ from utsyn.vuln.feeds import (
 from utsyn.vuln.index import load_snapshot, read_manifest
 from utsyn.vuln.match import ObservedProduct, match
 from utsyn.vuln.model import FeedError
+from utsyn.vuln.verify import feed_counts
 
 from .conftest import T0, FeedServer, write_mirror_manifest
 

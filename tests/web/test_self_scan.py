@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from utsyn.lab.ca import LabCA
-from utsyn.lab.manifest import CertSpec
+from utsyn.lab.specs import CertSpec
 from utsyn.rules.outcomes import PASSING, classify
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig

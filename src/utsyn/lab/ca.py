@@ -27,7 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from utsyn.errors import LabError
 from utsyn.lab.keys import PrivateKey, cached_key, key_pem
-from utsyn.lab.manifest import CertKey, CertSpec, CertStatus
+from utsyn.lab.specs import CertKey, CertSpec, CertStatus
 
 # The names a WRONG_HOST certificate carries instead of the host's own.
 WRONG_HOST_NAMES = ("wrong-host.invalid.test",)

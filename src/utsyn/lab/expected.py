@@ -11,34 +11,26 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from utsyn.lab.manifest import (
     SHARED_NAME_SERVERS,
     STARTTLS_KINDS,
-    CertStatus,
-    CipherClass,
     DmarcPolicy,
     DnssecState,
     Domain,
-    Exposure,
     Host,
-    HttpSpec,
     Manifest,
     Packaging,
     Service,
     ServiceKind,
     SpfVerdict,
-    TlsSpec,
-    TlsVersion,
 )
+from utsyn.lab.specs import CertStatus, CipherClass, Exposure, HttpSpec, TlsSpec, TlsVersion
 from utsyn.lab.ssh import served_algorithms
 from utsyn.scan.model import Observation, TargetResult
 from utsyn.scan.ssh import weak_names  # the judgement of names, not an observation
-
-if TYPE_CHECKING:
-    from utsyn.scan.model import TargetResult
 
 # RFC 7208 section 4.6.4: at most 10 mechanisms and modifiers that cause DNS lookups.
 SPF_LOOKUP_LIMIT = 10

@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import asyncssh
-
 from utsyn.errors import LabError
 from utsyn.lab.ca import LabCA
 from utsyn.lab.context import DNS_IP, FIRST_HOST_OCTET, LabContext, address_plan
-from utsyn.lab.dns import LabDns, start_name_server, start_open_resolver
-from utsyn.lab.http import http_handler, respond_bytes
+from utsyn.lab.dns.servers import LabDns, start_name_server, start_open_resolver
+from utsyn.lab.http.server import http_handler, respond_bytes
 from utsyn.lab.mail import smtp_handler
 from utsyn.lab.mailbox import IMAP_KINDS, POP3_KINDS, mailbox_handler
 from utsyn.lab.manifest import (
@@ -43,20 +41,16 @@ class Stoppable(Protocol):
     async def stop(self) -> None: ...
 
 
-@dataclass
-class _AsyncioServers:
-    servers: list[asyncio.AbstractServer] = field(default_factory=list)
-
-    async def stop(self) -> None:
-        for server in self.servers:
-            server.close()
-        for server in self.servers:
-            await server.wait_closed()
+class _Closable(Protocol):
+    def close(self) -> None: ...
+    async def wait_closed(self) -> None: ...
 
 
 @dataclass
-class _SshServers:
-    servers: list[asyncssh.SSHAcceptor] = field(default_factory=list)
+class _Listeners:
+    """asyncio's and asyncssh's servers, which stop alike: close each, then wait for each."""
+
+    servers: list[_Closable] = field(default_factory=list)
 
     async def stop(self) -> None:
         for server in self.servers:
@@ -141,9 +135,9 @@ class Lab:
         self.dns_port = dns_port
         self._dns_ip = dns_ip
         self._running: list[Stoppable] = []
-        self._plain = _AsyncioServers()
+        self._plain = _Listeners()
         self._legacy = _LegacyServers()
-        self._ssh = _SshServers()
+        self._ssh = _Listeners()
         self.info: LabInfo | None = None
 
     async def start(self) -> LabInfo:

@@ -27,8 +27,9 @@ from asyncssh.kex import get_kex_algs
 from asyncssh.mac import get_mac_algs
 
 from utsyn.lab.context import LabContext
-from utsyn.lab.manifest import Host, Service, ServiceKind, SshHostKey
+from utsyn.lab.manifest import Host, Service, ServiceKind
 from utsyn.lab.services import DEFAULT_BANNERS, idle_timeout_for
+from utsyn.lab.specs import SshHostKey
 
 # asyncssh logs every connection at INFO; the lab serves thousands in a benchmark.
 logging.getLogger("asyncssh").setLevel(logging.WARNING)

@@ -50,7 +50,7 @@ from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 from utsyn.errors import LabError
 from utsyn.lab.ca import Credentials
 from utsyn.lab.context import IDLE_TIMEOUT
-from utsyn.lab.manifest import CipherClass, TlsSpec, TlsVersion
+from utsyn.lab.specs import CipherClass, TlsSpec, TlsVersion
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ class ScanConfig:
     nameservers: tuple[str, ...]
     dns_port: int = 53
     ca_file: Path | None = None  # trusted in addition to the system store (the lab CA)
-    # DNSSEC trust anchor (the lab's in lab mode); None: IANA's root anchors (scan/anchors.py)
+    # DNSSEC trust anchor (the lab's in lab mode); None: IANA's root anchors (scan/dns/anchors.py)
     trust_anchor_file: Path | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_connections: int = 256

@@ -5,13 +5,13 @@ Adding a check = one module + one line here + rulebook entries + lab cases.
 
 from __future__ import annotations
 
-from utsyn.scan.dns import DnsFamily
+from utsyn.scan.dns.family import DnsFamily
 from utsyn.scan.family import CheckFamily
 from utsyn.scan.http import HttpFamily
 from utsyn.scan.services import ServicesFamily
 from utsyn.scan.smtp import SmtpFamily
 from utsyn.scan.ssh import SshFamily
-from utsyn.scan.tls import TlsFamily
+from utsyn.scan.tls.family import TlsFamily
 
 FAMILIES: list[CheckFamily] = [
     ServicesFamily(),

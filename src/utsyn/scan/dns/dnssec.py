@@ -30,7 +30,7 @@ import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
-from utsyn.scan.anchors import TrustAnchor
+from utsyn.scan.dns.anchors import TrustAnchor
 from utsyn.scan.pacing import PacedResolver
 from utsyn.scan.resolve import ResolveError
 

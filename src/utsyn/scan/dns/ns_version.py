@@ -23,11 +23,11 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from utsyn.scan.dns.zone import name_servers
 from utsyn.scan.family import ScanContext
 from utsyn.scan.guard import ScopeRefused
 from utsyn.scan.model import excerpt
 from utsyn.scan.resolve import Resolver
-from utsyn.scan.zone import name_servers
 
 # BIND's name first; NSD, Knot and Unbound answer the second too (neither is a standard:
 # RFC 4892 defines only id.server, the same convention for a server's identity).

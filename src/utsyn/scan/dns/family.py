@@ -25,23 +25,23 @@ import dns.rdatatype
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from utsyn.scan.anchors import load_anchors
-from utsyn.scan.dmarc import evaluate_dmarc, parse_tags
-from utsyn.scan.dnssec import ChainWalker
-from utsyn.scan.family import ScanContext
-from utsyn.scan.model import DomainTarget, Job, Observation, ServiceTarget, Target, failed, observe
-from utsyn.scan.mta_sts import (
+from utsyn.scan.dns.anchors import load_anchors
+from utsyn.scan.dns.dmarc import evaluate_dmarc, parse_tags
+from utsyn.scan.dns.dnssec import ChainWalker
+from utsyn.scan.dns.mta_sts import (
     PolicyFetchError,
     PolicyUnreachable,
     fetch_policy,
     parse_policy,
     sts_records,
 )
-from utsyn.scan.ns_version import name_server_versions
+from utsyn.scan.dns.ns_version import name_server_versions
+from utsyn.scan.dns.spf import evaluate_spf
+from utsyn.scan.dns.zone import dangling_cnames, try_transfers
+from utsyn.scan.family import ScanContext
+from utsyn.scan.model import DomainTarget, Job, Observation, ServiceTarget, Target, failed, observe
 from utsyn.scan.pacing import PacedResolver, paced
 from utsyn.scan.resolve import MAX_CNAME_CHAIN, ResolveError
-from utsyn.scan.spf import evaluate_spf
-from utsyn.scan.zone import dangling_cnames, try_transfers
 
 # Selectors the big mail platforms and common MTAs use (Microsoft 365: selector1/2, Google
 # Workspace: google, cPanel/OpenDKIM: default, Mailchimp: k1, ...). DKIM keys cannot be

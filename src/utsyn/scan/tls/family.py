@@ -1,6 +1,6 @@
 """The TLS family: protocol versions, cipher-suite classes and the certificate of a service.
 
-Every probe is one hand-built ClientHello on one connection (see `clienthello`), so the
+Every probe is one hand-built ClientHello on one connection (`messages`, `client`), so the
 answers do not depend on what the local OpenSSL can speak:
 
 - `version:<v>`: a hello whose highest version is v (TLS 1.3: supported_versions holding
@@ -30,19 +30,32 @@ import asyncio
 from collections.abc import Iterator
 from typing import ClassVar
 
-from utsyn.scan import clienthello as ch
 from utsyn.scan import mailproto
-from utsyn.scan.certs import classify, trust_store
 from utsyn.scan.family import ScanContext
 from utsyn.scan.mailproto import CLEARTEXT_CHECK, MailProtocolError, Stream
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
+from utsyn.scan.tls.certs import classify, trust_store
+from utsyn.scan.tls.client import Refused, exchange
+from utsyn.scan.tls.messages import EC_GROUPS, HandshakeError, HelloSpec, build_client_hello
+from utsyn.scan.tls.suites import (
+    SSL3,
+    SUITES,
+    TLS10,
+    TLS11,
+    TLS12,
+    TLS13,
+    bulk_cipher,
+    key_exchange,
+    max_version,
+    min_version,
+)
 
 VERSIONS: dict[str, int] = {
-    "ssl3": ch.SSL3,
-    "tls1.0": ch.TLS10,
-    "tls1.1": ch.TLS11,
-    "tls1.2": ch.TLS12,
-    "tls1.3": ch.TLS13,
+    "ssl3": SSL3,
+    "tls1.0": TLS10,
+    "tls1.1": TLS11,
+    "tls1.2": TLS12,
+    "tls1.3": TLS13,
 }
 CIPHER_CLASSES = ("aead", "cbc", "rsa_kex", "rc4", "3des", "null", "anon")
 CERT_CHECKS = ("tls.cert.status", "tls.cert.key", "tls.cert.signature", "tls.cert.expiring_soon")
@@ -60,7 +73,7 @@ _AEAD_MODES = ("GCM", "CCM", "CHACHA20")
 def suite_classes(name: str) -> frozenset[str]:
     """The classes of a TLS ≤ 1.2 suite (IANA name); a suite can be in several, e.g.
     TLS_RSA_WITH_RC4_128_SHA is rsa_kex and rc4. TLS 1.3 suites belong to none."""
-    kex, cipher = ch.key_exchange(name), ch.bulk_cipher(name)
+    kex, cipher = key_exchange(name), bulk_cipher(name)
     classes: set[str] = set()
     if kex == "RSA":
         classes.add("rsa_kex")
@@ -78,42 +91,40 @@ def suite_classes(name: str) -> frozenset[str]:
 
 
 def class_suites(cipher_class: str) -> tuple[int, ...]:
-    return tuple(c for c, n in ch.SUITES.items() if cipher_class in suite_classes(n))
+    return tuple(c for c, n in SUITES.items() if cipher_class in suite_classes(n))
 
 
 def version_suites(version: int) -> tuple[int, ...]:
     """Every suite a client of `version` could offer (TLS 1.3: the 1.3 suites alone)."""
     return tuple(
-        code
-        for code, name in ch.SUITES.items()
-        if ch.min_version(name) <= version <= ch.max_version(name)
+        code for code, name in SUITES.items() if min_version(name) <= version <= max_version(name)
     )
 
 
-def version_hello(version: str, host: str) -> ch.HelloSpec:
+def version_hello(version: str, host: str) -> HelloSpec:
     number = VERSIONS[version]
     suites = version_suites(number)
-    if number == ch.TLS13:
-        return ch.HelloSpec(ch.TLS12, suites, host, supported_versions=(ch.TLS13,))
+    if number == TLS13:
+        return HelloSpec(TLS12, suites, host, supported_versions=(TLS13,))
     # OpenSSL sends no extensions in an SSLv3 hello; some SSLv3 stacks choke on them.
-    return ch.HelloSpec(number, suites, host, extensions=number != ch.SSL3)
+    return HelloSpec(number, suites, host, extensions=number != SSL3)
 
 
-def cipher_hello(cipher_class: str, host: str) -> ch.HelloSpec:
-    return ch.HelloSpec(ch.TLS12, class_suites(cipher_class), host)
+def cipher_hello(cipher_class: str, host: str) -> HelloSpec:
+    return HelloSpec(TLS12, class_suites(cipher_class), host)
 
 
-def dhe_hello(host: str) -> ch.HelloSpec:
+def dhe_hello(host: str) -> HelloSpec:
     """Every authenticated finite-field DHE suite, with elliptic curves as the only groups."""
-    suites = tuple(c for c, n in ch.SUITES.items() if ch.key_exchange(n).startswith("DHE_"))
-    return ch.HelloSpec(ch.TLS12, suites, host, groups=ch.EC_GROUPS)
+    suites = tuple(c for c, n in SUITES.items() if key_exchange(n).startswith("DHE_"))
+    return HelloSpec(TLS12, suites, host, groups=EC_GROUPS)
 
 
-def certificate_hello(host: str) -> ch.HelloSpec:
+def certificate_hello(host: str) -> HelloSpec:
     """Any version, any authenticated suite: whatever the server speaks, it shows its chain."""
-    suites = tuple(c for c, n in ch.SUITES.items() if "anon" not in suite_classes(n))
-    offered = (ch.TLS13, ch.TLS12, ch.TLS11, ch.TLS10)
-    return ch.HelloSpec(ch.TLS12, suites, host, supported_versions=offered)
+    suites = tuple(c for c, n in SUITES.items() if "anon" not in suite_classes(n))
+    offered = (TLS13, TLS12, TLS11, TLS10)
+    return HelloSpec(TLS12, suites, host, supported_versions=offered)
 
 
 # ---------------------------------------------------------------- probes
@@ -121,29 +132,32 @@ def certificate_hello(host: str) -> ch.HelloSpec:
 
 async def _version(job: Job, stream: Stream) -> list[Observation]:
     version = job.name.partition(":")[2]
-    hello = ch.build_client_hello(version_hello(version, _service(job).host))
-    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello)
-    check = f"tls.version.{version}"
-    if isinstance(answer, ch.Refused):
-        return [observe(job.target, check, False, job.name, answer.reason)]
-    agreed = answer.hello.version == VERSIONS[version]
-    return [observe(job.target, check, agreed, job.name, answer.hello.describe())]
+    spec = version_hello(version, _service(job).host)
+    return await _accepted(job, stream, f"tls.version.{version}", spec, VERSIONS[version])
 
 
 async def _cipher(job: Job, stream: Stream) -> list[Observation]:
     cipher_class = job.name.partition(":")[2]
-    hello = ch.build_client_hello(cipher_hello(cipher_class, _service(job).host))
-    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello)
-    check = f"tls.cipher.{cipher_class}"
-    if isinstance(answer, ch.Refused):
+    spec = cipher_hello(cipher_class, _service(job).host)
+    return await _accepted(job, stream, f"tls.cipher.{cipher_class}", spec)
+
+
+async def _accepted(
+    job: Job, stream: Stream, check: str, spec: HelloSpec, version: int | None = None
+) -> list[Observation]:
+    """One hello: a refusal is False; a ServerHello is True (given `version`, only when the
+    server agreed to that version)."""
+    answer = await exchange(stream.reader, stream.writer, stream.net, build_client_hello(spec))
+    if isinstance(answer, Refused):
         return [observe(job.target, check, False, job.name, answer.reason)]
-    return [observe(job.target, check, True, job.name, answer.hello.describe())]
+    agreed = version is None or answer.hello.version == version
+    return [observe(job.target, check, agreed, job.name, answer.hello.describe())]
 
 
 async def _dhe(job: Job, stream: Stream) -> list[Observation]:
-    hello = ch.build_client_hello(dhe_hello(_service(job).host))
-    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello, key_exchange=True)
-    if isinstance(answer, ch.Refused):
+    hello = build_client_hello(dhe_hello(_service(job).host))
+    answer = await exchange(stream.reader, stream.writer, stream.net, hello, key_exchange=True)
+    if isinstance(answer, Refused):
         return [observe(job.target, DHE_CHECK, None, job.name, f"no DHE: {answer.reason}")]
     evidence = f"{answer.hello.describe()}; a {answer.dh_bits}-bit DH prime"
     return [observe(job.target, DHE_CHECK, answer.dh_bits, job.name, evidence)]
@@ -151,16 +165,16 @@ async def _dhe(job: Job, stream: Stream) -> list[Observation]:
 
 async def _certificate(job: Job, stream: Stream, scan: ScanContext) -> list[Observation]:
     host = _service(job).host
-    hello = ch.build_client_hello(certificate_hello(host))
-    answer = await ch.exchange(stream.reader, stream.writer, stream.net, hello, certificates=True)
-    if isinstance(answer, ch.Refused):
-        raise ch.HandshakeError(f"the server refused every version and suite: {answer.reason}")
+    hello = build_client_hello(certificate_hello(host))
+    answer = await exchange(stream.reader, stream.writer, stream.net, hello, certificates=True)
+    if isinstance(answer, Refused):
+        raise HandshakeError(f"the server refused every version and suite: {answer.reason}")
     if not answer.certificates:
-        raise ch.HandshakeError(f"{answer.hello.describe()}: no certificate was reached")
+        raise HandshakeError(f"{answer.hello.describe()}: no certificate was reached")
     try:
         report = classify(answer.certificates, host, trust_store(scan.config.ca_file))
     except ValueError as exc:
-        raise ch.HandshakeError(f"the leaf certificate does not parse: {exc}") from exc
+        raise HandshakeError(f"the leaf certificate does not parse: {exc}") from exc
     evidence = f"{answer.hello.describe()}; {report.evidence()}"
     values = (report.status, report.key, report.signature, report.expiring_soon)
     facts = [
@@ -230,7 +244,7 @@ class TlsFamily:
                 return await self._converse(job, stream, scan)
             except TimeoutError:
                 reason = "timeout: the server did not answer in time"
-            except (ch.HandshakeError, MailProtocolError) as exc:
+            except (HandshakeError, MailProtocolError) as exc:
                 reason = str(exc)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 reason = f"connection lost: {type(exc).__name__}"
