@@ -15,13 +15,13 @@ from utsyn.scan.services.exchange import Answer, ProtocolMismatch, connect, read
 _OP_REPLY, _OP_QUERY, _OP_MSG = 1, 2004, 2013
 
 
-def _mongo_query(request_id: int, command: dict[str, int | str]) -> bytes:
+def mongo_query(request_id: int, command: dict[str, int | str]) -> bytes:
     body = struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1)
     body += bson_document(command)
     return struct.pack("<iiii", 16 + len(body), request_id, 0, _OP_QUERY) + body
 
 
-def _mongo_msg(request_id: int, command: dict[str, int | str]) -> bytes:
+def mongo_msg(request_id: int, command: dict[str, int | str]) -> bytes:
     body = struct.pack("<I", 0) + b"\x00" + bson_document({**command, "$db": "admin"})
     return struct.pack("<iiii", 16 + len(body), request_id, 0, _OP_MSG) + body
 
@@ -40,11 +40,11 @@ async def probe(target: ServiceTarget, scan: ScanContext) -> Answer:
     """isMaster over OP_QUERY (every release answers it), then buildInfo over OP_MSG from
     3.6 (wire version 6) on, OP_QUERY before: 5.1+ accepts OP_QUERY for the handshake only."""
     async with connect(target, scan) as (reader, writer):
-        hello = await _mongo_exchange(scan, reader, writer, _mongo_query(1, {"isMaster": 1}))
+        hello = await _mongo_exchange(scan, reader, writer, mongo_query(1, {"isMaster": 1}))
         wire = hello.get("maxWireVersion")
         if not isinstance(wire, int):
             raise ProtocolMismatch("MongoDB isMaster without maxWireVersion")
-        build = _mongo_msg(2, {"buildInfo": 1}) if wire >= 6 else _mongo_query(2, {"buildInfo": 1})
+        build = mongo_msg(2, {"buildInfo": 1}) if wire >= 6 else mongo_query(2, {"buildInfo": 1})
         info = await _mongo_exchange(scan, reader, writer, build)
     version = info.get("version")
     details: dict[str, Any] = {"max_wire_version": wire}
