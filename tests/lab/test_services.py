@@ -22,17 +22,11 @@ import pytest
 
 from utsyn.lab.context import Handler, LabContext
 from utsyn.lab.manifest import Host, Service, ServiceKind, parse_manifest
-from utsyn.lab.services import (
-    DEFAULT_BANNERS,
-    BsonDocument,
-    ber,
-    ber_int,
-    ber_items,
-    bson_decode,
-    bson_encode,
-    service_handler,
-    strip_telnet_commands,
-)
+from utsyn.lab.services.ber import ber, ber_int, ber_items
+from utsyn.lab.services.bson import BsonDocument, bson_decode, bson_encode
+from utsyn.lab.services.common import DEFAULT_BANNERS
+from utsyn.lab.services.handler import service_handler
+from utsyn.lab.services.telnet import strip_telnet_commands
 
 IP = "127.104.2.1"
 HOST = "db.fjordvik.test"

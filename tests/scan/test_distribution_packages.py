@@ -23,7 +23,7 @@ from utsyn.rules.outcomes import Outcome, classify
 from utsyn.scan.engine import Scanner
 from utsyn.scan.http import HttpFamily
 from utsyn.scan.model import TargetResult
-from utsyn.scan.services import ServicesFamily
+from utsyn.scan.services.family import ServicesFamily
 from utsyn.settings import get_settings
 from utsyn.testing.egress import egress_guard
 from utsyn.vuln import load_snapshot

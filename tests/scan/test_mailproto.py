@@ -26,17 +26,17 @@ from utsyn.scan.discovery import protocol_of
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import DEFAULT_PORTS, ScanConfig, ScanContext
 from utsyn.scan.guard import GuardedNet, ScopePolicy, Timeouts
-from utsyn.scan.mailproto import (
+from utsyn.scan.mail.mailproto import (
     greeting_protocol,
     greeting_text,
     imap_offer,
     pop3_offer,
     smtp_offer,
 )
+from utsyn.scan.mail.smtp import SmtpFamily
 from utsyn.scan.model import Footprint, Observation, ServiceTarget, TargetResult
 from utsyn.scan.resolve import Resolver
-from utsyn.scan.services import ServicesFamily
-from utsyn.scan.smtp import SmtpFamily
+from utsyn.scan.services.family import ServicesFamily
 from utsyn.scan.tls.family import TlsFamily
 
 MAIL_HOSTS = ("mail.solvberg.test", "mail.bjorkeli.test", "mail.helse-vestkyst.test")

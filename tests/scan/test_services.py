@@ -24,15 +24,12 @@ from utsyn.scan.family import ScanConfig, ScanContext
 from utsyn.scan.guard import GuardedNet, ScopePolicy, Timeouts
 from utsyn.scan.model import Observation, ServiceTarget, TargetResult
 from utsyn.scan.resolve import Resolver
-from utsyn.scan.services import (
-    ServicesFamily,
-    elasticsearch_answer,
-    mysql_answer,
-    rdp_answer,
-    smb2_negotiate,
-    smb_answer,
-    telnet_split,
-)
+from utsyn.scan.services.elasticsearch import elasticsearch_answer
+from utsyn.scan.services.family import ServicesFamily
+from utsyn.scan.services.mysql import mysql_answer
+from utsyn.scan.services.rdp import rdp_answer
+from utsyn.scan.services.smb import smb2_negotiate, smb_answer
+from utsyn.scan.services.telnet import telnet_split
 
 
 @pytest.fixture(scope="module")

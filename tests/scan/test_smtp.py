@@ -16,8 +16,8 @@ from tests.scan.conftest import mismatches, observed, scan_demo
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario
 from utsyn.rules.outcomes import Outcome, classify
+from utsyn.scan.mail.smtp import SmtpFamily, random_user, user_check
 from utsyn.scan.model import TargetResult
-from utsyn.scan.smtp import SmtpFamily, random_user, user_check
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from utsyn.scan.family import ScanConfig
 from utsyn.scan.guard import ScopePolicy
 from utsyn.scan.http import HttpFamily
 from utsyn.scan.model import Footprint, TargetResult
-from utsyn.scan.services import ServicesFamily
+from utsyn.scan.services.family import ServicesFamily
 from utsyn.settings import get_settings
 
 HOST, PORT = "127.117.0.1", 8443

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from utsyn.lab.context import Handler, LabContext
 from utsyn.lab.manifest import IMPLICIT_TLS_KINDS, SMTP_KINDS, Host, Service, ServiceKind
-from utsyn.lab.services import ProtocolViolation, Session, idle_timeout_for, reply_line, serve
+from utsyn.lab.session import ProtocolViolation, Session, idle_timeout_for, reply_line, serve
 
 # Postfix's line_length_limit: longer command lines are refused.
 MAX_COMMAND_LINE = 2048

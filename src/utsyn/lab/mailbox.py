@@ -5,8 +5,8 @@ No mailbox exists and every login fails. What a scanner can observe is real: the
 CAPABILITY (RFC 9051) or CAPA (RFC 2449) before and after STARTTLS or STLS (RFC 2595) on the
 same connection with the lab certificate, or TLS from the first byte on 993 and 995 (RFC
 8314); LOGINDISABLED, USER and the SASL mechanisms as the manifest's `plaintext_login` says;
-the refusals and the goodbye a real server sends. The connection plumbing is shared with
-`lab/services.py`; the STARTTLS upgrade works as in `lab/mail.py`.
+the refusals and the goodbye a real server sends. The connection plumbing is
+`lab/session.py`; the STARTTLS upgrade works as in `lab/mail.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from utsyn.lab.context import Handler, LabContext
 from utsyn.lab.manifest import IMPLICIT_TLS_KINDS, Host, Service, ServiceKind
-from utsyn.lab.services import ProtocolViolation, Session, idle_timeout_for, serve
+from utsyn.lab.session import ProtocolViolation, Session, idle_timeout_for, serve
 
 IMAP_KINDS = frozenset({ServiceKind.IMAP, ServiceKind.IMAPS})
 POP3_KINDS = frozenset({ServiceKind.POP3, ServiceKind.POP3S})

@@ -32,7 +32,7 @@ from utsyn.lab.manifest import (
     Service,
     ServiceKind,
 )
-from utsyn.lab.services import service_handler
+from utsyn.lab.services.handler import service_handler
 from utsyn.lab.ssh import start_ssh_server
 from utsyn.lab.tls import LegacyTlsServer, server_context
 

@@ -28,7 +28,8 @@ from asyncssh.mac import get_mac_algs
 
 from utsyn.lab.context import LabContext
 from utsyn.lab.manifest import Host, Service, ServiceKind
-from utsyn.lab.services import DEFAULT_BANNERS, idle_timeout_for
+from utsyn.lab.services.common import DEFAULT_BANNERS
+from utsyn.lab.session import idle_timeout_for
 from utsyn.lab.specs import SshHostKey
 
 # asyncssh logs every connection at INFO; the lab serves thousands in a benchmark.

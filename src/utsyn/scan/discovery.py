@@ -28,13 +28,21 @@ SPEAKS_FIRST = frozenset({21, 22, 23, 25, 110, 143, 587, 3306, 5900})
 BANNER_LIMIT = 1024
 
 
+# Greetings that name their protocol in their first bytes, whatever the port.
+_SELF_NAMING = ((b"SSH-", "ssh"), (b"RFB ", "vnc"))
+
+
+def named_by_greeting(head: bytes) -> str | None:
+    """The protocol a greeting names in its first bytes: SSH's identification, VNC's RFB."""
+    return next((name for prefix, name in _SELF_NAMING if head.startswith(prefix)), None)
+
+
 def protocol_of(port: int, banner: bytes) -> str:
     """The protocol on a port, by its greeting when it gave one, else by the port number."""
     head = banner[:64]
-    if head.startswith(b"SSH-"):
-        return "ssh"
-    if head.startswith(b"RFB "):
-        return "vnc"
+    named = named_by_greeting(head)
+    if named is not None:
+        return named
     if head.startswith(b"220"):
         upper = banner.upper()
         if b"SMTP" in upper or b"ESMTP" in upper or b" MAIL" in upper:

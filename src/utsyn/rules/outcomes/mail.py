@@ -1,4 +1,4 @@
-"""Mail servers (`scan.smtp`, `scan.mailproto`): STARTTLS, logins before TLS, VRFY/EXPN."""
+"""Mail servers (`scan.mail`): STARTTLS, logins before TLS, VRFY/EXPN."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def mail_transfer(view: TargetView) -> Iterator[Hit]:
 
 
 def mail_logins(view: TargetView) -> Iterator[Hit]:
-    """Where users log in to mail (submission, IMAP, POP3; see `scan.mailproto`): whether a
+    """Where users log in to mail (submission, IMAP, POP3; see `scan.mail.mailproto`): whether a
     password is accepted before TLS, and whether TLS can be had on the port at all."""
     for asset, o in view.assets_with("mail.cleartext_login"):
         cleartext = o.value is True
@@ -36,7 +36,7 @@ def mail_logins(view: TargetView) -> Iterator[Hit]:
 
 
 def smtp_users(view: TargetView) -> Iterator[Hit]:
-    """VRFY/EXPN that tell a real mailbox from a made-up one (see `scan.smtp`)."""
+    """VRFY/EXPN that tell a real mailbox from a made-up one (see `scan.mail.smtp`)."""
     for asset, checks in view.assets.items():
         answers = [checks[c] for c in ("smtp.vrfy", "smtp.expn") if c in checks]
         leaking = [o for o in answers if o.value == "enumerates"]

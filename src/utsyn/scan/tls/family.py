@@ -30,9 +30,9 @@ import asyncio
 from collections.abc import Iterator
 from typing import ClassVar
 
-from utsyn.scan import mailproto
 from utsyn.scan.family import ScanContext
-from utsyn.scan.mailproto import CLEARTEXT_CHECK, MailProtocolError, Stream
+from utsyn.scan.mail import mailproto
+from utsyn.scan.mail.mailproto import CLEARTEXT_CHECK, MailProtocolError, Stream
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
 from utsyn.scan.tls.certs import classify, trust_store
 from utsyn.scan.tls.client import Refused, exchange

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from utsyn.scan.family import ScanContext
-from utsyn.scan.mailproto import MailProtocolError, Stream, ehlo, smtp_reply
+from utsyn.scan.mail.mailproto import MailProtocolError, Stream, ehlo, smtp_reply
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
 
 COMMANDS = ("VRFY", "EXPN")

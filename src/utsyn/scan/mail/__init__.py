@@ -1,0 +1,1 @@
+"""Mail: the protocols up to TLS (`mailproto.py`) and SMTP user enumeration (`smtp.py`)."""
