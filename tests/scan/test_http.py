@@ -21,23 +21,12 @@ from utsyn.lab.runtime import LabInfo
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.guard import NetStats, ScopePolicy, Timeouts
-from utsyn.scan.http import (
-    HttpError,
-    HttpFamily,
-    Origin,
-    Response,
-    build_request,
-    exposure_confirmed,
-    is_dotenv,
-    is_git_head,
-    is_listing,
-    mixed_content,
-    parse_cookie,
-    parse_head,
-    parse_page,
-    security_txt_state,
-    sri_missing,
-)
+from utsyn.scan.http import HttpFamily
+from utsyn.scan.http.client import Origin, build_request
+from utsyn.scan.http.exposure import exposure_confirmed, is_dotenv, is_git_head, is_listing
+from utsyn.scan.http.html import mixed_content, parse_cookie, parse_page, sri_missing
+from utsyn.scan.http.response import HttpError, Response, parse_head
+from utsyn.scan.http.securitytxt import security_txt_state
 from utsyn.scan.model import Footprint, Observation, TargetResult
 from utsyn.testing.egress import egress_guard
 

@@ -29,6 +29,7 @@ from utsyn.scan.model import (
     Target,
     TargetResult,
     failed,
+    is_ip,
     observe,
 )
 from utsyn.scan.resolve import ResolveError, Resolver
@@ -174,7 +175,7 @@ class Scanner:
             await asyncio.gather(*(self._run_jobs(t, scan, out) for t in targets))
 
     async def _addresses(self, name: str, scan: ScanContext, out: list[Observation]) -> list[str]:
-        if _is_ip(name):
+        if is_ip(name):
             return [name]
         try:
             ips = await scan.resolver.addresses(name)
@@ -267,16 +268,6 @@ def split_host_port(spec: str) -> tuple[str, tuple[int, ...]]:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def is_service(target: Target, *protocols: str) -> bool:

@@ -6,6 +6,7 @@ distributed workers and their observations travel back unchanged.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,15 @@ def excerpt(data: bytes | str, limit: int = EVIDENCE_LIMIT) -> str:
     cut = text[:limit]
     clean = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", cut)
     return clean + ("…" if len(text) > limit else "")
+
+
+def is_ip(name: str) -> bool:
+    """Whether `name` is an IP address (v4 or v6) rather than a host name."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def now_iso() -> str:

@@ -38,10 +38,10 @@ from utsyn.scan.mailproto import (
     IMPLICIT_TLS_PROTOCOLS,
     greeting_protocol,
     greeting_text,
-    tls_context,
 )
 from utsyn.scan.model import Job, Observation, ServiceTarget, Target, excerpt, failed, observe
 from utsyn.scan.products import identify_banner
+from utsyn.scan.tlscontext import permissive_context
 
 BANNER_LIMIT = 1024  # characters kept of any banner
 READ_LIMIT = 65536  # bytes read from one service, whatever it announces
@@ -270,7 +270,7 @@ async def _mail(target: ServiceTarget, scan: ScanContext) -> Answer:
     if not implicit and target.banner:
         line, data, probe = target.banner, b"", "greeting (discovery)"
     else:
-        tls = tls_context() if implicit else None
+        tls = permissive_context() if implicit else None
         async with scan.net.tcp(
             target.ip, target.port, name=target.host, tls=tls, limit=READ_LIMIT
         ) as (reader, _):
