@@ -195,7 +195,9 @@ class Scanner:
     ) -> None:
         for attempt in range(self.config.retries + 1):
             try:
-                out.extend(await family.run(job, scan))
+                # The connection rule (scan/family.py) is kept by the guard, per run.
+                with scan.net.job(f"the job {job.family}:{job.name} on {job.target.label}"):
+                    out.extend(await family.run(job, scan))
                 return
             except ScopeRefused as exc:
                 out.append(failed(job.target, "scope.refused", str(exc), probe=job.name))

@@ -2,6 +2,10 @@
 
 Everything here is serialisable (to JSON via `to_json`), so that the same jobs can run on
 distributed workers and their observations travel back unchanged.
+
+A job is the unit of work and of the connection rule (`CheckFamily` in scan/family.py,
+kept by scan/guard.py): its connections go through the guard one at a time, at most
+`JOB_CONNECTIONS` (20) per run; most jobs open one.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ Target = DomainTarget | ServiceTarget
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One unit of work: opens at most one connection (sslyze's invariant)."""
+    """One unit of work: its connections one at a time, at most JOB_CONNECTIONS (guard)."""
 
     family: str
     name: str  # e.g. "version:tls1.0", "path:/.git/HEAD"

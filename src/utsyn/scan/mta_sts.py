@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from utsyn.scan.family import ScanContext
-from utsyn.scan.guard import ScopeRefused
+from utsyn.scan.guard import JOB_CONNECTIONS, ScopeRefused
 from utsyn.scan.http.client import Origin, Session, job_deadline
 from utsyn.scan.http.response import HttpError
 from utsyn.scan.pacing import paced
@@ -96,7 +96,7 @@ async def fetch_policy(domain: str, scan: ScanContext) -> str:
         raise PolicyFetchError(f"{host} does not resolve")
     reasons = []
     unreachable = True
-    for ip in addresses:
+    for ip in addresses[:JOB_CONNECTIONS]:  # one connection each, within a job's budget
         try:
             return await fetch_from(host, ip, scan)
         except ScopeRefused as exc:
