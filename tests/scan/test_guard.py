@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
-from utsyn.scan.guard import GuardedNet, ScopePolicy, ScopeRefused, Timeouts
+from utsyn.scan.engine import Scanner
+from utsyn.scan.family import ScanConfig, ScanContext
+from utsyn.scan.guard import JOB_CONNECTIONS, GuardedNet, ScopePolicy, ScopeRefused, Timeouts
+from utsyn.scan.model import Footprint, Job, Observation, Target, observe
 
 
 @pytest.mark.parametrize(
@@ -72,3 +77,57 @@ async def test_per_host_limit_bounds_concurrent_connections() -> None:
     await asyncio.gather(*(one() for _ in range(8)))
     server.close()
     assert peak <= 2 and net.stats.connections == 8
+
+
+class Greedy:
+    """A family that breaks the connection rule on purpose, and one job that keeps it."""
+
+    family: ClassVar[str] = "greedy"
+
+    def jobs(self, target: Target) -> Iterator[Job]:
+        for name in ("within", "beyond", "together"):
+            yield Job(self.family, name, target)
+
+    async def run(self, job: Job, scan: ScanContext) -> list[Observation]:
+        ip, port = job.target.label.split(":")
+        if job.name == "together":  # a second connection while the first is open
+            async with scan.net.tcp(ip, int(port)), scan.net.tcp(ip, int(port)):
+                pass
+        else:  # one after the other: the whole budget, or one more
+            for _ in range(JOB_CONNECTIONS + (job.name == "beyond")):
+                async with scan.net.tcp(ip, int(port)):
+                    pass
+        return [observe(job.target, f"greedy.{job.name}", True)]
+
+
+async def test_the_guard_holds_every_job_to_the_connection_rule() -> None:
+    async def close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(close, "127.106.0.3", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = ScanConfig(
+        scope=ScopePolicy.lab(),
+        nameservers=("127.106.255.53",),  # nothing listens: no name is resolved
+        timeouts=Timeouts(connect=1.0, read=1.0, dns=0.5),
+    )
+    scanner = Scanner(config, [Greedy()])
+    footprint = Footprint("greedy", hostnames=(f"127.106.0.3:{port}",))
+    try:
+        (result,) = [r async for r in scanner.scan([footprint])]
+    finally:
+        server.close()
+    seen = {o.check: o for o in result.observations}
+    assert seen["greedy.within"].value is True
+    errors = sorted(o.error or "" for o in result.observations if o.check == "greedy.error")
+    label = f"127.106.0.3:{port}"
+    assert errors == [
+        f"internal error: JobBudgetExceeded: the job greedy:beyond on {label} "
+        f"needed more than {JOB_CONNECTIONS} connections",
+        f"internal error: JobBudgetExceeded: the job greedy:together on {label} "
+        "opened a connection while one was open",
+    ]
+    assert scanner.last_context is not None
+    # discovery's one (outside any job) + the whole budget twice + the first of "together":
+    # a refused connection is never opened
+    assert scanner.last_context.net.stats.per_ip["127.106.0.3"] == 1 + 2 * JOB_CONNECTIONS + 1

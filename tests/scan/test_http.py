@@ -20,24 +20,14 @@ from tests.scan.conftest import mismatches, observed, scan_demo
 from utsyn.lab.runtime import LabInfo
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
-from utsyn.scan.guard import NetStats, ScopePolicy, Timeouts
-from utsyn.scan.http import (
-    HttpError,
-    HttpFamily,
-    Origin,
-    Response,
-    build_request,
-    exposure_confirmed,
-    is_dotenv,
-    is_git_head,
-    is_listing,
-    mixed_content,
-    parse_cookie,
-    parse_head,
-    parse_page,
-    security_txt_state,
-    sri_missing,
-)
+from utsyn.scan.guard import JOB_CONNECTIONS, NetStats, ScopePolicy, Timeouts
+from utsyn.scan.http import HttpFamily
+from utsyn.scan.http.client import SESSION_CONNECTIONS, Origin, build_request
+from utsyn.scan.http.exposure import exposure_confirmed, is_dotenv, is_git_head, is_listing
+from utsyn.scan.http.family import MAX_REDIRECTS
+from utsyn.scan.http.html import mixed_content, parse_cookie, parse_page, sri_missing
+from utsyn.scan.http.response import HttpError, Response, parse_head
+from utsyn.scan.http.securitytxt import security_txt_state
 from utsyn.scan.model import Footprint, Observation, TargetResult
 from utsyn.testing.egress import egress_guard
 
@@ -378,6 +368,13 @@ def test_redirect_loop_stops_after_ten_hops(hostile: HostileScan) -> None:
     assert chain.value == [f"http://{hostile.label('redirect_loop')}/igjen"] * 10
     assert "stopped after 10 redirects" in chain.evidence
     assert hostile.value("redirect_loop", "http.redirects_to_https") is False
+
+
+def test_the_http_jobs_fit_the_guards_connection_budget() -> None:
+    # The page job: one session. The redirect job: one session per hop, each one
+    # connection, or two when OpenSSL fails and tlslite-ng takes over.
+    assert SESSION_CONNECTIONS <= JOB_CONNECTIONS
+    assert MAX_REDIRECTS * 2 <= JOB_CONNECTIONS
 
 
 def test_redirect_out_of_scope_is_recorded_never_followed(hostile: HostileScan) -> None:

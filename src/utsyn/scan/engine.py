@@ -29,6 +29,7 @@ from utsyn.scan.model import (
     Target,
     TargetResult,
     failed,
+    is_ip,
     observe,
 )
 from utsyn.scan.resolve import ResolveError, Resolver
@@ -174,7 +175,7 @@ class Scanner:
             await asyncio.gather(*(self._run_jobs(t, scan, out) for t in targets))
 
     async def _addresses(self, name: str, scan: ScanContext, out: list[Observation]) -> list[str]:
-        if _is_ip(name):
+        if is_ip(name):
             return [name]
         try:
             ips = await scan.resolver.addresses(name)
@@ -194,7 +195,9 @@ class Scanner:
     ) -> None:
         for attempt in range(self.config.retries + 1):
             try:
-                out.extend(await family.run(job, scan))
+                # The connection rule (scan/family.py) is kept by the guard, per run.
+                with scan.net.job(f"the job {job.family}:{job.name} on {job.target.label}"):
+                    out.extend(await family.run(job, scan))
                 return
             except ScopeRefused as exc:
                 out.append(failed(job.target, "scope.refused", str(exc), probe=job.name))
@@ -267,16 +270,6 @@ def split_host_port(spec: str) -> tuple[str, tuple[int, ...]]:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def is_service(target: Target, *protocols: str) -> bool:

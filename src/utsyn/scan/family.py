@@ -51,6 +51,23 @@ class ScanContext:
 
 
 class CheckFamily(Protocol):
+    """A check family: the jobs it makes of a target, and how one job runs.
+
+    The connection rule, kept by the guard (`GuardedNet.job`, scan/guard.py) around every
+    run of a job:
+    - every connection goes through `scan.net` (`tcp()` or `blocking_socket()`), which asks
+      the scope policy first; DNS questions go through `scan.resolver` (or `scan.net.dns`)
+      and do not count as connections;
+    - a job opens its connections one at a time: the next only after the last is closed;
+    - a job opens at most `JOB_CONNECTIONS` (20) in all; a retry by the engine starts anew.
+    Most jobs open one connection (a TLS probe, a banner, an SMTP or SSH exchange). The
+    HTTP page job opens one per request only when the server will not keep the connection
+    alive (at most 8), the redirect job one or two per hop across hosts (at most 20), the
+    zone job one per name-server address and the MTA-STS job one per policy-host address
+    (each stopping at 20). A family with such a loop bounds it itself: breaking the rule
+    raises `JobBudgetExceeded`, which the engine records as the job's internal error.
+    """
+
     family: ClassVar[str]
 
     def jobs(self, target: Target) -> Iterable[Job]:
@@ -58,5 +75,5 @@ class CheckFamily(Protocol):
         ...
 
     async def run(self, job: Job, scan: ScanContext) -> list[Observation]:
-        """Run one job: at most one connection (or one DNS exchange per question)."""
+        """Run one job, within the connection rule above."""
         ...

@@ -3,6 +3,11 @@
 `GuardedNet` is the only way a check opens a TCP connection or sends a DNS query. It asks
 the `ScopePolicy` about the destination address first, applies the connect timeout and the
 global and per-host connection limits, and counts connections for the benchmarks.
+
+It also keeps the jobs' connection rule (`CheckFamily` in scan/family.py): within
+`GuardedNet.job()`, which the engine wraps around every run of a job, a job opens its
+connections one at a time and at most JOB_CONNECTIONS of them. Breaking the rule raises
+`JobBudgetExceeded`: a bug of the family, which the engine records as the job's failure.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import ipaddress
 import socket
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -53,8 +59,32 @@ _FORBIDDEN_ON_INTERNET: tuple[str, ...] = (
 _LAB_ALLOWED: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
+# The connections one run of a job may open, one at a time. The largest job is the HTTP
+# redirect chain: ten hops, each one connection, or two when OpenSSL fails and tlslite-ng
+# takes over (scan/http/family.py). Families with a loop over addresses (AXFR per name
+# server, the MTA-STS policy per address) stop at this many themselves.
+JOB_CONNECTIONS = 20
+
+
 class ScopeRefused(ScopeError):
     """The policy refused a destination; the message is the reason, recorded as evidence."""
+
+
+class JobBudgetExceeded(RuntimeError):
+    """A job broke the connection rule: a bug of its family, not something a server does
+    (a family bounds its own loops within the rule)."""
+
+
+@dataclass
+class _JobCount:
+    name: str
+    opened: int = 0
+    open_now: int = 0
+
+
+# The running job's count. A context variable, so that each job's task (and any task it
+# starts) sees its own job's count, however many jobs share the one GuardedNet.
+_JOB: ContextVar[_JobCount | None] = ContextVar("utsyn_scan_job", default=None)
 
 
 @dataclass(frozen=True)
@@ -148,6 +178,41 @@ class GuardedNet:
             self.stats.refused += 1
             raise ScopeRefused(reason)
 
+    @contextmanager
+    def job(self, name: str) -> Iterator[None]:
+        """One run of a job, named `name` in errors: within it, connections obey the rule.
+
+        A retry is a new run with a new count. Outside any job (port discovery, a test that
+        drives a check directly) connections are not counted.
+        """
+        token = _JOB.set(_JobCount(name))
+        try:
+            yield
+        finally:
+            _JOB.reset(token)
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        """The running job's next connection, or JobBudgetExceeded.
+
+        Asked before waiting for a connection slot: a job holding one connection while
+        waiting for another could hold every per-host slot and wait forever.
+        """
+        count = _JOB.get()
+        if count is None:
+            yield
+            return
+        if count.open_now:
+            raise JobBudgetExceeded(f"{count.name} opened a connection while one was open")
+        if count.opened >= JOB_CONNECTIONS:
+            raise JobBudgetExceeded(f"{count.name} needed more than {JOB_CONNECTIONS} connections")
+        count.opened += 1
+        count.open_now += 1
+        try:
+            yield
+        finally:
+            count.open_now -= 1
+
     @asynccontextmanager
     async def tcp(
         self,
@@ -162,24 +227,25 @@ class GuardedNet:
         `limit` caps the StreamReader buffer: no line or chunk grows past it.
         """
         self.check(ip, name)
-        async with self._global, self._host_slot(ip):
-            self.stats.connections += 1
-            self.stats.per_ip[ip] += 1
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    ip,
-                    port,
-                    ssl=tls,
-                    server_hostname=(name or ip) if tls else None,
-                    limit=limit,
-                    ssl_handshake_timeout=self.timeouts.connect if tls else None,
-                ),
-                self.timeouts.connect,
-            )
-            try:
-                yield reader, writer
-            finally:
-                writer.transport.abort()  # no lingering close handshake with a hostile peer
+        with self._counted():
+            async with self._global, self._host_slot(ip):
+                self.stats.connections += 1
+                self.stats.per_ip[ip] += 1
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        ip,
+                        port,
+                        ssl=tls,
+                        server_hostname=(name or ip) if tls else None,
+                        limit=limit,
+                        ssl_handshake_timeout=self.timeouts.connect if tls else None,
+                    ),
+                    self.timeouts.connect,
+                )
+                try:
+                    yield reader, writer
+                finally:
+                    writer.transport.abort()  # no lingering close handshake with a hostile peer
 
     @asynccontextmanager
     async def blocking_socket(
@@ -191,20 +257,22 @@ class GuardedNet:
         The connection counts against the same limits as `tcp()`.
         """
         self.check(ip, name)
-        async with self._global, self._host_slot(ip):
-            self.stats.connections += 1
-            self.stats.per_ip[ip] += 1
-            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.setblocking(False)
-                loop = asyncio.get_running_loop()
-                await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), self.timeouts.connect)
-                sock.setblocking(True)
-                sock.settimeout(self.timeouts.read)
-                yield sock
-            finally:
-                sock.close()
+        with self._counted():
+            async with self._global, self._host_slot(ip):
+                self.stats.connections += 1
+                self.stats.per_ip[ip] += 1
+                family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.setblocking(False)
+                    loop = asyncio.get_running_loop()
+                    connect = loop.sock_connect(sock, (ip, port))
+                    await asyncio.wait_for(connect, self.timeouts.connect)
+                    sock.setblocking(True)
+                    sock.settimeout(self.timeouts.read)
+                    yield sock
+                finally:
+                    sock.close()
 
     async def dns(
         self,

@@ -2,10 +2,15 @@
 
 Everything here is serialisable (to JSON via `to_json`), so that the same jobs can run on
 distributed workers and their observations travel back unchanged.
+
+A job is the unit of work and of the connection rule (`CheckFamily` in scan/family.py,
+kept by scan/guard.py): its connections go through the guard one at a time, at most
+`JOB_CONNECTIONS` (20) per run; most jobs open one.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +31,15 @@ def excerpt(data: bytes | str, limit: int = EVIDENCE_LIMIT) -> str:
     cut = text[:limit]
     clean = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", cut)
     return clean + ("…" if len(text) > limit else "")
+
+
+def is_ip(name: str) -> bool:
+    """Whether `name` is an IP address (v4 or v6) rather than a host name."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def now_iso() -> str:
@@ -63,7 +77,7 @@ Target = DomainTarget | ServiceTarget
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One unit of work: opens at most one connection (sslyze's invariant)."""
+    """One unit of work: its connections one at a time, at most JOB_CONNECTIONS (guard)."""
 
     family: str
     name: str  # e.g. "version:tls1.0", "path:/.git/HEAD"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
 from utsyn.errors import ConfigError
 from utsyn.scan.engine import split_host_port
-from utsyn.scan.model import Footprint
+from utsyn.scan.model import Footprint, is_ip
 
 
 def from_names(names: Iterable[str], org: str = "cli") -> Footprint:
@@ -19,7 +18,7 @@ def from_names(names: Iterable[str], org: str = "cli") -> Footprint:
         name = raw.strip().lower().rstrip(".")
         host, ports = split_host_port(name)
         _validate(host, raw)
-        if not ports and not _is_ip(host):
+        if not ports and not is_ip(host):
             domains.append(host)
         hosts.append(name)
     return Footprint(org=org, domains=tuple(domains), hostnames=tuple(hosts))
@@ -45,7 +44,7 @@ def from_file(path: Path) -> Footprint:
 
 
 def _validate(host: str, raw: str) -> None:
-    if _is_ip(host):
+    if is_ip(host):
         return
     labels = host.split(".")
     ok = 1 < len(host) <= 253 and all(
@@ -53,11 +52,3 @@ def _validate(host: str, raw: str) -> None:
     )
     if not ok:
         raise ConfigError(f"{raw!r} is not a host name, an IP address or host:port")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

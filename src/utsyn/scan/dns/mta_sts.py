@@ -1,5 +1,6 @@
 """MTA-STS (RFC 8461): the `_mta-sts` TXT record and the policy it announces, fetched over
-HTTPS from `mta-sts.<domain>` as a sending mail server would fetch it.
+HTTPS from `mta-sts.<domain>` as a sending mail server would fetch it: certificate verified,
+no redirect followed, through the scanner's HTTP client (`scan/http/client.py`) and its caps.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from utsyn.scan.family import ScanContext
-from utsyn.scan.guard import ScopeRefused
+from utsyn.scan.guard import JOB_CONNECTIONS, ScopeRefused
+from utsyn.scan.http.client import Origin, Session, job_deadline
+from utsyn.scan.http.response import HttpError
 from utsyn.scan.pacing import paced
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
 POLICY_LIMIT = 64 * 1024  # senders may refuse larger policies (RFC 8461 3.3)
-HEAD_LIMIT = 16 * 1024
 MODES = ("enforce", "testing", "none")
 
 
@@ -94,9 +96,9 @@ async def fetch_policy(domain: str, scan: ScanContext) -> str:
         raise PolicyFetchError(f"{host} does not resolve")
     reasons = []
     unreachable = True
-    for ip in addresses:
+    for ip in addresses[:JOB_CONNECTIONS]:  # one connection each, within a job's budget
         try:
-            return await _get(host, ip, scan)
+            return await fetch_from(host, ip, scan)
         except ScopeRefused as exc:
             reasons.append(f"{ip}: {exc}")
         except ssl.SSLError as exc:
@@ -110,53 +112,22 @@ async def fetch_policy(domain: str, scan: ScanContext) -> str:
     raise (PolicyUnreachable if unreachable else PolicyFetchError)("; ".join(reasons))
 
 
-async def _get(host: str, ip: str, scan: ScanContext) -> str:
+async def fetch_from(host: str, ip: str, scan: ScanContext) -> str:
+    """The policy from one address, through the HTTP client and its caps. Only a 200 answer
+    counts (redirects must not be followed, RFC 8461 3.3), and only text/plain."""
+    origin = Origin("https", host, ip, 443)
     tls = policy_tls_context(scan.config.ca_file)
-    request = (
-        f"GET {POLICY_PATH} HTTP/1.1\r\nHost: {host}\r\n"
-        f"User-Agent: {scan.config.user_agent}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
-    )
-    async with scan.net.tcp(ip, 443, name=host, tls=tls) as (reader, writer):
-        writer.write(request.encode("ascii"))
-        await writer.drain()
-        raw = b""
-        while len(raw) < POLICY_LIMIT + HEAD_LIMIT:
-            chunk = await scan.net.read(reader, POLICY_LIMIT + HEAD_LIMIT - len(raw))
-            if not chunk:
-                break
-            raw += chunk
-    return _policy_body(raw)
-
-
-def _policy_body(raw: bytes) -> str:
-    head, separator, body = raw.partition(b"\r\n\r\n")
-    if not separator:
-        raise PolicyFetchError("no complete HTTP response")
-    lines = head.decode("latin-1").split("\r\n")
-    status = lines[0].split()
-    # Only 200 counts: redirects must not be followed (RFC 8461 3.3).
-    if len(status) < 2 or status[1] != "200":
-        raise PolicyFetchError(f"HTTP status {lines[0]!r}")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _unchunk(body)
-    elif headers.get("content-length", "").isdigit():
-        body = body[: int(headers["content-length"])]
-    if not headers.get("content-type", "").lower().startswith("text/plain"):
-        raise PolicyFetchError(f"Content-Type {headers.get('content-type')!r}, not text/plain")
-    return body[:POLICY_LIMIT].decode("utf-8", "replace")
-
-
-def _unchunk(body: bytes) -> bytes:
-    out = b""
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
+    # No tlslite-ng fallback (legacy=None): a sender verifies, a failed handshake is the answer.
+    session = Session(scan, origin, job_deadline(scan), tls=tls, accept="text/plain")
+    async with session:
         try:
-            size = int(size_line.split(b";")[0], 16)
-        except ValueError as exc:
-            raise PolicyFetchError(f"bad chunk size {size_line[:20]!r}") from exc
-        if size == 0:
-            break
-        out += rest[:size]
-        body = rest[size + 2 :]
-    return out
+            response = await session.get(POLICY_PATH)
+        except HttpError as exc:
+            raise PolicyFetchError(str(exc)) from exc
+    if response.status != 200:
+        status_line = response.head.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+        raise PolicyFetchError(f"HTTP status {status_line!r}")
+    content_type = response.header("content-type")
+    if not (content_type or "").lower().startswith("text/plain"):
+        raise PolicyFetchError(f"Content-Type {content_type!r}, not text/plain")
+    return response.body[:POLICY_LIMIT].decode("utf-8", "replace")

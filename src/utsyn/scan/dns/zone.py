@@ -15,7 +15,7 @@ import dns.rdatatype
 import dns.rrset
 
 from utsyn.scan.family import ScanContext
-from utsyn.scan.guard import ScopeRefused
+from utsyn.scan.guard import JOB_CONNECTIONS, ScopeRefused
 from utsyn.scan.pacing import paced
 from utsyn.scan.resolve import MAX_CNAME_CHAIN
 
@@ -64,12 +64,17 @@ async def name_servers(zone: str, scan: ScanContext) -> list[tuple[str, str]]:
 
 
 async def try_transfers(zone: str, scan: ScanContext) -> Transfer:
-    """AXFR (RFC 5936) from each distinct name-server address, until one allows it."""
+    """AXFR (RFC 5936) from each distinct name-server address, until one allows it (at
+    most JOB_CONNECTIONS addresses: the guard's budget for one job)."""
     transfer = Transfer()
     seen: set[str] = set()
     for name, ip in await name_servers(zone, scan):
         if ip in seen:
             continue
+        if len(seen) == JOB_CONNECTIONS:  # one connection each, and a job's budget ends here
+            note = f"not attempted, {JOB_CONNECTIONS} addresses were asked"
+            transfer.attempts.append(f"AXFR from {name} ({ip}) and later ones: {note}")
+            break
         seen.add(ip)
         try:
             rrsets = await _axfr(zone, name, ip, scan)

@@ -24,10 +24,7 @@ itself and do not count. A POP3 server that answers no CAPA does not say: unknow
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
-import ssl
-import warnings
 from dataclasses import dataclass
 
 from utsyn.errors import UtsynError
@@ -269,18 +266,3 @@ def greeting_text(protocol: str, line: str) -> str:
     """The banner of a greeting: the text after `220 `, `* OK [...]` or `+OK`."""
     text = {"imap": imap_text, "pop3": pop3_text}.get(protocol, lambda x: x[4:])(line)
     return (text or "").strip()
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """To read the greeting behind implicit TLS: any version and suite the local OpenSSL
-    has, no verification (the TLS family judges the certificate), no ALPN."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with warnings.catch_warnings():  # deprecated on purpose: old servers are still scanned
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-    ctx.set_ciphers("ALL:@SECLEVEL=0")
-    ctx.options |= getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)  # pre-RFC 5746 servers
-    return ctx

@@ -17,7 +17,6 @@ from utsyn.scan.mail.mailproto import (
     IMPLICIT_TLS_PROTOCOLS,
     greeting_protocol,
     greeting_text,
-    tls_context,
 )
 from utsyn.scan.model import ServiceTarget, excerpt
 from utsyn.scan.services.exchange import (
@@ -32,6 +31,7 @@ from utsyn.scan.services.exchange import (
     sniff,
     text,
 )
+from utsyn.scan.tlscontext import permissive_context
 
 _SSH_IDENT = re.compile(rb"(?:^|\n)SSH-[^\n]*\n")
 _LINE_END = re.compile(rb"\n")
@@ -97,7 +97,7 @@ async def mail(target: ServiceTarget, scan: ScanContext) -> Answer:
     if not implicit and target.banner:
         line, data, probe = target.banner, b"", "greeting (discovery)"
     else:
-        async with connect(target, scan, tls_context() if implicit else None) as (reader, _):
+        async with connect(target, scan, permissive_context() if implicit else None) as (reader, _):
             # Connected (and, for implicit TLS, the handshake done within the connect
             # timeout): from here the exchange has the family's usual bound.
             async with asyncio.timeout(2 * scan.config.timeouts.read):
