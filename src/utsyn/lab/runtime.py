@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from utsyn.errors import LabError
 from utsyn.lab.ca import LabCA
@@ -32,9 +32,12 @@ from utsyn.lab.manifest import (
     Service,
     ServiceKind,
 )
+from utsyn.lab.real.tier import RealTier
 from utsyn.lab.services.handler import service_handler
 from utsyn.lab.ssh import start_ssh_server
 from utsyn.lab.tls import LegacyTlsServer, server_context
+
+Tier = Literal["python", "real"]
 
 
 class Stoppable(Protocol):
@@ -125,8 +128,13 @@ class Lab:
         dns_port: int = 53,
         first_octet: int = FIRST_HOST_OCTET,
         stalled: frozenset[str] = frozenset(),
+        tier: Tier = "python",
     ) -> None:
         self.manifest = manifest
+        # "real": what real Debian software can serve, it serves (`lab.real`); the rest and
+        # the name server stay Python.
+        self.tier = tier
+        self.real: RealTier | None = None
         self.first_octet = first_octet
         # Hosts that accept connections and then say nothing, as an overloaded server does.
         self.stalled = stalled
@@ -155,9 +163,11 @@ class Lab:
             dns = LabDns(ctx, port=self.dns_port, key_dir=self.cache_dir)
             await dns.start()
             self._running.append(dns)
+            real = await self._start_real(ctx)
             for _, host in self.manifest.hosts():
                 for service in host.services:
-                    await self._serve(ctx, host, service)
+                    if (host.name, service.effective_port) not in real:
+                        await self._serve(ctx, host, service)
         except OSError as exc:
             await self.stop()
             raise LabError(f"the lab could not bind its addresses: {exc}") from exc
@@ -177,6 +187,17 @@ class Lab:
         running, self._running = self._running, []
         for item in reversed(running):
             await item.stop()
+        real, self.real = self.real, None
+        if real is not None:
+            await asyncio.to_thread(real.stop)
+
+    async def _start_real(self, ctx: LabContext) -> set[tuple[str, int]]:
+        """Start the real tier's daemons; the (host, port) pairs they serve."""
+        if self.tier != "real":
+            return set()
+        self.real = RealTier(ctx, self.state_dir / "real")
+        await asyncio.to_thread(self.real.start)
+        return self.real.served()
 
     async def _serve(self, ctx: LabContext, host: Host, service: Service) -> None:
         ips = [ctx.addresses[host.name]] + (["::1"] if host.ipv6 else [])
@@ -280,10 +301,13 @@ def running_lab(
     dns_port: int = 53,
     first_octet: int = FIRST_HOST_OCTET,
     stalled: frozenset[str] = frozenset(),
+    tier: Tier = "python",
 ) -> Iterator[LabInfo]:
     """A lab in a background thread for the duration of a `with` block; `stalled` hosts
-    accept connections and never answer."""
-    lab = RunningLab(Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled))
+    accept connections and never answer; `tier="real"` serves what it can with real software."""
+    lab = RunningLab(
+        Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled, tier)
+    )
     try:
         yield lab.start()
     finally:
