@@ -18,10 +18,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from utsyn.scan.mta_sts import PolicyFetchError, fetch_from
 
 from utsyn.lab.ca import Credentials, LabCA
-from utsyn.lab.manifest import CertSpec
+from utsyn.lab.specs import CertSpec
+from utsyn.scan.dns.mta_sts import PolicyFetchError, fetch_from
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig, ScanContext
 from utsyn.scan.guard import ScopePolicy, Timeouts
