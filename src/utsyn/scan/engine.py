@@ -25,7 +25,6 @@ from utsyn.scan.model import (
     Footprint,
     Job,
     Observation,
-    ServiceTarget,
     Target,
     TargetResult,
     failed,
@@ -67,9 +66,6 @@ def mx_units(result: TargetResult, known_hosts: Set[str]) -> list[Unit]:
     wanted = sorted({str(x).lower() for x in exchangers or []} - set(known_hosts))
     via = f"mx:{result.target}"
     return [Unit(result.org, "host", f"{name}:{MAIL_PORT}", via) for name in wanted]
-
-
-Progress = Callable[[TargetResult], None]
 
 
 class Scanner:
@@ -270,7 +266,3 @@ def split_host_port(spec: str) -> tuple[str, tuple[int, ...]]:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
-
-
-def is_service(target: Target, *protocols: str) -> bool:
-    return isinstance(target, ServiceTarget) and target.protocol in protocols
