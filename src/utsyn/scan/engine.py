@@ -31,6 +31,7 @@ from utsyn.scan.model import (
     is_ip,
     observe,
 )
+from utsyn.scan.registry import FAMILIES
 from utsyn.scan.resolve import ResolveError, Resolver
 from utsyn.scan.zone import zone_of
 
@@ -71,8 +72,6 @@ def mx_units(result: TargetResult, known_hosts: Set[str]) -> list[Unit]:
 class Scanner:
     def __init__(self, config: ScanConfig, families: Iterable[CheckFamily] | None = None) -> None:
         if families is None:
-            from utsyn.scan.registry import FAMILIES
-
             families = FAMILIES
         self.config = config
         self.families = list(families)
