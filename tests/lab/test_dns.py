@@ -640,11 +640,12 @@ def _valid(orgnr: str) -> bool:
     return is_valid_orgnr(orgnr)
 
 
-def test_a_demo_sized_lab_builds_and_signs_fast(tmp_path: Path, key_dir: Path) -> None:
+def test_a_demo_sized_lab_builds_and_signs_from_its_key_cache(
+    tmp_path: Path, key_dir: Path
+) -> None:
+    """Its speed is the lab benchmark's to measure, not a test's (no timed assertions)."""
     ctx = context(tmp_path, *demo_sized_orgs(40))
-    build_zones(ctx, key_dir)  # generates the keys once: the lab's key cache is warm after
-    start = time.perf_counter()
+    first = build_zones(ctx, key_dir)  # generates the keys once: the key cache is warm after
     zones = build_zones(ctx, key_dir)
-    elapsed = time.perf_counter() - start
     assert len(zones.zones) == 52 and sum(z.signed for z in zones.zones.values()) >= 30
-    assert elapsed < 1.0, f"building and signing took {elapsed:.2f} s"
+    assert sorted(zones.zones) == sorted(first.zones)

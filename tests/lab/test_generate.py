@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -126,17 +125,13 @@ def test_legacy_tls_only_on_https() -> None:
 
 
 def test_ten_thousand_hosts_are_valid_with_distinct_addresses() -> None:
-    started = time.perf_counter()
     manifest = generate(2600, seed=1)
-    elapsed = time.perf_counter() - started
     hosts = manifest.hosts()
     assert len(hosts) >= 10_000
     plan = address_plan(manifest)
     assert len(plan) == len(hosts)
     assert len(set(plan.values())) == len(hosts)
     assert all(ipaddress.ip_address(ip).is_loopback for ip in plan.values())
-    # Measured at about 1.6 s; the bound only catches an accidental quadratic blow-up.
-    assert elapsed < 20, f"generating {len(hosts)} hosts took {elapsed:.1f} s"
 
 
 def test_generated_scenario_round_trips_through_a_file(tmp_path: Path) -> None:

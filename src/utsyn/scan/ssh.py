@@ -26,6 +26,10 @@ from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
 import asyncssh
+from asyncssh.compression import get_compression_algs, get_default_compression_algs
+from asyncssh.encryption import get_default_encryption_algs, get_encryption_algs
+from asyncssh.kex import get_default_kex_algs, get_kex_algs
+from asyncssh.mac import get_default_mac_algs, get_mac_algs
 
 from utsyn import __version__
 from utsyn.scan.family import ScanContext
@@ -219,11 +223,6 @@ def _everything(supported: list[bytes], default: list[bytes]) -> list[str]:
 @functools.cache
 def client_options() -> asyncssh.SSHClientConnectionOptions:
     """No configuration file, no known hosts, no keys, no agent: a stranger's client."""
-    from asyncssh.compression import get_compression_algs, get_default_compression_algs
-    from asyncssh.encryption import get_default_encryption_algs, get_encryption_algs
-    from asyncssh.kex import get_default_kex_algs, get_kex_algs
-    from asyncssh.mac import get_default_mac_algs, get_mac_algs
-
     return asyncssh.SSHClientConnectionOptions(
         config=None,
         known_hosts=None,
