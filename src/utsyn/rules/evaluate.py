@@ -8,6 +8,7 @@ from typing import Any
 
 from utsyn.rules.model import Assessment, Asset, Factor, Finding
 from utsyn.rules.outcomes import Hit, classify, factor_of
+from utsyn.rules.outcomes.mail import MAIL_TRANSFER_PORT
 from utsyn.rules.rulebook import Role, Rulebook
 from utsyn.rules.weights import VALUE_DEFAULT, VALUE_LOGIN, VALUE_MAIL, VALUE_PRIMARY_WEBSITE
 from utsyn.scan.model import TargetResult
@@ -56,7 +57,6 @@ def asset_value(asset: str, factor: Factor, host: HostTraits) -> float:
 
 # Where users send passwords: mail submission (RFC 8314) and mailbox access.
 PASSWORD_PORTS = frozenset({465, 587, 993, 995, 143, 110})
-MAIL_TRANSFER_PORT = 25
 
 
 def roles(results: Iterable[TargetResult], host: HostTraits) -> dict[str, Role]:
