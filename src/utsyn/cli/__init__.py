@@ -8,13 +8,14 @@ word a command prints comes from the catalogues in the language of its `--lang` 
 
 Start-up: every command module is imported to build the app, so `utsyn --help` and
 `utsyn version` pay for their module-level imports. Those are only what is cheap (the
-standard library, typer, rich, `utsyn.errors`, `utsyn.i18n`, `utsyn.clock`, `utsyn.geo`);
-whatever costs more than ~50 ms of CPU is imported inside the command that needs it, with
-the measured cost in a comment (CPU time of a fresh interpreter importing the module over
-typer, rich and the settings, min of several runs): the settings ~210 ms, the scanner's
-modules ~110–150 ms, the rulebook and the scoring ~80–150 ms, the lab ~120–600 ms,
-sqlalchemy with alembic and the store ~500 ms, the pipeline ~1,000 ms, celery ~100 ms,
-the web application ~1,800 ms.
+standard library, typer, rich, and of Utsyn `errors`, `i18n`, `clock`, `geo`, `scan.model`,
+`scan.output`, `web.demo`, `worker.logs`); whatever costs more than ~50 ms of CPU is imported
+inside the command that needs it, with its measured cost in a comment (CPU time of a fresh
+interpreter importing the module over what the CLI imports anyway, min of 5 runs): the
+settings ~180 ms, the scanner ~60–110 ms, the rulebook and the scoring ~80–150 ms, the lab
+~90–420 ms, sqlalchemy with alembic and the store ~600 ms, the pipeline ~900 ms, celery
+~230 ms, the web application ~1,900 ms. Measured so, `utsyn version` takes ~290 ms of CPU
+(~1,100 ms when the command modules imported all they use) and `utsyn --help` ~260 ms.
 """
 
 from __future__ import annotations

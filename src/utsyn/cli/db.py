@@ -18,7 +18,7 @@ app = typer.Typer(help="The database: migrations, export and import.", no_args_i
 @app.command("upgrade")
 def db_upgrade(lang: LangOpt = "nb") -> None:
     """Migrate the database (SQLite by default, UTSYN_DATABASE_URL otherwise) to the newest."""
-    # Lazy (start-up): sqlalchemy, alembic and the store cost ~500 ms CPU.
+    # Lazy (start-up): sqlalchemy, alembic and the store cost ~600 ms CPU.
     from sqlalchemy.engine import make_url
 
     from utsyn.store.db import database_url, open_session
@@ -36,7 +36,7 @@ def db_export(
     lang: LangOpt = "nb",
 ) -> None:
     """Write every table as JSON lines (a full, restorable copy)."""
-    # Lazy (start-up): sqlalchemy, alembic and the store cost ~500 ms CPU.
+    # Lazy (start-up): sqlalchemy, alembic and the store cost ~600 ms CPU.
     from utsyn.store.db import open_session
     from utsyn.store.dump import export_jsonl
 
@@ -54,7 +54,7 @@ def db_import(
     lang: LangOpt = "nb",
 ) -> None:
     """Load a JSON lines export into an empty database (all or nothing)."""
-    # Lazy (start-up): sqlalchemy, alembic and the store cost ~500 ms CPU.
+    # Lazy (start-up): sqlalchemy, alembic and the store cost ~600 ms CPU.
     from utsyn.store.db import open_session
     from utsyn.store.dump import import_jsonl
 
@@ -75,7 +75,7 @@ def db_prune(
 ) -> None:
     """Delete old scan results: all but the newest scans of each target (findings, ratings
     and their history stay)."""
-    # Lazy (start-up): sqlalchemy, alembic and the store cost ~500 ms CPU.
+    # Lazy (start-up): sqlalchemy, alembic and the store cost ~600 ms CPU.
     from utsyn.store.db import open_session
     from utsyn.store.retention import prune_scans
 

@@ -18,7 +18,10 @@ from rich.console import Console
 
 from utsyn.cli.options import LangOpt
 from utsyn.cli.output import Words, console, err_console, progress_bar, table, words
+from utsyn.cli.scan import ScanRequest, prepare_scenario
+from utsyn.clock import now_utc
 from utsyn.errors import LabError
+from utsyn.web.demo import DEMO_EMAIL, ensure_demo_user, serve_dashboard
 
 if TYPE_CHECKING:
     from utsyn.lab.manifest import Manifest
@@ -36,7 +39,7 @@ def demo(
 
 
 def run_demo(console: Console, err: Console, once: bool, port: int, _: Words) -> None:
-    # Lazy (start-up): the lab's servers cost ~600 ms CPU, the DNS verification ~850 ms.
+    # Lazy (start-up): the lab's servers cost ~420 ms CPU, the DNS verification ~1,000 ms.
     from utsyn.lab.runtime import read_state, running_lab, write_state
     from utsyn.lab.scenarios import load_scenario
     from utsyn.settings import get_settings
@@ -86,8 +89,7 @@ def run_demo(console: Console, err: Console, once: bool, port: int, _: Words) ->
 
 
 def _scan(err: Console, _: Words) -> dict[str, tuple[float, str]]:
-    # Lazy (start-up): the pipeline and the store cost ~1,000 ms CPU.
-    from utsyn.cli.scan import ScanRequest, prepare_scenario
+    # Lazy (start-up): the pipeline and the store cost ~900 ms CPU.
     from utsyn.lab.orgs import prepare_scenario_orgs
     from utsyn.pipeline import scan_and_store
     from utsyn.store.db import open_session
@@ -112,8 +114,7 @@ def verify_published(manifest: Manifest, info: LabInfo) -> int:
     """Check the tokens the lab's organisations published, the way `utsyn footprint verify`
     does: the token is the one Utsyn issued at the claim (the scenario's record holds it),
     the lookup a real DNS query to the lab's name server. Returns the organisations verified."""
-    # Lazy (start-up): the store and the DNS verification cost ~850 ms CPU.
-    from utsyn.clock import now_utc
+    # Lazy (start-up): the store and the DNS verification cost ~1,000 ms CPU.
     from utsyn.store import footprint, reads
     from utsyn.store.db import open_session
     from utsyn.store.orgs import organisation
@@ -138,7 +139,7 @@ def verify_published(manifest: Manifest, info: LabInfo) -> int:
 
 def published_tokens(lab_org: LabOrganisation) -> list[tuple[str, str]]:
     """(domain, token) of each `_utsyn-verify` TXT record the organisation publishes."""
-    # Lazy (start-up): the DNS verification costs ~850 ms CPU.
+    # Lazy (start-up): the DNS verification (dnspython, the store) costs ~1,000 ms CPU.
     from utsyn.web.verify import RECORD_LABEL, RECORD_PREFIX
 
     return [
@@ -169,9 +170,6 @@ def _print(
 
 def _serve(console: Console, port: int, _: Words) -> None:
     """The dashboard until Ctrl-C; the lab in its thread serves on behind it."""
-    # Lazy (start-up): the web application costs ~1,800 ms CPU.
-    from utsyn.web.demo import DEMO_EMAIL, ensure_demo_user, serve_dashboard
-
     password = ensure_demo_user()
     url = f"http://127.0.0.1:{port}/"
     console.print(

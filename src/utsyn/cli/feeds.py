@@ -34,7 +34,7 @@ DeliverOpt = Annotated[
 @app.command("update")
 def update(where: FromOpt = None, deliver: DeliverOpt = True, lang: LangOpt = "nb") -> None:
     """Download, verify and switch to new feed files; alert on newly exploited CVEs."""
-    # Lazy (start-up): the feeds, the alerts and the store cost ~900 ms CPU.
+    # Lazy (start-up): the feeds, the alerts and the store cost ~850 ms CPU.
     from utsyn.settings import get_settings
     from utsyn.store.db import open_session
     from utsyn.vuln.alerts import DeliveryConfig, deliver_pending
@@ -90,7 +90,7 @@ def update(where: FromOpt = None, deliver: DeliverOpt = True, lang: LangOpt = "n
 @app.command("status")
 def status(lang: LangOpt = "nb") -> None:
     """The current feed generation: per feed, its files, records and date."""
-    # Lazy (start-up): the feeds and the store cost ~900 ms CPU.
+    # Lazy (start-up): the feeds and the store cost ~850 ms CPU.
     from utsyn.settings import get_settings
     from utsyn.store.db import open_session
     from utsyn.store.feed_state import generation_files, generation_row

@@ -39,7 +39,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated scen
 
 
 def state_dir() -> Path:
-    # Lazy (start-up): the settings (pydantic-settings) cost ~210 ms CPU.
+    # Lazy (start-up): the settings (pydantic-settings) cost ~180 ms CPU.
     from utsyn.settings import get_settings
 
     return get_settings().data_dir / "lab"
@@ -63,7 +63,7 @@ def lab_up(
     lang: LangOpt = "nb",
 ) -> None:
     """Start the lab and serve until interrupted (or in the background with --detach)."""
-    # Lazy (start-up): the lab's servers and manifests cost ~600 ms CPU.
+    # Lazy (start-up): the lab's servers and manifests cost ~420 ms CPU.
     from utsyn.lab.runtime import Lab, read_state
     from utsyn.lab.sources import load_source, source_for
     from utsyn.settings import get_settings
@@ -85,7 +85,7 @@ def lab_up(
 
 
 def _serve_foreground(manifest: Manifest, source: str, core: Lab, _: Words) -> None:
-    # Lazy (start-up): the lab's servers cost ~600 ms CPU.
+    # Lazy (start-up): the lab's servers cost ~420 ms CPU.
     from utsyn.lab.runtime import RunningLab, write_state
 
     lab = RunningLab(core)
@@ -120,7 +120,7 @@ def _patch_source(state: Path, source: str) -> None:
 
 
 def _detach(source: str, options: list[str], _: Words) -> None:
-    # Lazy (start-up): the lab's servers cost ~600 ms CPU.
+    # Lazy (start-up): the lab's servers cost ~420 ms CPU.
     from utsyn.lab.runtime import read_state, wait_for
 
     log = state_dir() / "lab.log"
@@ -156,7 +156,7 @@ def lab_status(
     lang: LangOpt = "nb",
 ) -> None:
     """Show the running lab: organisations, hosts and addresses."""
-    # Lazy (start-up): the lab's servers cost ~600 ms CPU.
+    # Lazy (start-up): the lab's servers cost ~420 ms CPU.
     from utsyn.lab.runtime import read_state
     from utsyn.lab.sources import load_source
 
@@ -176,7 +176,7 @@ def lab_status(
 @app.command("down")
 def lab_down(lang: LangOpt = "nb") -> None:
     """Stop a lab started with --detach."""
-    # Lazy (start-up): the lab's servers cost ~600 ms CPU.
+    # Lazy (start-up): the lab's servers cost ~420 ms CPU.
     from utsyn.lab.runtime import alive, read_state, wait_for
 
     _ = words(lang)
@@ -194,7 +194,7 @@ def lab_down(lang: LangOpt = "nb") -> None:
 @app.command("expected")
 def lab_expected(scenario: ScenarioOpt = "demo", orgs: OrgsOpt = None, seed: SeedOpt = 1) -> None:
     """Print the scenario's expected observations (the scanner's ground truth) as JSON."""
-    # Lazy (start-up): the lab's manifests and ground truth cost ~120 ms CPU.
+    # Lazy (start-up): the lab's manifests and ground truth cost ~130 ms CPU.
     from utsyn.lab.expected import expected_observations
     from utsyn.lab.sources import load_source, source_for
 

@@ -45,7 +45,7 @@ def scan_config(
 ) -> ScanConfig:
     """What `utsyn scan`, `footprint discover` and the scheduler scan with: the scope guard's
     policy and the name servers (as given, else the system's)."""
-    # Lazy (start-up): the scanner's configuration and guard cost ~150 ms CPU.
+    # Lazy (start-up): the scanner's configuration and guard cost ~75 ms CPU.
     from utsyn.scan.family import ScanConfig
     from utsyn.scan.guard import ScopePolicy
 

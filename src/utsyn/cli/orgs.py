@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from utsyn.cli.options import LangOpt
 from utsyn.cli.output import console, err_console, words
+from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 
 app = typer.Typer(help="Organisations and their footprints.", no_args_is_help=True)
@@ -21,8 +22,7 @@ def orgs_import(
     lang: LangOpt = "nb",
 ) -> None:
     """Import organisations from CSV: all or nothing, with a report of bad rows."""
-    # Lazy (start-up): sqlalchemy, alembic and the store cost ~500 ms CPU.
-    from utsyn.clock import now_utc
+    # Lazy (start-up): sqlalchemy, alembic and the store cost ~600 ms CPU.
     from utsyn.store.db import open_session
     from utsyn.store.importer import import_organisations
 

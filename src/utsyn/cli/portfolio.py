@@ -73,7 +73,7 @@ def portfolio_show(
     days: DaysOpt = 14,
 ) -> None:
     """Average, grades, activity, worst organisations, issues and trend."""
-    # Lazy (start-up): the aggregates (sqlalchemy, the store) cost ~550 ms CPU.
+    # Lazy (start-up): the aggregates (sqlalchemy, the store) cost ~430 ms CPU.
     from utsyn.portfolio import aggregate
     from utsyn.rules.rulebook import load_rulebook
     from utsyn.store.db import open_session
@@ -103,7 +103,7 @@ def national_show(
     county: CountyOpt = None,
 ) -> None:
     """The national overview and its breakdown by sector, county or municipality."""
-    # Lazy (start-up): the aggregates (sqlalchemy, the store) cost ~550 ms CPU.
+    # Lazy (start-up): the aggregates (sqlalchemy, the store) cost ~430 ms CPU.
     from utsyn.portfolio import aggregate
     from utsyn.store.db import open_session
 
@@ -125,7 +125,7 @@ def national_show(
 
 
 def _require_ratings(session: Session) -> None:
-    from utsyn.portfolio import aggregate  # lazy: the aggregates cost ~550 ms CPU
+    from utsyn.portfolio import aggregate  # lazy: the aggregates cost ~430 ms CPU
 
     if aggregate.summary(session).orgs == 0:
         raise NoRatingsError(
@@ -134,7 +134,7 @@ def _require_ratings(session: Session) -> None:
 
 
 def _dashboard(session: Session, book: Rulebook, source: Source, scope: Scope) -> Dashboard:
-    from utsyn.portfolio import aggregate  # lazy: the aggregates cost ~550 ms CPU
+    from utsyn.portfolio import aggregate  # lazy: the aggregates cost ~430 ms CPU
 
     last = aggregate.latest_day(session)
     since = last - timedelta(days=TREND_DAYS_READ - 1) if last else None

@@ -47,7 +47,7 @@ def rating_methodology() -> None:
 
 
 def _rated(scan_file: Path | None, org: str | None, rulebook: Path | None = None) -> list[Rated]:
-    # Lazy (start-up): the pipeline (rules, rating, store) costs ~1,000 ms CPU.
+    # Lazy (start-up): the pipeline (rules, rating, store) costs ~900 ms CPU.
     from utsyn.pipeline import load_scan, rate_all, stored_rated
     from utsyn.rules.rulebook import load_rulebook
     from utsyn.store.db import open_session
@@ -118,7 +118,7 @@ def rating_show(
 
 def _losses_line(rating: Rating, _: Words) -> str:
     """`Points lost: Websites 8.1 + Encryption (TLS) 4.0 = 12.1 (100 − 87.9)`: the parts add up."""
-    from utsyn.rating.explain import area_losses  # lazy: the scoring costs ~130 ms CPU
+    from utsyn.rating.explain import area_losses  # lazy: the scoring costs ~115 ms CPU
 
     losses = area_losses(rating)
     if not losses.parts:
@@ -211,7 +211,7 @@ def rating_rescore(
 ) -> None:
     """Re-rate stored organisations without scanning (expired explanations, decay, a new
     rulebook): new snapshots, rollups, custom scorecards and grade-drop alerts."""
-    # Lazy (start-up): the pipeline (rules, rating, store) costs ~1,000 ms CPU.
+    # Lazy (start-up): the pipeline (rules, rating, store) costs ~900 ms CPU.
     from utsyn.pipeline import rerate_all
     from utsyn.rules.rulebook import load_rulebook
     from utsyn.store.db import open_session
@@ -240,7 +240,7 @@ def rating_change(
     lang: LangOpt = "nb",
 ) -> None:
     """Why did the score change? Finding by finding, between two scans."""
-    from utsyn.rating.explain import diff  # lazy: the scoring costs ~130 ms CPU
+    from utsyn.rating.explain import diff  # lazy: the scoring costs ~115 ms CPU
 
     _ = words(lang)
     (a,) = _rated(before, org)

@@ -33,7 +33,7 @@ def board(
     ] = None,
 ) -> None:
     """The board summary of one organisation: at most two A4 pages."""
-    # Lazy (start-up): the board summary (jinja2, the store) costs ~700 ms CPU.
+    # Lazy (start-up): the board summary (jinja2, the store) costs ~670 ms CPU.
     from utsyn.report.board import board_pdf
     from utsyn.store.db import open_session
 
@@ -62,7 +62,7 @@ def export(
     ] = "amber+strict",
 ) -> None:
     """Open findings (CSV, JSON) or observed vulnerabilities (STIX 2.1), streamed to a file."""
-    # Lazy (start-up): the exports (the store, STIX) cost ~650 ms CPU.
+    # Lazy (start-up): the exports (the store, STIX) cost ~720 ms CPU.
     from utsyn.report.exports import export as stream
     from utsyn.report.scope import Caller, Scope, ScopeKind, portfolio_id
     from utsyn.store.db import open_session

@@ -33,7 +33,7 @@ def users_add(
     lang: LangOpt = "nb",
 ) -> None:
     """Add a local account (the password is asked for, never given on the command line)."""
-    # Lazy (start-up): the store and the password hashing (argon2) cost ~700 ms CPU.
+    # Lazy (start-up): the store and the password hashing (argon2) cost ~830 ms CPU.
     from utsyn.store import users
     from utsyn.store.db import open_session
     from utsyn.store.orgs import organisation
@@ -64,7 +64,7 @@ def users_token(
     days: Annotated[int, typer.Option(help="Lifetime in days (0: no expiry).")] = 90,
 ) -> None:
     """Make an API token; it is printed this once (only its SHA-256 is kept)."""
-    # Lazy (start-up): the store and the web's security module cost ~700 ms CPU.
+    # Lazy (start-up): the store and the web's security module cost ~830 ms CPU.
     from utsyn.store import users
     from utsyn.store.db import open_session
     from utsyn.web.security import new_api_token

@@ -19,7 +19,7 @@ def serve(
     keyfile: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
 ) -> None:
     """Serve the dashboard and the REST API (behind a TLS proxy, or with --certfile)."""
-    # Lazy (start-up): the web application (FastAPI, the store) costs ~1,800 ms CPU.
+    # Lazy (start-up): the web application (FastAPI, the store) costs ~1,900 ms CPU.
     import uvicorn
 
     from utsyn.web.app import create_app
