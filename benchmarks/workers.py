@@ -7,7 +7,7 @@ its own process on 127.150.x.y with DNS on 127.57.0.1. Three ways scan and store
 
 - in-process: `pipeline.scan_and_store` on SQLite (what `utsyn scan --scenario` does);
 - 1 worker and 2 workers: `worker.runs.start_scan` on PostgreSQL, tasks on Redis (database
-  6, flushed alone), each worker a `python -m utsyn.worker.cli worker` process.
+  6, flushed alone), each worker a `python -m utsyn worker` process.
 
 Reported per mode: wall time from the first task queued (or the scan started) to the run
 done (every target stored and every organisation rated), targets per second, and cost per

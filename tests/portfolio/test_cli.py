@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from utsyn.cli.portfolio import NoRatingsError, national_app, portfolio_app
 from utsyn.geo import counties
 from utsyn.portfolio import aggregate
-from utsyn.portfolio.cli import NoRatingsError, national_app, portfolio_app
 from utsyn.portfolio.synthetic import Spec, load
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.settings import get_settings
@@ -64,7 +64,7 @@ def test_portfolio_show_prints_the_figures_in_norwegian(loaded: aggregate.Dashbo
     assert loaded.worst[0].orgnr in out
     book = load_rulebook()
     assert book.rule(loaded.common[0].rule).title.nb[:30] in out.replace("\n", " ")
-    assert "Mest kritiske sårbarheter" in out
+    assert "Mest kritiske problemer" in out
 
 
 def test_portfolio_show_json_and_english(loaded: aggregate.Dashboard) -> None:

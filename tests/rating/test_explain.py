@@ -159,7 +159,7 @@ def test_rating_commands(tmp_path: Path) -> None:
     show = _utsyn("rating", "show", "--scan", str(scan), "--org", worst.org)
     assert show.returncode == 0, show.stderr
     assert f"{worst.rating.score:.1f}" in show.stdout and worst.rating.grade in show.stdout
-    best = _utsyn("rating", "plan", "--scan", str(scan), "--org", worst.org)
+    best = _utsyn("rating", "plan", "--scan", str(scan), "--org", worst.org, "--lang", "en")
     assert "Fixes that give back the most points" in best.stdout
     rule = best_fixes(worst.assessment, BOOK, 1)[0][0]
     projected = _utsyn("rating", "plan", "--scan", str(scan), "--org", worst.org, "--fix", rule)

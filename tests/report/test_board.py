@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from utsyn.cli.report import app as report_app
 from utsyn.errors import ConfigError
 from utsyn.rating.model import grade_for
 from utsyn.report.board import (
@@ -22,7 +23,6 @@ from utsyn.report.board import (
     first_sentence,
     render_html,
 )
-from utsyn.report.cli import report_app
 from utsyn.report.labels import number
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.settings import get_settings

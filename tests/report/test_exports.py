@@ -17,9 +17,9 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from utsyn.cli.report import app as report_app
 from utsyn.errors import ConfigError
 from utsyn.orgnr import make_orgnr
-from utsyn.report.cli import report_app
 from utsyn.report.exports import FINDING_COLUMNS, META_COLUMNS, export
 from utsyn.report.scope import Caller, ExportRefused, Scope
 from utsyn.rules.rulebook import load_rulebook

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from utsyn.commands.demo import published_tokens, verify_published
+from utsyn.cli.demo import published_tokens, verify_published
 from utsyn.lab.orgs import prepare_scenario_orgs
 from utsyn.lab.runtime import LabInfo
 from utsyn.lab.scenarios import load_scenario

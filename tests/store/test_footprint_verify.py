@@ -58,7 +58,7 @@ def test_verify_issues_a_token_then_accepts_the_published_record(tmp_path: Path)
     )
     assert utsyn("orgs", "import", str(orgs)).returncode == 0
     args = ("footprint", "verify", "--org", "974760673", "provestad.test",
-            "--resolver", "127.58.0.1", "--resolver-port", "10053")  # fmt: skip
+            "--resolver", "127.58.0.1", "--resolver-port", "10053", "--lang", "en")  # fmt: skip
     with _lab(tmp_path / "lab1", []):
         first = utsyn(*args)
     assert first.returncode == 1, first.stderr
@@ -71,5 +71,5 @@ def test_verify_issues_a_token_then_accepts_the_published_record(tmp_path: Path)
     with _lab(tmp_path / "lab3", [record]):
         second = utsyn(*args)
     assert second.returncode == 0 and "verified" in second.stdout
-    listed = utsyn("footprint", "list", "--org", "974760673")
+    listed = utsyn("footprint", "list", "--org", "974760673", "--lang", "en")
     assert re.search(r"provestad\.test\s+│\s+verified", listed.stdout)

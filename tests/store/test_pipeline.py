@@ -117,7 +117,7 @@ def test_commands_on_the_stored_scan(demo_lab: LabInfo, tmp_path: Path) -> None:
         "--trust-anchor", str(demo_lab.trust_anchor_file), "-o", str(report),
     )  # fmt: skip
     assert scanned.returncode == 0, scanned.stderr
-    assert "Ratings (stored)" in scanned.stdout
+    assert "Vurderinger (lagret)" in scanned.stdout  # in bokmål by default
     # The one path: the rating computed from the scan's report is the one stored.
     stored = utsyn("rating", "show", "--json", "--org", "974760673")
     from_report = utsyn("rating", "show", "--json", "--scan", str(report))
@@ -156,7 +156,7 @@ def test_a_bad_organisation_file_imports_nothing(tmp_path: Path) -> None:
         [sys.executable, "-m", "utsyn", "orgs", "import", str(bad)],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert out.returncode == 2 and "line 3" in out.stderr and "nothing was imported" in out.stderr
+    assert out.returncode == 2 and "linje 3" in out.stderr and "nothing was imported" in out.stderr
 
 
 def test_patching_cadence_from_the_stored_finding_history(session: Session) -> None:

@@ -79,7 +79,9 @@ def test_the_rescore_command(
     monkeypatch.setenv("UTSYN_DATABASE_URL", db_url)
     get_settings.cache_clear()  # settings are read once per process: read them anew
     request.addfinalizer(get_settings.cache_clear)
-    answer = CliRunner().invoke(app, ["rating", "rescore", MANIFEST.organisations[0].orgnr])
+    answer = CliRunner().invoke(
+        app, ["rating", "rescore", MANIFEST.organisations[0].orgnr, "--lang", "en"]
+    )
     assert answer.exit_code == 0, answer.output
     assert f"1 organisation(s) rescored under rulebook {BOOK.version}" in answer.output
     answer = CliRunner().invoke(app, ["rating", "rescore", "123"])

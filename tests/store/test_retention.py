@@ -63,6 +63,6 @@ def test_the_prune_command(
     monkeypatch.setenv("UTSYN_DATABASE_URL", db_url)
     get_settings.cache_clear()  # settings are read once per process: read them anew
     request.addfinalizer(get_settings.cache_clear)
-    answer = CliRunner().invoke(app, ["db", "prune", "--keep", "1"])
+    answer = CliRunner().invoke(app, ["db", "prune", "--keep", "1", "--lang", "en"])
     assert answer.exit_code == 0, answer.output
     assert "Deleted 2 old target scan(s); kept the newest 1 of each target." in answer.output

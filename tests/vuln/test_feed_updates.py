@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from utsyn.cli.feeds import app as feeds_app
 from utsyn.settings import Settings, get_settings
 from utsyn.store.feed_state import generation_files
 from utsyn.store.models import FeedFile, FeedGeneration
-from utsyn.vuln.cli import feeds_app
 from utsyn.vuln.feeds import (
     current_generation,
     feeds_root,
@@ -235,15 +235,15 @@ def test_the_cli_updates_and_reports(
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        updated = runner.invoke(feeds_app, ["update", "--from", feed_server.base])
+        updated = runner.invoke(feeds_app, ["update", "--from", feed_server.base, "--lang", "en"])
         assert updated.exit_code == 0, updated.output
         assert "55 of 55 files downloaded" in updated.output
-        unchanged = runner.invoke(feeds_app, ["update", "--from", feed_server.base])
+        unchanged = runner.invoke(feeds_app, ["update", "--from", feed_server.base, "--lang", "en"])
         assert "Feeds unchanged" in unchanged.output
         status = runner.invoke(feeds_app, ["status"])
         assert "kev" in status.output and "1404" in status.output
         _truncate_json(feed_server.root)
-        broken = runner.invoke(feeds_app, ["update", "--from", feed_server.base])
+        broken = runner.invoke(feeds_app, ["update", "--from", feed_server.base, "--lang", "en"])
         assert isinstance(broken.exception, FeedError)
         assert "known_exploited_vulnerabilities.json" in str(broken.exception)
     finally:

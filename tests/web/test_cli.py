@@ -1,4 +1,4 @@
-"""`utsyn users add` and `utsyn users token` (mounted by the lead as in `web.cli`)."""
+"""`utsyn users add` and `utsyn users token` (mounted as in `utsyn.cli`)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from utsyn.cli.users import app as users_app
 from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 from utsyn.settings import get_settings
 from utsyn.store import users
 from utsyn.store.db import open_session
 from utsyn.store.orgs import OrgRecord, upsert_organisations
-from utsyn.web.cli import users_app
 from utsyn.web.security import check_password, token_hash
 
 from .conftest import ORG_A

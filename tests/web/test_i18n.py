@@ -1,7 +1,9 @@
-"""Bokmål by default, English complete; the catalogues hold every message in use."""
+"""Bokmål by default, English complete; the catalogues hold every message in use (the web's,
+the board summary's and the command line's)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,23 +11,25 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
-import utsyn.web
-from utsyn.web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, accept_language, catalogue_path
+import utsyn
+from utsyn.i18n import LANGUAGES, Language, Translator, catalogue_path
+from utsyn.web.i18n import LANGUAGE_COOKIE, accept_language
 
-WEB = Path(utsyn.web.__file__).parent
+PACKAGE = Path(utsyn.__file__).parent
 
 
 def _messages_in_use() -> set[str]:
+    """Every `_()`, `gettext()` and `N_()` message in the package's code and web templates."""
     keywords = {**DEFAULT_KEYWORDS, "N_": None}
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-    found = extract_from_dir(str(WEB), method_map, options, keywords=keywords)
+    found = extract_from_dir(str(PACKAGE), method_map, options, keywords=keywords)
     return {message for _, _, message, _, _ in found if isinstance(message, str)}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_every_message_in_use_is_translated(lang: str) -> None:
-    with (WEB / catalogue_path(lang)).open("rb") as po:  # type: ignore[arg-type]
+def test_every_message_in_use_is_translated(lang: Language) -> None:
+    with (PACKAGE / catalogue_path(lang)).open("rb") as po:
         catalog = read_po(po)
     translated = {m.id: m.string for m in catalog if m.id}
     in_use = _messages_in_use()
@@ -33,6 +37,21 @@ def test_every_message_in_use_is_translated(lang: str) -> None:
     assert in_use - set(translated) == set(), "missing from the catalogue"
     assert set(translated) - in_use == set(), "no longer used: remove from the catalogue"
     assert all(translated.values()), "untranslated messages"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_translations_keep_the_placeholders(lang: Language) -> None:
+    """A `%(name)s` lost or misspelt in translation would fail only when that text is shown."""
+    with (PACKAGE / catalogue_path(lang)).open("rb") as po:
+        catalog = read_po(po)
+    changed = [
+        m.id
+        for m in catalog
+        if m.id
+        and sorted(re.findall(r"%\(\w+\)s", str(m.id)))
+        != sorted(re.findall(r"%\(\w+\)s", str(m.string)))
+    ]
+    assert changed == []
 
 
 def test_placeholders_survive_translation() -> None:

@@ -332,12 +332,13 @@ def read_state(path: Path) -> tuple[int, LabInfo] | None:
     except (OSError, ValueError):
         return None
     pid = int(data.get("pid", 0))
-    if not _alive(pid):
+    if not alive(pid):
         return None
     return pid, LabInfo.from_json(data)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (`utsyn lab down` waits for a detached lab to end)."""
     if pid <= 0:
         return False
     try:

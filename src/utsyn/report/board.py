@@ -23,18 +23,18 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError, UtsynError
 from utsyn.geo import counties
+from utsyn.i18n import Language, checked_language
 from utsyn.portfolio import aggregate
 from utsyn.rating.explain import ImpactLine, area_losses, best_fixes, binding_caps, impacts
 from utsyn.rating.model import Rating
 from utsyn.report import chart
 from utsyn.report.labels import (
-    FACTORS,
-    LABELS,
-    Lang,
-    checked_lang,
+    factor_names,
+    labels,
     long_date,
     number,
     sector_name,
+    severity_name,
     signed,
 )
 from utsyn.rules.model import Assessment
@@ -89,7 +89,7 @@ class Changes:
 
 @dataclass(frozen=True)
 class BoardData:
-    lang: Lang
+    lang: Language
     orgnr: str
     name: str
     area: str  # county name, when known
@@ -136,7 +136,7 @@ def board_data(
 
     `since`: report changes since this date; default: since the previous snapshot.
     """
-    language = checked_lang(lang)
+    language = checked_language(lang)
     book = book or load_rulebook()
     now = now or datetime.now(UTC)
     org = organisation(session, orgnr)
@@ -169,7 +169,7 @@ def board_data(
     )
 
 
-def _binding_caps(rating: Rating, book: Rulebook, lang: Lang) -> tuple[str, ...]:
+def _binding_caps(rating: Rating, book: Rulebook, lang: Language) -> tuple[str, ...]:
     """The findings that hold the grade below what the score alone would give, if any."""
     return tuple(f"{_title(book, c.rule, lang)} ({c.asset})" for c in binding_caps(rating))
 
@@ -196,7 +196,7 @@ def _trend(session: Session, org: Organisation, end: date) -> list[chart.TrendPo
     return [chart.TrendPoint(day, score) for day, score in sorted(by_day.items())]
 
 
-def _risks(rating: Rating, assessment: Assessment, book: Rulebook, lang: Lang) -> list[Risk]:
+def _risks(rating: Rating, assessment: Assessment, book: Rulebook, lang: Language) -> list[Risk]:
     """Every issue that costs points, the one whose fix gives back most first."""
     lines: dict[str, list[ImpactLine]] = defaultdict(list)
     for line in impacts(rating):  # costliest first, so assets come out in that order
@@ -207,7 +207,7 @@ def _risks(rating: Rating, assessment: Assessment, book: Rulebook, lang: Lang) -
     return [_risk(book.rule(r), gains.get(r, 0.0), lines[r], lang) for r in order]
 
 
-def _risk(rule: Rule, gain: float, lines: list[ImpactLine], lang: Lang) -> Risk:
+def _risk(rule: Rule, gain: float, lines: list[ImpactLine], lang: Language) -> Risk:
     return Risk(
         rule=rule.id,
         title=rule.title.get(lang),
@@ -240,7 +240,7 @@ def _changes(
     snap: ScoreSnapshot,
     since: date | None,
     book: Rulebook,
-    lang: Lang,
+    lang: Language,
 ) -> Changes:
     """New and resolved findings and each issue's effect on the score since a baseline.
 
@@ -292,7 +292,7 @@ def _effect(rule: str, before: dict[str, Any] | None, after: dict[str, Any]) -> 
     return round(float(before.get(rule, 0.0)) - float(after.get(rule, 0.0)), 1)
 
 
-def _title(book: Rulebook, rule: str, lang: Lang) -> str:
+def _title(book: Rulebook, rule: str, lang: Language) -> str:
     return book.rule(rule).title.get(lang) if book.has(rule) else rule
 
 
@@ -314,16 +314,15 @@ def _environment() -> Environment:
 
 def render_html(data: BoardData, detail: Detail = DETAILS[0]) -> str:
     """The board summary as HTML (what the PDF is rendered from)."""
-    text = LABELS[data.lang]
     template = _environment().get_template("board.html.j2")
     return template.render(
         d=data,
-        t=text,
+        t=labels(data.lang),
         detail=detail,
-        factor_names=FACTORS[data.lang],
+        factor_names=factor_names(data.lang),
         sector_label=sector_name(data.sector.sector, data.lang),
         trend_svg=chart.trend_svg(list(data.trend), data.rated_on, data.lang),
-        severity=lambda s: text.get(f"severity_{s}", s),
+        severity=lambda s: severity_name(s, data.lang),
     )
 
 

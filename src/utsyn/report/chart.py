@@ -11,7 +11,8 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
-from utsyn.report.labels import Lang, month_abbr, number
+from utsyn.i18n import Language
+from utsyn.report.labels import month_abbr, number
 from utsyn.rules.weights import GRADE_FLOORS
 
 WIDTH, HEIGHT = 520.0, 150.0
@@ -47,7 +48,7 @@ class Frame:
         return bottom - (bottom - top) * (score - self.low) / (100.0 - self.low)
 
 
-def trend_svg(points: list[TrendPoint], end: date, lang: Lang) -> Markup:
+def trend_svg(points: list[TrendPoint], end: date, lang: Language) -> Markup:
     """A year up to `end`: grade bands, month ticks, the score line and the latest score."""
     # Scores cluster high; start the axis just below the lowest one so movement shows.
     lowest = min((p.score for p in points), default=60.0)
@@ -83,7 +84,7 @@ def _bands(frame: Frame) -> list[str]:
     return parts
 
 
-def _months(frame: Frame, lang: Lang) -> list[str]:
+def _months(frame: Frame, lang: Language) -> list[str]:
     parts = []
     month = date(frame.start.year, frame.start.month, 1)
     while month <= frame.end:
@@ -99,7 +100,7 @@ def _months(frame: Frame, lang: Lang) -> list[str]:
     return parts
 
 
-def _line(frame: Frame, points: list[TrendPoint], lang: Lang) -> list[str]:
+def _line(frame: Frame, points: list[TrendPoint], lang: Language) -> list[str]:
     shown = [p for p in points if frame.start <= p.day <= frame.end]
     if not shown:
         return []

@@ -23,7 +23,7 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
-from utsyn.report.labels import checked_lang
+from utsyn.i18n import checked_language
 from utsyn.report.scope import Caller, ExportMeta, Resolved, Scope, resolve
 from utsyn.report.stix import check_tlp, vulnerability_bundle
 from utsyn.rules.rulebook import Rulebook, load_rulebook
@@ -76,9 +76,9 @@ def export(
     book = book or load_rulebook()
     meta = ExportMeta(resolved.label, now or datetime.now(UTC), book.version)
     if fmt == "csv":
-        return findings_csv(session, resolved, meta, book, checked_lang(lang))
+        return findings_csv(session, resolved, meta, book, checked_language(lang))
     if fmt == "json":
-        return findings_json(session, resolved, meta, book, checked_lang(lang))
+        return findings_json(session, resolved, meta, book, checked_language(lang))
     if fmt == "stix":
         return vulnerability_bundle(session, resolved, meta, check_tlp(tlp))
     raise ConfigError(f"unknown export format {fmt!r}: {', '.join(FORMATS)}")

@@ -1,13 +1,10 @@
-"""The scan's JSON output (described by `scan-output.schema.json`) and its text summary."""
+"""The scan's JSON output (described by `scan-output.schema.json`); the command line prints
+its text summary (`utsyn.cli.scan`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from utsyn import __version__
 from utsyn.scan.model import Footprint, Observation, TargetResult, now_iso
@@ -61,45 +58,3 @@ def read_report(data: dict[str, Any]) -> tuple[list[Footprint], list[TargetResul
         for r in data["results"]
     ]
     return footprints, results
-
-
-_HIGHLIGHTS = (
-    "dns.zone",
-    "service.kind",
-    "tls.cert.status",
-    "http.status",
-    "dns.spf",
-    "dns.dmarc",
-)
-
-
-def _scanned_as(result: TargetResult) -> str:
-    if result.via.startswith("mx:"):
-        return f"mail exchanger of {result.via[3:]}"
-    if result.kind == "host":
-        return "host"
-    zone = next((o.value for o in result.observations if o.check == "dns.zone"), None)
-    return "zone" if zone in (None, result.target) else f"name in zone {zone}"
-
-
-def print_summary(console: Console, results: list[TargetResult]) -> None:
-    """One table per organisation: each zone and host, what answered and what failed."""
-    for org in sorted({r.org for r in results}):
-        table = Table(title=f"Organisation {escape(org)}", show_lines=False)
-        for column in ("target", "scanned as", "observations", "errors", "highlights"):
-            table.add_column(column)
-        for result in sorted((r for r in results if r.org == org), key=lambda r: r.target):
-            errors = [o for o in result.observations if o.error]
-            lights = sorted(
-                f"{o.target.split(':')[-1] if ':' in o.target else ''} {o.check}={o.value}".strip()
-                for o in result.observations
-                if o.check in _HIGHLIGHTS and o.value is not None
-            )
-            table.add_row(
-                escape(result.target),
-                escape(_scanned_as(result)),
-                str(len(result.observations)),
-                str(len(errors)),
-                escape("\n".join(lights[:8])),
-            )
-        console.print(table)

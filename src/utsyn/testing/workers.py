@@ -1,6 +1,6 @@
 """Real worker processes for tests and benchmarks: started, waited for, killed, stopped.
 
-A worker is `python -m utsyn.worker.cli worker` in a session of its own (so a SIGKILL takes
+A worker is `python -m utsyn worker` in a session of its own (so a SIGKILL takes
 its whole process group, as a lost machine would), logging JSON lines to a file.
 """
 
@@ -37,7 +37,7 @@ class WorkerProcess:
     def start(self, ready_within: float = 30.0) -> WorkerProcess:
         self._log = self.log_path.open("ab")
         command = [
-            *(sys.executable, "-m", "utsyn.worker.cli", "worker"),
+            *(sys.executable, "-m", "utsyn", "worker"),
             f"--queues={self.queues}",
             f"--concurrency={self.concurrency}",
             f"--name={self.name}@utsyn-test",

@@ -1,10 +1,9 @@
-"""The dashboard for `make demo`: a demo login, then the app on 127.0.0.1 until Ctrl-C."""
+"""The dashboard for `make demo`: a demo login, then the app on 127.0.0.1 until Ctrl-C
+(`utsyn.cli.demo` prints the login)."""
 
 from __future__ import annotations
 
 import secrets
-
-from rich.console import Console
 
 from utsyn.clock import now_utc
 from utsyn.store import users
@@ -28,7 +27,8 @@ def ensure_demo_user() -> str:
     return password
 
 
-def serve_demo(console: Console, port: int) -> None:
+def serve_dashboard(port: int) -> None:
+    """The dashboard and the API on 127.0.0.1 until Ctrl-C."""
     # The web app (FastAPI, Starlette, Jinja, uvicorn) costs several times the imports of the
     # store (python -X importtime: 7.3 s against 2.6 s on a loaded 2-core machine): only
     # `utsyn demo` pays for it, not every command that imports this module.
@@ -36,9 +36,4 @@ def serve_demo(console: Console, port: int) -> None:
 
     from utsyn.web.app import create_app
 
-    password = ensure_demo_user()
-    console.print(
-        f"[bold green]Dashboard:[/] http://127.0.0.1:{port}/  "
-        f"login [bold]{DEMO_EMAIL}[/] password [bold]{password}[/]  (Ctrl-C stops)"
-    )
     uvicorn.run(create_app(), host="127.0.0.1", port=port, server_header=False, log_level="warning")

@@ -1,69 +1,43 @@
-"""Languages: Norwegian bokmål by default, English complete.
+"""The language of a web request: the `lang` query parameter, the `utsyn_lang` cookie, the
+Accept-Language header, then bokmål.
 
-The catalogues are `locale/<lang>/LC_MESSAGES/messages.po` (message ids in English). They
-are compiled in memory when first used, so a source checkout or an editable install needs
-no build step and a .mo file can never be stale. Rule titles, descriptions and remediation
-come from the rulebook's own nb/en texts, not from these catalogues.
-
-The language of a request is, in order: the `lang` query parameter, the `utsyn_lang`
-cookie, the Accept-Language header, then bokmål.
+The words themselves, and the catalogues they come from, are `utsyn.i18n`'s (shared with the
+board summary and the command line); the names below are re-exported for the web's modules.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from functools import cache
-from importlib.resources import files
-from typing import Literal
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 from starlette.requests import Request
 from starlette.responses import Response
 
-Language = Literal["nb", "en"]
-LANGUAGES: tuple[Language, ...] = ("nb", "en")
-DEFAULT_LANGUAGE: Language = "nb"
+from utsyn.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    N_,
+    Language,
+    Translator,
+    translations,
+)
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "LANGUAGE_COOKIE",
+    "N_",
+    "Language",
+    "Translator",
+    "accept_language",
+    "language_cookie_middleware",
+    "language_of",
+    "request_language",
+    "translations",
+]
+
 LANGUAGE_COOKIE = "utsyn_lang"
 # Nynorsk and the macro-language "no" read bokmål better than English.
 _ALIASES: dict[str, Language] = {"nb": "nb", "no": "nb", "nn": "nb", "en": "en"}
-
-
-def N_(message: str) -> str:
-    """Mark a message for the catalogues (gettext's "mark only" convention); it is
-    translated later, where it is shown."""
-    return message
-
-
-def catalogue_path(lang: Language) -> str:
-    return f"locale/{lang}/LC_MESSAGES/messages.po"
-
-
-@cache
-def translations(lang: Language) -> Translations:
-    """The compiled catalogue of one language (compiled once per process)."""
-    source = files("utsyn.web").joinpath(catalogue_path(lang))
-    with source.open("rb") as po:
-        catalog = read_po(po, locale=lang)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
-
-
-@dataclass(frozen=True)
-class Translator:
-    """gettext for one language, for Python code (templates get `_` from `templates`);
-    `%(name)s` placeholders are filled from keywords."""
-
-    lang: Language
-
-    def gettext(self, message: str, /, **variables: object) -> str:
-        text = translations(self.lang).gettext(message)
-        return text % variables if variables else text
 
 
 def language_of(tag: str | None) -> Language | None:

@@ -15,7 +15,15 @@ from starlette.responses import Response
 from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 from utsyn.report import board, chart
-from utsyn.report.labels import FACTORS, LABELS, long_date, number, sector_name, signed
+from utsyn.report.labels import (
+    factor_names,
+    labels,
+    long_date,
+    number,
+    sector_name,
+    severity_name,
+    signed,
+)
 from utsyn.web.deps import DbSession, context
 from utsyn.web.i18n import N_, request_language
 from utsyn.web.pages import PageOrganisation, PagePrincipal
@@ -39,22 +47,21 @@ def board_summary(
         ) from exc
     detail = board.DETAILS[0]
     risks = data.risks[: detail.risks]
-    text = LABELS[data.lang]
     ctx = {
         "principal": principal,
         "org": org,
         "d": data,
-        "t": text,
+        "t": labels(data.lang),
         "detail": detail,
         "risks": risks,
         "remediation": {
             r.rule: book.rule(r.rule).remediation.get(lang) for r in risks if book.has(r.rule)
         },
-        "factor_names": FACTORS[data.lang],
+        "factor_names": factor_names(data.lang),
         "sector_label": sector_name(data.sector.sector, data.lang),
         # Our own drawing from numbers and escaped labels: Markup, not scanned text.
         "trend_svg": chart.trend_svg(list(data.trend), data.rated_on, data.lang),
-        "severity": lambda s: text.get(f"severity_{s}", s),
+        "severity": lambda s: severity_name(s, data.lang),
         "num": lambda v: number(v, data.lang),
         "signed": lambda v: signed(v, data.lang),
         "day": lambda d: long_date(d, data.lang),

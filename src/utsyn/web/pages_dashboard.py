@@ -29,6 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 from utsyn.geo import counties
+from utsyn.i18n import FACTOR_NAMES, SECTOR_NAMES, SEVERITY_NAMES
 from utsyn.pipeline import rate_organisation
 from utsyn.portfolio import aggregate
 from utsyn.rating import lifecycle
@@ -52,15 +53,6 @@ EXPLAIN_DAYS = (30, 90, 180, 365)
 # The grade distribution's geometry (SVG user units).
 BAR_WIDTH, BAR_GAP, BAR_HEIGHT = 48, 16, 120
 
-FACTOR_NAMES = {
-    "tls": N_("TLS"),
-    "web": N_("Web"),
-    "email": N_("E-mail security"),
-    "dns": N_("DNS"),
-    "network": N_("Network"),
-    "vulnerabilities": N_("Vulnerabilities"),
-    "leakage": N_("Leakage"),
-}
 KIND_NAMES = {
     lifecycle.ExplanationKind.ACCEPTED_RISK: N_("Accepted risk"),
     lifecycle.ExplanationKind.COMPENSATING_CONTROL: N_("Compensating control"),
@@ -72,20 +64,6 @@ STATUS_NAMES = {
     lifecycle.Status.EXPLAINED: N_("Explained"),
     lifecycle.Status.STALE: N_("Stale"),
     lifecycle.Status.RESOLVED: N_("Resolved"),
-}
-# The store's coarse sectors (store.importer.SECTOR_BY_FORM, pipeline._sector).
-SECTOR_NAMES = {
-    "state": N_("Central government"),
-    "county": N_("County authorities"),
-    "municipal": N_("Municipal sector"),
-    "other": N_("Other public bodies"),
-}
-SEVERITY_NAMES = {
-    "critical": N_("Critical"),
-    "high": N_("High"),
-    "medium": N_("Medium"),
-    "low": N_("Low"),
-    "info": N_("Info"),
 }
 
 

@@ -13,12 +13,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from utsyn.i18n import SEVERITY_NAMES
 from utsyn.store import reads
 from utsyn.web import disputes
 from utsyn.web.deps import DbSession, Principal, context
 from utsyn.web.i18n import N_, request_language
 from utsyn.web.pages import PagePrincipal
-from utsyn.web.pages_dashboard import SEVERITY_NAMES
 from utsyn.web.problems import Problem
 from utsyn.web.templates import render
 

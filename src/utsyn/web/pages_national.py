@@ -19,19 +19,14 @@ from starlette.responses import Response
 
 from utsyn.clock import now_utc
 from utsyn.geo import counties
+from utsyn.i18n import SECTOR_NAMES, SEVERITY_NAMES
 from utsyn.portfolio import aggregate
 from utsyn.rules.weights import GRADE_ORDER
 from utsyn.web import charts, geo
 from utsyn.web.deps import DbSession, Principal, context
 from utsyn.web.i18n import N_, Translator, request_language
 from utsyn.web.pages import PagePrincipal
-from utsyn.web.pages_dashboard import (
-    SECTOR_NAMES,
-    SEVERITY_NAMES,
-    TREND_DAYS,
-    issue_titles,
-    number,
-)
+from utsyn.web.pages_dashboard import TREND_DAYS, issue_titles, number
 from utsyn.web.problems import Problem
 from utsyn.web.templates import render
 

@@ -9,6 +9,7 @@ unacknowledged task to another worker.
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 from celery import Celery
@@ -45,6 +46,23 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 
 app = make_app()
+
+
+def worker_argv(queues: str, concurrency: int | None, name: str | None, loglevel: str) -> list[str]:
+    """`celery worker`'s arguments for `utsyn worker`."""
+    # Threads, not forked children: a scan waits on the network, so one process keeps many
+    # in flight, and its metrics live in the process that serves them.
+    threads = concurrency or get_settings().worker_concurrency
+    return [
+        "worker",
+        f"--queues={queues}",
+        "--pool=threads",
+        f"--concurrency={threads}",
+        f"--loglevel={loglevel}",
+        f"--hostname={name or f'worker-{threads}@{platform.node()}'}",
+        "--without-gossip",  # workers need not know each other: the database coordinates
+        "--without-mingle",
+    ]
 
 
 def _json_logging(**_: Any) -> None:
