@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -36,6 +36,23 @@ OrgsOpt = Annotated[
     int | None, typer.Option("--orgs", help="Generate a synthetic scenario of N organisations.")
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated scenario.")]
+TierOpt = Annotated[
+    str,
+    typer.Option(
+        "--tier",
+        help="python: Utsyn's own servers; real: real Debian server software where it can "
+        "express the manifest (nginx, Apache, Postfix, OpenSSH, BIND), Python for the rest.",
+    ),
+]
+TIERS = ("python", "real")
+
+
+def checked_tier(tier: str) -> Literal["python", "real"]:
+    if tier == "python":
+        return "python"
+    if tier == "real":
+        return "real"
+    raise ConfigError(f"--tier {tier!r}: use {' or '.join(TIERS)}")
 
 
 def state_dir() -> Path:
@@ -60,6 +77,7 @@ def lab_up(
     first_octet: Annotated[
         int, typer.Option(help="Hosts on 127.FIRST+.x.y (20 by default; another runs beside).")
     ] = 20,
+    tier: TierOpt = "python",
     lang: LangOpt = "nb",
 ) -> None:
     """Start the lab and serve until interrupted (or in the background with --detach)."""
@@ -71,6 +89,7 @@ def lab_up(
     _ = words(lang)
     if orgs is not None and orgs < 1:
         raise ConfigError("--orgs must be at least 1")
+    chosen = checked_tier(tier)
     existing = read_state(state_file())
     if existing is not None:
         raise LabError(f"a lab is already running (pid {existing[0]}); `utsyn lab down` first")
@@ -78,10 +97,12 @@ def lab_up(
     manifest = load_source(source)
     if detach:
         _detach(source, ["--dns-port", str(dns_port), "--dns-ip", dns_ip,
-                         "--first-octet", str(first_octet), "--lang", lang], _)  # fmt: skip
+                         "--first-octet", str(first_octet), "--tier", chosen,
+                         "--lang", lang], _)  # fmt: skip
         return
-    _serve_foreground(manifest, source, Lab(manifest, state_dir(), get_settings().cache_dir,
-                                            dns_ip, dns_port, first_octet), _)  # fmt: skip
+    core = Lab(manifest, state_dir(), get_settings().cache_dir, dns_ip, dns_port, first_octet,
+               tier=chosen)  # fmt: skip
+    _serve_foreground(manifest, source, core, _)
 
 
 def _serve_foreground(manifest: Manifest, source: str, core: Lab, _: Words) -> None:
@@ -92,7 +113,8 @@ def _serve_foreground(manifest: Manifest, source: str, core: Lab, _: Words) -> N
     info = lab.start()
     state = state_file()
     write_state(state, info, os.getpid())
-    _patch_source(state, source)
+    served_by = core.real.status() if core.real is not None else {}
+    _patch_state(state, source=source, tier=core.tier, served_by=served_by)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -111,9 +133,10 @@ def _serve_foreground(manifest: Manifest, source: str, core: Lab, _: Words) -> N
         console.print(_("Lab stopped."))
 
 
-def _patch_source(state: Path, source: str) -> None:
+def _patch_state(state: Path, **fields: object) -> None:
+    """Add what `lab status` shows beyond `LabInfo`: the source, the tier, who serves what."""
     data = json.loads(state.read_text(encoding="utf-8"))
-    data["source"] = source
+    data.update(fields)
     tmp = state.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     tmp.replace(state)
@@ -192,13 +215,22 @@ def lab_down(lang: LangOpt = "nb") -> None:
 
 
 @app.command("expected")
-def lab_expected(scenario: ScenarioOpt = "demo", orgs: OrgsOpt = None, seed: SeedOpt = 1) -> None:
-    """Print the scenario's expected observations (the scanner's ground truth) as JSON."""
+def lab_expected(
+    scenario: ScenarioOpt = "demo",
+    orgs: OrgsOpt = None,
+    seed: SeedOpt = 1,
+    tier: TierOpt = "python",
+) -> None:
+    """Print the scenario's expected observations (the scanner's ground truth) as JSON; with
+    --tier real, as the real tier serves it (real software's own banners and versions)."""
     # Lazy (start-up): the lab's manifests and ground truth cost ~130 ms CPU.
     from utsyn.lab.expected import expected_observations
+    from utsyn.lab.real.tier import SOFTWARE, as_served
     from utsyn.lab.sources import load_source, source_for
 
     manifest = load_source(source_for(scenario, orgs, seed))
+    if checked_tier(tier) == "real":
+        manifest = as_served(manifest, SOFTWARE)
     rows = [o.to_json() for o in expected_observations(manifest)]
     sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
 
@@ -211,13 +243,19 @@ def _print_lab(manifest: Manifest, state: dict[str, object], _: Words) -> None:
         name=manifest.name,
         orgs=len(manifest.organisations),
     )
-    shown = table(title, _("Organisation"), _("Org. no."), _("Sector"), _("Hosts"), _("Services"))
+    served_by = state.get("served_by") or {}
+    assert isinstance(served_by, dict)
+    headers = [_("Organisation"), _("Org. no."), _("Sector"), _("Hosts"), _("Services")]
+    shown = table(title, *headers, *([_("Served by")] if served_by else []))
     for org in manifest.organisations:
         hosts = "\n".join(f"{h.name} {addresses.get(h.name, '')}" for h in org.hosts)
         services = "\n".join(
             ", ".join(f"{s.kind}:{s.effective_port}" for s in h.services) or "-" for h in org.hosts
         )
-        shown.add_row(org.name, org.orgnr, org.sector, hosts, services)
+        by = "\n".join(str(served_by.get(h.name, "python")) for h in org.hosts)
+        shown.add_row(
+            org.name, org.orgnr, org.sector, hosts, services, *([by] if served_by else [])
+        )
     console.print(shown)
     dns = f"{state.get('dns_ip')}:{state.get('dns_port')}"
     console.print(_("DNS: %(dns)s  CA: %(ca)s", dns=dns, ca=state.get("ca_file")))
