@@ -9,11 +9,14 @@ from pathlib import Path
 
 from utsyn.lab.context import LabContext
 from utsyn.lab.manifest import Host, Manifest, Service
+from utsyn.lab.real.bind import BIND
 from utsyn.lab.real.daemon import Daemon
 from utsyn.lab.real.software import Assignment, RealSoftware, require
 
 # The software the real tier can run, in order of preference. Each module adds itself here.
-SOFTWARE: list[RealSoftware] = []
+SOFTWARE: list[RealSoftware] = [
+    BIND,
+]
 
 
 def assign(manifest: Manifest, software: Sequence[RealSoftware]) -> list[Assignment]:
