@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ POLICY = "lab"
 # A version.bind text that names a BIND 9 release: a server that tells its version.
 BIND_RELEASE = re.compile(r"^9\.\d+\.\d+")
 QUERY_TIMEOUT = 0.5  # seconds for one readiness query
+APPARMOR_PROFILES = Path("/sys/kernel/security/apparmor/profiles")
 RESOLVER_CACHE = "32m"  # a lab resolver caches little; BIND's default is 90 % of memory
 
 _DNS_KINDS = (ServiceKind.DNS_AUTHORITATIVE, ServiceKind.DNS_RESOLVER)
@@ -105,6 +107,7 @@ class Bind:
     def daemons(
         self, ctx: LabContext, served: Sequence[tuple[Host, Service]], root: Path
     ) -> list[Daemon]:
+        _check_apparmor()
         zones = _lab_zones(ctx)
         texts = {origin: zone_text(zone) for origin, zone in zones.zones.items()}
         presigned = _presign_broken(ctx, zones, texts, root / "presigned")
@@ -112,6 +115,7 @@ class Bind:
         for host, service in served:
             ip, port = ctx.addresses[host.name], service.effective_port
             folder = root / f"{host.name}-{port}"
+            _stop_leftover(folder)
             shutil.rmtree(folder, ignore_errors=True)  # journals, signed files, key states
             folder.mkdir(parents=True)
             server = _Server(folder, ip, port, host.ipv6)
@@ -151,6 +155,9 @@ class NamedDaemon(Daemon):
     _added: list[str] = field(default_factory=list)
 
     def start(self) -> None:
+        taken = [a for a in self.listens if _accepts(a)]
+        if taken:
+            raise LabError(f"{self.name}: {taken} already accept connections: another server")
         try:
             for address in self.addresses:
                 if loopback.add(address):
@@ -170,6 +177,41 @@ class NamedDaemon(Daemon):
         added, self._added = self._added, []
         for address in added:
             loopback.remove(address)
+
+
+def _accepts(address: tuple[str, int]) -> bool:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(address) == 0
+
+
+def _stop_leftover(folder: Path) -> None:
+    """A named that a lab killed before it could stop it left running from `folder`: stopped
+    by its PID, provided that PID still runs this folder's configuration."""
+    pidfile = folder / "named.pid"
+    try:
+        pid = int(pidfile.read_text(encoding="ascii").split()[0])
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return
+    if str(folder / "named.conf").encode() in argv:
+        Daemon("named", [], pidfile, folder / "named.log").stop()
+
+
+def _check_apparmor(profiles: Path = APPARMOR_PROFILES) -> None:
+    """Debian's and Ubuntu's AppArmor profile for named confines it to /etc/bind and
+    /var/cache/bind: the lab's named could not read its configuration."""
+    try:
+        text = profiles.read_text(encoding="utf-8")
+    except OSError:
+        return  # no AppArmor, or not ours to read: named will say what it cannot do
+    if any(line.strip() == "named (enforce)" for line in text.splitlines()):
+        raise LabError(
+            "AppArmor confines named (profile usr.sbin.named) to /etc/bind and "
+            "/var/cache/bind, so the lab's named cannot read its configuration; "
+            "use the Python tier, or put the profile in complain mode (aa-complain named)"
+        )
 
 
 # ---------------------------------------------------------------- configuration
