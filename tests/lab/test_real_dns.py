@@ -1,14 +1,14 @@
 """BIND 9 on the real tier: the demo lab's name servers and open resolver served by named,
 scanned by Utsyn and compared with the real tier's ground truth.
 
-What BIND serves: every `dns_authoritative` service (ns.fjellheim-hs.test, ns1.granli.test,
-ns.uink.test: all lab zones, signed by BIND with `dnssec-policy` and the lab's keys, the
-BROKEN zone pre-signed and spoiled) and every `dns_resolver` (resolver.uink.test, forwarding
-to the lab's name server). What stays Python, and why:
-- the lab's own name server (ns1.test and ns2.test on the lab's DNS address): it builds the
-  zones and the trust anchor every scan starts from, and it is not a manifest service;
-- every service of another kind: BIND serves DNS only (the other real software serves
-  them on the tiers that include it).
+What BIND serves: the lab's own name server (ns1.test and ns2.test on the lab's DNS address,
+the scan's resolver) and every `dns_authoritative` service (ns.fjellheim-hs.test,
+ns1.granli.test, ns.uink.test), each with all lab zones, signed by BIND with `dnssec-policy`
+and the lab's keys (so the trust anchor is the `test.` KSK BIND serves), the BROKEN zone
+pre-signed and spoiled; and every `dns_resolver` (resolver.uink.test, forwarding to the lab's
+name server). What stays Python: every service of another kind (BIND serves DNS only; the
+other real software serves them on the tiers that include it); the zones and keys are still
+built by the lab (`lab.zones`), which is where BIND's zone files come from.
 
 Comparable facts: every `dns.` fact (zones and name-server services) and `service.kind` of
 the BIND-served services. Not comparable, and not compared: the SOA serials (BIND's
@@ -29,13 +29,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.zone
 import pytest
 
@@ -203,39 +204,26 @@ def test_bind_serves_the_name_servers_and_resolver_the_rest_stays_python(
     assert all(a.service.kind in dns_kinds for a in assignments if a.software == BIND.name)
     python = [a for a in assignments if a.software is None]
     assert python and all(a.reason == "bind: BIND serves DNS only" for a in python)
-    # named answers on each BIND-served address; the lab's own name server is this process.
+    # named answers on each BIND-served address and on the lab's own name server's.
     listening = _listeners()
-    for address in real_lab.bind_addresses:
+    for address in [*real_lab.bind_addresses, (DNS_IP, 53)]:
         assert {name for name, _ in listening[address]} == {"named"}
-    assert {pid for _, pid in listening[(DNS_IP, 53)]} == {os.getpid()}
     assert real_lab.info.started_in < START_LIMIT
 
 
 def test_the_scan_agrees_with_the_real_tier_ground_truth(real_lab: RealLab) -> None:
-    """The demo scanned as every test scans it (the lab's name server as resolver): the zone
-    facts, the open-resolver probe and version.bind of the BIND name servers, the AXFR
-    refused by BIND for the zones that name them, and what the services family makes of
-    named on port 53."""
+    """The demo scanned as every test scans it, the lab's name server (BIND) its resolver:
+    every zone's records, DNSSEC (signed by BIND, the island, the spoiled BROKEN zone, the
+    zones below an insecure one), AXFR open and refused, version.bind of every name server,
+    the open-resolver probe, and what the services family makes of named on port 53."""
     results = _scan(lab_config(real_lab.info), [ServicesFamily(), DnsFamily()])
     wrong, compared = _mismatches(results, real_lab.truth, None)
     assert wrong == [] and compared > 300
+    states = {o.value for (_, check), o in observed(results).items() if check == "dns.dnssec"}
+    assert {"signed", "island", "broken", "cannot_validate", "unsigned"} <= states
     kinds = [(f"{h}:53", "service.kind") for h in _bind_hosts(real_lab)]
     wrong, compared = _mismatches(results, real_lab.truth, kinds)
     assert wrong == [] and compared == 4
-
-
-def test_every_zone_scanned_through_bind_agrees_with_the_ground_truth(real_lab: RealLab) -> None:
-    """The scanner's resolver is a BIND name server: every zone's records, its DNSSEC
-    (signed by BIND with dnssec-policy, the island, the spoiled BROKEN zone, the zones
-    below an insecure one) and its AXFR as BIND serves them."""
-    ns = real_lab.info.addresses["ns1.granli.test"]
-    results = _scan(replace(lab_config(real_lab.info), nameservers=(ns,)), [DnsFamily()])
-    seen = observed(results)
-    wrong, compared = _mismatches(results, real_lab.truth, None)
-    # The services' facts (dns.open_resolver) do not depend on the resolver; the zones' do.
-    assert wrong == [] and compared > 300
-    states = {t: o.value for (t, c), o in seen.items() if c == "dns.dnssec"}
-    assert {"signed", "island", "broken", "cannot_validate", "unsigned"} <= set(states.values())
 
 
 def _bind_hosts(lab: RealLab) -> list[str]:
@@ -273,18 +261,28 @@ def _lab_zone_types(lab: RealLab, zone: str) -> set[tuple[Name, RdataType]]:
     return {(n.derelativize(transferred.origin), r.rdtype) for n, r in _rdatasets(transferred)}
 
 
+def test_the_trust_anchor_is_the_ksk_bind_serves(real_lab: RealLab) -> None:
+    owner, _, _, _, key = real_lab.info.trust_anchor_file.read_text().split(maxsplit=4)
+    anchor = dns.rdata.from_text("IN", "DNSKEY", key)
+    response = _ask(DNS_IP, "test", "DNSKEY")
+    ksks = [r for rrset in response.answer for r in rrset if r.flags == 257]
+    assert owner == "test." and ksks == [anchor]
+
+
 def test_version_bind_is_the_real_bind_version_where_the_manifest_tells_one(
     real_lab: RealLab,
 ) -> None:
     answers = {}
-    for host in ("ns1.granli.test", "ns.fjellheim-hs.test", "ns.uink.test"):
-        response = _ask(real_lab.info.addresses[host], "version.bind", "TXT", "CH")
+    addresses = {**real_lab.info.addresses, "ns1.test": DNS_IP}
+    for host in ("ns1.granli.test", "ns.fjellheim-hs.test", "ns.uink.test", "ns1.test"):
+        response = _ask(addresses[host], "version.bind", "TXT", "CH")
         texts = [b"".join(r.strings).decode() for rrset in response.answer for r in rrset]
         answers[host] = (dns.rcode.to_text(response.rcode()), texts)
     assert answers == {
         "ns1.granli.test": ("NOERROR", [real_version()]),  # the manifest: 9.18.28-1~deb12u2
         "ns.fjellheim-hs.test": ("NOERROR", ["unknown"]),
         "ns.uink.test": ("NOERROR", []),  # version none;
+        "ns1.test": ("REFUSED", []),  # as the lab's own server refuses
     }
     assert re.fullmatch(r"9\.\d+\.\d+\S*", real_version())
 

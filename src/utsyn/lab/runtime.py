@@ -133,8 +133,8 @@ class Lab:
         software: Sequence[RealSoftware] | None = None,
     ) -> None:
         self.manifest = manifest
-        # "real": what real Debian software can serve, it serves (`lab.real`); the rest and
-        # the name server stay Python.
+        # "real": what real Debian software can serve, it serves (`lab.real`), the lab's
+        # name server included when its software is there; the rest stays Python.
         self.tier = tier
         self.real: RealTier | None = None
         self.software = software  # the real tier's software; None: all of `real.tier.SOFTWARE`
@@ -164,10 +164,12 @@ class Lab:
         )
         self._running = [self._plain, self._legacy, self._ssh]
         try:
+            if self.tier == "real":
+                self.real = RealTier(ctx, self.state_dir / "real", self.software)
             dns = LabDns(ctx, port=self.dns_port, key_dir=self.cache_dir)
-            await dns.start()
+            await dns.start(listen=self.real is None or not self.real.serves_central)
             self._running.append(dns)
-            real = await self._start_real(ctx)
+            real = await self._start_real()
             for _, host in self.manifest.hosts():
                 for service in host.services:
                     if (host.name, service.effective_port) not in real:
@@ -195,11 +197,10 @@ class Lab:
         if real is not None:
             await asyncio.to_thread(real.stop)
 
-    async def _start_real(self, ctx: LabContext) -> set[tuple[str, int]]:
+    async def _start_real(self) -> set[tuple[str, int]]:
         """Start the real tier's daemons; the (host, port) pairs they serve."""
-        if self.tier != "real":
+        if self.real is None:
             return set()
-        self.real = RealTier(ctx, self.state_dir / "real", self.software)
         await asyncio.to_thread(self.real.start)
         return self.real.served()
 

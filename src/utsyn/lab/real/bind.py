@@ -112,8 +112,11 @@ class Bind:
         texts = {origin: zone_text(zone) for origin, zone in zones.zones.items()}
         presigned = _presign_broken(ctx, zones, texts, root / "presigned")
         daemons: list[Daemon] = []
-        for host, service in served:
-            ip, port = ctx.addresses[host.name], service.effective_port
+        # Name servers first: a resolver is ready once the lab's name server answers it.
+        ordered = sorted(served, key=lambda hs: hs[1].kind == ServiceKind.DNS_RESOLVER)
+        for host, service in ordered:
+            # The lab's own name server is no manifest host: its address is its own.
+            ip, port = host.ip or ctx.addresses[host.name], service.effective_port
             folder = root / f"{host.name}-{port}"
             _stop_leftover(folder)
             shutil.rmtree(folder, ignore_errors=True)  # journals, signed files, key states
