@@ -3,6 +3,8 @@
 `dns_authoritative`: one named per host, bound to that host's address only, serving every
 lab zone as the Python `start_name_server` does (another address of the lab's authoritative
 data), from master files rendered from the same zone data (`zonefile`), never recursive.
+The lab's own name server (ns1.test and ns2.test, `tier.central_name_server`) is one more
+such service when BIND is in the real tier's software: the scan's resolver is then BIND too.
 - Zones the manifest signs, the island and `test.` itself are signed by BIND with
   `dnssec-policy`, with the lab's own keys handed over as BIND key files: the DS records in
   the parents and the lab's trust anchor then fit whichever server answers. An island is
