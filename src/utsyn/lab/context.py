@@ -64,6 +64,7 @@ class LabContext:
     ca: LabCA
     state_dir: Path
     dns_ip: str = DNS_IP
+    dns_port: int = 53  # the lab's name server's port: where a real resolver forwards to
     extra: dict[str, object] = field(default_factory=dict)
 
     def organisation_of(self, host: Host) -> Organisation:

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from utsyn.lab.manifest import (
     Service,
     ServiceKind,
 )
+from utsyn.lab.real.software import RealSoftware
 from utsyn.lab.real.tier import RealTier
 from utsyn.lab.services.handler import service_handler
 from utsyn.lab.ssh import start_ssh_server
@@ -129,12 +130,14 @@ class Lab:
         first_octet: int = FIRST_HOST_OCTET,
         stalled: frozenset[str] = frozenset(),
         tier: Tier = "python",
+        software: Sequence[RealSoftware] | None = None,
     ) -> None:
         self.manifest = manifest
-        # "real": what real Debian software can serve, it serves (`lab.real`); the rest and
-        # the name server stay Python.
+        # "real": what real Debian software can serve, it serves (`lab.real`), the lab's
+        # name server included when its software is there; the rest stays Python.
         self.tier = tier
         self.real: RealTier | None = None
+        self.software = software  # the real tier's software; None: all of `real.tier.SOFTWARE`
         self.first_octet = first_octet
         # Hosts that accept connections and then say nothing, as an overloaded server does.
         self.stalled = stalled
@@ -157,13 +160,16 @@ class Lab:
             ca=LabCA(self.state_dir, self.cache_dir),
             state_dir=self.state_dir,
             dns_ip=self._dns_ip,
+            dns_port=self.dns_port,
         )
         self._running = [self._plain, self._legacy, self._ssh]
         try:
+            if self.tier == "real":
+                self.real = RealTier(ctx, self.state_dir / "real", self.software)
             dns = LabDns(ctx, port=self.dns_port, key_dir=self.cache_dir)
-            await dns.start()
+            await dns.start(listen=self.real is None or not self.real.serves_central)
             self._running.append(dns)
-            real = await self._start_real(ctx)
+            real = await self._start_real()
             for _, host in self.manifest.hosts():
                 for service in host.services:
                     if (host.name, service.effective_port) not in real:
@@ -191,11 +197,10 @@ class Lab:
         if real is not None:
             await asyncio.to_thread(real.stop)
 
-    async def _start_real(self, ctx: LabContext) -> set[tuple[str, int]]:
+    async def _start_real(self) -> set[tuple[str, int]]:
         """Start the real tier's daemons; the (host, port) pairs they serve."""
-        if self.tier != "real":
+        if self.real is None:
             return set()
-        self.real = RealTier(ctx, self.state_dir / "real")
         await asyncio.to_thread(self.real.start)
         return self.real.served()
 
@@ -302,11 +307,13 @@ def running_lab(
     first_octet: int = FIRST_HOST_OCTET,
     stalled: frozenset[str] = frozenset(),
     tier: Tier = "python",
+    software: Sequence[RealSoftware] | None = None,
 ) -> Iterator[LabInfo]:
     """A lab in a background thread for the duration of a `with` block; `stalled` hosts
-    accept connections and never answer; `tier="real"` serves what it can with real software."""
+    accept connections and never answer; `tier="real"` serves what it can with real software
+    (`software`, or all the real tier knows)."""
     lab = RunningLab(
-        Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled, tier)
+        Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled, tier, software)
     )
     try:
         yield lab.start()

@@ -411,6 +411,17 @@ class _SigningKey:
     tag: int
 
 
+def zone_keys(origin: Name, key_dir: Path) -> list[tuple[ec.EllipticCurvePrivateKey, DNSKEY]]:
+    """The zone's KSK and ZSK (private key, DNSKEY) the lab signs with: a real name server
+    given the same keys serves DNSKEYs that fit the DS records in the parent zones."""
+    keys = []
+    for key in _zone_keys(origin, key_dir):
+        private = key.private.key
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        keys.append((private, key.dnskey))
+    return keys
+
+
 def _zone_keys(origin: Name, key_dir: Path) -> tuple[_SigningKey, _SigningKey]:
     """A KSK (SEP flag: signs the DNSKEY RRset, named by the DS) and a ZSK (signs the rest)."""
     keys = []

@@ -159,11 +159,15 @@ class LabDns:
         """The `test.` KSK as a DNSKEY RRset: what a validator is told to trust."""
         return self.zones.trust_anchor
 
-    async def start(self) -> None:
+    async def start(self, listen: bool = True) -> None:
+        """Build the zones and the trust anchor, and serve them unless `listen` is False (the
+        real tier's name server serves them on the lab's DNS address instead)."""
         self._zones = build_zones(self.ctx, self.key_dir)
         self.ctx.extra[ZONES_KEY] = self._zones
         self.trust_anchor_path.parent.mkdir(parents=True, exist_ok=True)
         self.trust_anchor_path.write_text(self._zones.trust_anchor_text(), encoding="utf-8")
+        if not listen:
+            return
         respond = responder(Authority(self._zones).answer)
         self._endpoint = DnsEndpoint(self.ctx.dns_ip, self.port, respond, self.idle_timeout)
         await self._endpoint.start()

@@ -10,4 +10,6 @@ stays on the Python tier, and `software.assign` says why.
 - `daemon.py`: one real server process: start, wait until it listens, stop by PID.
 - `software.py`: the `RealSoftware` interface each server implements, and the registry.
 - `tier.py`: the assignment of services to software, started and stopped as one.
+- `bind.py`: BIND 9 for name servers and open resolvers; `zonefile.py`: the lab's zones and
+  DNSSEC keys as BIND's files; `loopback.py`: host addresses on lo for daemons that need them.
 """

@@ -34,6 +34,9 @@ class Daemon:
     listens: list[tuple[str, int]] = field(default_factory=list)  # (ip, TCP port)
     env: dict[str, str] = field(default_factory=dict)
     foreground: bool = False  # runs in the foreground: the PID is the child's own
+    # More than listening, where a TCP accept is not enough (a name server that listens
+    # before its zones are loaded and signed): true once the daemon serves.
+    ready: Callable[[], bool] | None = None
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +58,9 @@ class Daemon:
         if not _until(lambda: self.pid() is not None and all(map(_accepts, self.listens))):
             self.stop()
             raise LabError(f"{self.name} did not listen on {self.listens}: {self._tail()}")
+        if self.ready is not None and not _until(self.ready):
+            self.stop()
+            raise LabError(f"{self.name} listens but does not serve: {self._tail()}")
 
     def pid(self) -> int | None:
         """The running daemon's PID, or None when its pid file names no live process."""

@@ -8,30 +8,44 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from utsyn.lab.context import LabContext
-from utsyn.lab.manifest import Host, Manifest, Service
+from utsyn.lab.manifest import SHARED_NAME_SERVERS, Host, Manifest, Service, ServiceKind
+from utsyn.lab.real.bind import BIND
 from utsyn.lab.real.daemon import Daemon
 from utsyn.lab.real.software import Assignment, RealSoftware, require
 
 # The software the real tier can run, in order of preference. Each module adds itself here.
-SOFTWARE: list[RealSoftware] = []
+SOFTWARE: list[RealSoftware] = [
+    BIND,
+]
 
 
 def assign(manifest: Manifest, software: Sequence[RealSoftware]) -> list[Assignment]:
     """Every service of the manifest, with the software that serves it on the real tier."""
-    out = []
-    for _, host in manifest.hosts():
-        for service in host.services:
-            reasons = []
-            for candidate in software:
-                reason = candidate.refusal(host, service)
-                if reason is None:
-                    out.append(Assignment(host, service, candidate.name))
-                    break
-                reasons.append(f"{candidate.name}: {reason}")
-            else:
-                why = "; ".join(reasons) or "no real software serves this kind"
-                out.append(Assignment(host, service, None, why))
-    return out
+    return [
+        _assign(host, service, software)
+        for _, host in manifest.hosts()
+        for service in host.services
+    ]
+
+
+def _assign(host: Host, service: Service, software: Sequence[RealSoftware]) -> Assignment:
+    reasons = []
+    for candidate in software:
+        reason = candidate.refusal(host, service)
+        if reason is None:
+            return Assignment(host, service, candidate.name)
+        reasons.append(f"{candidate.name}: {reason}")
+    why = "; ".join(reasons) or "no real software serves this kind"
+    return Assignment(host, service, None, why)
+
+
+def central_name_server(ctx: LabContext) -> Host:
+    """The lab's own name server (ns1.test and ns2.test, on the lab's DNS address) as a host
+    with a `dns_authoritative` service that refuses `version.bind`, as the lab's own does: the
+    real software that serves the manifest's name servers serves it too. The zones and the
+    trust anchor stay the lab's (`lab.zones`), keys included."""
+    service = Service(kind=ServiceKind.DNS_AUTHORITATIVE, port=ctx.dns_port)
+    return Host(name=SHARED_NAME_SERVERS[0], ip=ctx.dns_ip, services=(service,))
 
 
 def as_served(manifest: Manifest, software: Sequence[RealSoftware]) -> Manifest:
@@ -67,7 +81,17 @@ class RealTier:
         self.root = root
         self.software = list(SOFTWARE if software is None else software)
         self.assignments = assign(ctx.manifest, self.software)
+        central = central_name_server(ctx)
+        self.central = _assign(central, central.services[0], self.software)
+        if self.central.software is not None:
+            self.assignments.append(self.central)
         self.daemons: list[Daemon] = []
+
+    @property
+    def serves_central(self) -> bool:
+        """Whether real software serves the lab's own name server (the Python one then
+        builds the zones and the trust anchor but does not listen)."""
+        return self.central.software is not None
 
     def served(self) -> set[tuple[str, int]]:
         """(host, port) pairs the real tier serves: the Python tier leaves them alone."""
