@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from utsyn.errors import LabError
 from utsyn.lab.context import LabContext
 from utsyn.lab.manifest import SHARED_NAME_SERVERS, Host, Manifest, Service, ServiceKind
 from utsyn.lab.real.bind import BIND
@@ -120,9 +121,16 @@ class RealTier:
             raise
 
     def stop(self) -> None:
+        """Stop every daemon, even when one of them will not stop; then say which would not."""
         daemons, self.daemons = self.daemons, []
+        problems = []
         for daemon in reversed(daemons):
-            daemon.stop()
+            try:
+                daemon.stop()
+            except LabError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise LabError("; ".join(problems))
 
     def status(self) -> dict[str, str]:
         """Host name → what serves it ("nginx", "postfix+python", ...)."""
