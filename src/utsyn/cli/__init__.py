@@ -14,8 +14,8 @@ inside the command that needs it, with its measured cost in a comment (CPU time 
 interpreter importing the module over what the CLI imports anyway, min of 5 runs): the
 settings ~180 ms, the scanner ~60–110 ms, the rulebook and the scoring ~80–150 ms, the lab
 ~90–420 ms, sqlalchemy with alembic and the store ~600 ms, the pipeline ~900 ms, celery
-~230 ms, the web application ~1,900 ms. Measured so, `utsyn version` takes ~290 ms of CPU
-(~1,100 ms when the command modules imported all they use) and `utsyn --help` ~260 ms.
+~230 ms, the web application ~1,900 ms. So `utsyn version` and `utsyn --help` take ~250 ms
+(CPU and wall, median of 11); with every import at module level they take ~2,700 ms.
 """
 
 from __future__ import annotations
