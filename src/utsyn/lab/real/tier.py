@@ -10,10 +10,15 @@ from pathlib import Path
 from utsyn.lab.context import LabContext
 from utsyn.lab.manifest import Host, Manifest, Service
 from utsyn.lab.real.daemon import Daemon
+from utsyn.lab.real.openssh import OPENSSH
+from utsyn.lab.real.postfix import POSTFIX
 from utsyn.lab.real.software import Assignment, RealSoftware, require
 
 # The software the real tier can run, in order of preference. Each module adds itself here.
-SOFTWARE: list[RealSoftware] = []
+SOFTWARE: list[RealSoftware] = [
+    POSTFIX,
+    OPENSSH,
+]
 
 
 def assign(manifest: Manifest, software: Sequence[RealSoftware]) -> list[Assignment]:
