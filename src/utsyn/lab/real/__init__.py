@@ -10,4 +10,6 @@ stays on the Python tier, and `software.assign` says why.
 - `daemon.py`: one real server process: start, wait until it listens, stop by PID.
 - `software.py`: the `RealSoftware` interface each server implements, and the registry.
 - `tier.py`: the assignment of services to software, started and stopped as one.
+- `tree.py`: a daemon whose children go with it (Postfix's master, sshd's listener).
+- `postfix.py`, `openssh.py`: the MTA and the SSH server.
 """

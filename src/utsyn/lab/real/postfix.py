@@ -2,9 +2,10 @@
 submissions service it can express, each bound in master.cf to its host's own address.
 
 The instance lives under its root folder (`postfix -c <root>/etc start`): configuration,
-queue, data, the master's PID (`spool/pid/master.pid`) and the log; /etc/postfix is never
-read for configuration nor changed. Binding in master.cf (`127.x.y.z:25 inet ... smtpd`)
-rather than through `inet_interfaces` leaves the host's interfaces alone. Each service's
+queue, data, the master's PID (`spool/pid/master.pid`) and the log; /etc/postfix is left
+as the package installed it (only its list of Postfix's own files is read). Binding in
+master.cf (`127.x.y.z:25 inet ... smtpd`) rather than through `inet_interfaces` leaves
+the host's interfaces alone. Each service's
 smtpd gets its own settings (`-o`), and each host its own trivial-rewrite, so that what
 is local mail (and which names VRFY knows) is decided per host, as the Python tier does.
 
