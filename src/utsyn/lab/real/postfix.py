@@ -5,9 +5,9 @@ The instance lives under its root folder (`postfix -c <root>/etc start`): config
 queue, data, the master's PID (`spool/pid/master.pid`) and the log; /etc/postfix is left
 as the package installed it (only its list of Postfix's own files is read). Binding in
 master.cf (`127.x.y.z:25 inet ... smtpd`) rather than through `inet_interfaces` leaves
-the host's interfaces alone. Each service's
-smtpd gets its own settings (`-o`), and each host its own trivial-rewrite, so that what
-is local mail (and which names VRFY knows) is decided per host, as the Python tier does.
+the host's interfaces alone. Each service's smtpd gets its own settings (`-o`), and each
+host its own trivial-rewrite, so that what is local mail (and which names VRFY knows) is
+decided per host, as the Python tier does.
 
 From the manifest: the greeting (`smtpd_banner`, verbatim), STARTTLS or implicit TLS with
 the lab CA's certificate and the profile's versions and cipher classes, VRFY
