@@ -170,6 +170,10 @@ class SshSpec(Strict):
     auth: tuple[SshAuth, ...] = ("publickey",)
     # What OpenSSH generates on installation: RSA 3072, ECDSA P-256 and Ed25519.
     host_keys: tuple[SshHostKey, ...] = ("rsa3072", "ecdsa256", "ed25519")
+    # The identification line of the release whose default algorithms are offered, when
+    # it is not the banner's: a newer sshd configured with an older release's lists, as
+    # the real tier's OpenSSH 9.2 serves a manifest naming OpenSSH 7.4. None: the banner's.
+    algorithms_of: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SshSpec:

@@ -168,7 +168,7 @@ def key_algorithms(kind: SshHostKey, release: Algorithms) -> tuple[str, ...]:
 
 def served_algorithms(service: Service) -> dict[str, list[str]]:
     """The names the lab's server for `service` lists, kind by kind (as `scan.ssh` reads)."""
-    release = release_algorithms(banner(service))
+    release = release_algorithms(service.ssh_spec.algorithms_of or banner(service))
     host_keys = [a for k in service.ssh_spec.host_keys for a in key_algorithms(k, release)]
     return {
         "kex": _supported(release.kex, get_kex_algs()),
@@ -216,7 +216,7 @@ def host_key(kind: SshHostKey, cache_dir: Path) -> asyncssh.SSHKey:
 
 def _keypairs(service: Service, cache_dir: Path) -> list[asyncssh.SSHKeyPair]:
     """Each configured key, offered with exactly the release's signature algorithms."""
-    release = release_algorithms(banner(service))
+    release = release_algorithms(service.ssh_spec.algorithms_of or banner(service))
     pairs = []
     for kind in service.ssh_spec.host_keys:
         (pair,) = asyncssh.load_keypairs([host_key(kind, cache_dir)])

@@ -12,4 +12,6 @@ stays on the Python tier, and `software.assign` says why.
 - `tier.py`: the assignment of services to software, started and stopped as one.
 - `bind.py`: BIND 9 for name servers and open resolvers; `zonefile.py`: the lab's zones and
   DNSSEC keys as BIND's files; `loopback.py`: host addresses on lo for daemons that need them.
+- `tree.py`: a daemon whose children go with it (Postfix's master, sshd's listener).
+- `postfix.py`, `openssh.py`: the MTA and the SSH server.
 """
