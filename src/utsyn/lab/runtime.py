@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from utsyn.lab.manifest import (
     Service,
     ServiceKind,
 )
+from utsyn.lab.real.software import RealSoftware
 from utsyn.lab.real.tier import RealTier
 from utsyn.lab.services.handler import service_handler
 from utsyn.lab.ssh import start_ssh_server
@@ -129,12 +130,14 @@ class Lab:
         first_octet: int = FIRST_HOST_OCTET,
         stalled: frozenset[str] = frozenset(),
         tier: Tier = "python",
+        software: Sequence[RealSoftware] | None = None,
     ) -> None:
         self.manifest = manifest
         # "real": what real Debian software can serve, it serves (`lab.real`); the rest and
         # the name server stay Python.
         self.tier = tier
         self.real: RealTier | None = None
+        self.software = software  # the real software to run (None: all of lab.real.tier's)
         self.first_octet = first_octet
         # Hosts that accept connections and then say nothing, as an overloaded server does.
         self.stalled = stalled
@@ -195,7 +198,7 @@ class Lab:
         """Start the real tier's daemons; the (host, port) pairs they serve."""
         if self.tier != "real":
             return set()
-        self.real = RealTier(ctx, self.state_dir / "real")
+        self.real = RealTier(ctx, self.state_dir / "real", self.software)
         await asyncio.to_thread(self.real.start)
         return self.real.served()
 
@@ -302,11 +305,13 @@ def running_lab(
     first_octet: int = FIRST_HOST_OCTET,
     stalled: frozenset[str] = frozenset(),
     tier: Tier = "python",
+    software: Sequence[RealSoftware] | None = None,
 ) -> Iterator[LabInfo]:
     """A lab in a background thread for the duration of a `with` block; `stalled` hosts
-    accept connections and never answer; `tier="real"` serves what it can with real software."""
+    accept connections and never answer; `tier="real"` serves what it can with real software
+    (`software`: only these of `lab.real.tier.SOFTWARE`)."""
     lab = RunningLab(
-        Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled, tier)
+        Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled, tier, software)
     )
     try:
         yield lab.start()
