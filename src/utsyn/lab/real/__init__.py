@@ -10,4 +10,7 @@ stays on the Python tier, and `software.assign` says why.
 - `daemon.py`: one real server process: start, wait until it listens, stop by PID.
 - `software.py`: the `RealSoftware` interface each server implements, and the registry.
 - `tier.py`: the assignment of services to software, started and stopped as one.
+- `nginx.py`, `apache.py`: the web sites whose Server header names them; `web.py` what they
+  share (which sites, the sites' files, the banner as served), `tlsprofile.py` their TLS
+  settings from Mozilla's guidelines.
 """

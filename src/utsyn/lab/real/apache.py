@@ -2,9 +2,10 @@
 
 Which sites are Apache's and which nginx's is `web.refusal`'s rule: the product the
 manifest's Server header names ("Apache/2.4.62 (Debian)" is Apache's; "nginx" is nginx's;
-IIS or no Server header stays on the Python tier). Apache also refuses a TLS profile with
-a gap in its versions (TLS 1.0 and 1.2 without 1.1): mod_ssl sets a minimum and a maximum
-version and fills the range, so it cannot serve one.
+IIS or no Server header stays on the Python tier). Apache also refuses what mod_ssl
+cannot serve: NULL and anonymous suites (it appends !aNULL:!eNULL to every cipher list),
+and a gap in the TLS versions (TLS 1.0 and 1.2 without 1.1: it sets a minimum and a
+maximum version and serves the range between).
 
 Apache says as much of itself as `ServerTokens` lets it, a setting of the whole server, so
 one process runs per level the sites need: "Apache" (Prod), "Apache/2" (Major), "Apache/2.4"
@@ -26,6 +27,7 @@ import functools
 import os
 import pwd
 import re
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,7 +37,7 @@ from utsyn.lab.manifest import Host, Service, ServiceKind
 from utsyn.lab.real import web
 from utsyn.lab.real.daemon import Daemon
 from utsyn.lab.real.tlsprofile import ORDER
-from utsyn.lab.specs import HttpSpec, TlsSpec
+from utsyn.lab.specs import CipherClass, HttpSpec, TlsSpec
 
 APACHE = "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
@@ -99,6 +101,10 @@ class Apache:
         reason = web.refusal(service, self.name)
         if reason is not None:
             return reason
+        if service.tls is not None and {CipherClass.NULL, CipherClass.ANON} & set(
+            service.tls.ciphers
+        ):
+            return "cipher classes null and anon: mod_ssl always appends !aNULL:!eNULL"
         if service.tls is not None and _has_gap(service.tls):
             return "a gap in the TLS versions: mod_ssl serves all between its lowest and highest"
         spec = web.http_of(service)
@@ -130,6 +136,9 @@ def _has_gap(tls: TlsSpec) -> bool:
 def _daemon(
     ctx: LabContext, tokens: str, sites: Sequence[tuple[Host, Service]], root: Path
 ) -> Daemon:
+    for folder in ("tls", "jail"):
+        # A file of an earlier start (an exposure the manifest no longer has) must go.
+        shutil.rmtree(root / folder, ignore_errors=True)
     for folder in ("run", "lock", "logs", "tls", "jail"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     jailed = os.geteuid() == 0
@@ -298,7 +307,10 @@ def _tls_lines(ctx: LabContext, host: Host, service: Service, folder: Path) -> l
     if settings.curves:
         lines.append(f"SSLOpenSSLConfCmd Curves {':'.join(settings.curves)}")
     if tls.dhparam is not None:
-        lines.append(f'SSLOpenSSLConfCmd DHParameters "{tls.dhparam}"')
+        # mod_ssl reads a DHE group appended to the certificate file, as its manual advises;
+        # `SSLOpenSSLConfCmd DHParameters` fails in OpenSSL 3.0's decoder on the same file.
+        with tls.chain.open("ab") as chain:
+            chain.write(tls.dhparam.read_bytes())
     return lines
 
 

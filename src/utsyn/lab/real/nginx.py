@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,6 +70,9 @@ class Nginx:
         self, ctx: LabContext, served: Sequence[tuple[Host, Service]], root: Path
     ) -> list[Daemon]:
         root = root.resolve()
+        for folder in ("www", "mta-sts", "tls"):
+            # A file of an earlier start (an exposure the manifest no longer has) must go.
+            shutil.rmtree(root / folder, ignore_errors=True)
         for folder in ("run", "logs", "tmp", "www", "mta-sts", "tls"):
             (root / folder).mkdir(parents=True, exist_ok=True)
         blocks = [_server_block(ctx, host, service, root) for host, service in served]
