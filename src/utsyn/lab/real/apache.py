@@ -24,6 +24,7 @@ it cannot do inside the jail, so it is preloaded.
 from __future__ import annotations
 
 import functools
+import grp
 import os
 import pwd
 import re
@@ -142,7 +143,11 @@ def _daemon(
     for folder in ("run", "lock", "logs", "tls", "jail"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     jailed = os.geteuid() == 0
-    user, group = _run_user() if jailed else (pwd.getpwuid(os.geteuid()).pw_name, "")
+    user, group = (
+        _run_user()
+        if jailed
+        else (pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name)
+    )
     (root / "mime.types").write_text(
         "".join(f"{kind}\t{exts}\n" for kind, exts in _TYPES.items()), encoding="ascii"
     )
@@ -159,7 +164,7 @@ def _daemon(
         "APACHE_LOG_DIR": str(root / "logs"),
         "APACHE_PID_FILE": str(root / "run" / "apache2.pid"),
         "APACHE_RUN_USER": user,
-        "APACHE_RUN_GROUP": group or user,
+        "APACHE_RUN_GROUP": group,
         "LANG": "C",
     }
     if jailed:
