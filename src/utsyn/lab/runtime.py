@@ -137,7 +137,7 @@ class Lab:
         # the name server stay Python.
         self.tier = tier
         self.real: RealTier | None = None
-        self.software = software  # the real software to run (None: all of lab.real.tier's)
+        self.software = software  # the real tier's software; None: all of `real.SOFTWARE`
         self.first_octet = first_octet
         # Hosts that accept connections and then say nothing, as an overloaded server does.
         self.stalled = stalled
@@ -308,8 +308,7 @@ def running_lab(
     software: Sequence[RealSoftware] | None = None,
 ) -> Iterator[LabInfo]:
     """A lab in a background thread for the duration of a `with` block; `stalled` hosts
-    accept connections and never answer; `tier="real"` serves what it can with real software
-    (`software`: only these of `lab.real.tier.SOFTWARE`)."""
+    accept connections and never answer; `tier="real"` serves what it can with real software."""
     lab = RunningLab(
         Lab(manifest, state_dir, cache_dir, dns_ip, dns_port, first_octet, stalled, tier, software)
     )
