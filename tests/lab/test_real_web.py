@@ -37,10 +37,10 @@ from tests.services import unavailable
 from utsyn.lab.ca import LabCA
 from utsyn.lab.expected import expected_observations
 from utsyn.lab.manifest import Manifest, Service, ServiceKind
-from utsyn.lab.real.apache import Apache, server_tokens
+from utsyn.lab.real.apache import APACHE, server_tokens
 from utsyn.lab.real.apache import banner as apache_banner
 from utsyn.lab.real.daemon import alive
-from utsyn.lab.real.nginx import Nginx
+from utsyn.lab.real.nginx import NGINX
 from utsyn.lab.real.nginx import version as nginx_version
 from utsyn.lab.real.software import missing
 from utsyn.lab.real.tier import as_served, assign
@@ -59,7 +59,7 @@ from utsyn.scan.tls.family import TlsFamily
 from utsyn.settings import get_settings
 from utsyn.testing.egress import egress_guard
 
-WEB = [Nginx(), Apache()]
+WEB = [NGINX, APACHE]
 DNS_IP = "127.65.0.1"
 FIRST_OCTET = 210
 WEB_KINDS = (ServiceKind.HTTP, ServiceKind.HTTPS)

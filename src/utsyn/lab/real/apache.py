@@ -40,7 +40,7 @@ from utsyn.lab.real.daemon import Daemon
 from utsyn.lab.real.tlsprofile import ORDER
 from utsyn.lab.specs import CipherClass, HttpSpec, TlsSpec
 
-APACHE = "/usr/sbin/apache2"
+APACHE_BIN = "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
 # mod_log_config and mod_unixd are built in (`apache2 -l`).
 _MODULES = (
@@ -62,7 +62,7 @@ _TOKENS = ("Prod", "Major", "Minor", "Minimal", "OS")
 @functools.cache
 def installed() -> tuple[str, str]:
     """The installed Apache's version and distribution: ("2.4.71", "Debian")."""
-    text = web.installed_version([APACHE, "-v"], r"Server version: (Apache/\S+(?: \(\S+\))?)")
+    text = web.installed_version([APACHE_BIN, "-v"], r"Server version: (Apache/\S+(?: \(\S+\))?)")
     found = re.fullmatch(r"Apache/(\S+)(?: \((\S+)\))?", text)
     assert found is not None
     return found.group(1), found.group(2) or ""
@@ -96,7 +96,7 @@ def banner(tokens: str) -> str:
 class Apache:
     name = "apache"
     packages: tuple[str, ...] = ("apache2",)
-    binaries: tuple[str, ...] = (APACHE, str(MODULES / "mod_ssl.so"))
+    binaries: tuple[str, ...] = (APACHE_BIN, str(MODULES / "mod_ssl.so"))
 
     def refusal(self, host: Host, service: Service) -> str | None:
         reason = web.refusal(service, self.name)
@@ -169,7 +169,7 @@ def _daemon(
     }
     if jailed:
         env["LD_PRELOAD"] = "libgcc_s.so.1"  # thread exit inside the jail (module docstring)
-    argv = [APACHE, "-d", str(root), "-f", str(conf)]
+    argv = [APACHE_BIN, "-d", str(root), "-f", str(conf)]
     log = root / "logs" / "error.log"
     return Daemon("apache", argv, root / "run" / "apache2.pid", log, listens, env)
 
@@ -328,3 +328,6 @@ def _quote(value: str, header: bool = False) -> str:
     if header:
         value = value.replace("%", "%%")
     return '"' + value.replace('"', '\\"') + '"'
+
+
+APACHE = Apache()

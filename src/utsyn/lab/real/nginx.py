@@ -32,7 +32,7 @@ from utsyn.lab.manifest import Host, Service, ServiceKind
 from utsyn.lab.real import web
 from utsyn.lab.real.daemon import Daemon
 
-NGINX = "/usr/sbin/nginx"
+NGINX_BIN = "/usr/sbin/nginx"
 _TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 _TYPES = {"text/html": "html htm", "text/plain": "txt", "text/css": "css", "text/javascript": "js"}
 
@@ -40,7 +40,7 @@ _TYPES = {"text/html": "html htm", "text/plain": "txt", "text/css": "css", "text
 @functools.cache
 def version() -> str:
     """The installed nginx's version, as its Server header names it ("1.22.1")."""
-    return web.installed_version([NGINX, "-v"], r"nginx/(\S+)")
+    return web.installed_version([NGINX_BIN, "-v"], r"nginx/(\S+)")
 
 
 def banner(server: str) -> str:
@@ -51,7 +51,7 @@ def banner(server: str) -> str:
 class Nginx:
     name = "nginx"
     packages: tuple[str, ...] = ("nginx",)
-    binaries: tuple[str, ...] = (NGINX,)
+    binaries: tuple[str, ...] = (NGINX_BIN,)
 
     def refusal(self, host: Host, service: Service) -> str | None:
         reason = web.refusal(service, self.name)
@@ -84,7 +84,7 @@ class Nginx:
             for host, service in served
             for ip in web.addresses(ctx, host)
         ]
-        argv = [NGINX, "-e", str(log), "-p", f"{root}/", "-c", str(conf)]
+        argv = [NGINX_BIN, "-e", str(log), "-p", f"{root}/", "-c", str(conf)]
         return [Daemon(self.name, argv, root / "run" / "nginx.pid", log, listens)]
 
 
@@ -195,3 +195,6 @@ def _quote(value: str, *, variables: bool = False) -> str:
     if "$" in value and not variables:
         raise ValueError(f"{value!r}: nginx would read '$' as a variable")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+NGINX = Nginx()

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from utsyn.lab.context import LabContext
 from utsyn.lab.manifest import Host, Manifest, Service
-from utsyn.lab.real.apache import Apache
+from utsyn.lab.real.apache import APACHE
 from utsyn.lab.real.daemon import Daemon
-from utsyn.lab.real.nginx import Nginx
+from utsyn.lab.real.nginx import NGINX
 from utsyn.lab.real.software import Assignment, RealSoftware, require
 
 # The software the real tier can run, in order of preference. Each module adds itself here.
 SOFTWARE: list[RealSoftware] = [
-    Nginx(),  # web sites whose Server header names nginx (lab.real.web)
-    Apache(),  # and those whose Server header names Apache
+    NGINX,
+    APACHE,
 ]
 
 

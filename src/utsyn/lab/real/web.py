@@ -3,9 +3,10 @@ files a site serves, its certificate and the Server banner they really send.
 
 Which software serves a site is decided by the product its Server header names: a site
 whose manifest says `server: nginx...` is nginx's, `server: Apache...` is Apache httpd's.
-Neither sends another product's name (Debian builds neither with a module that rewrites
-the Server header), so a site that claims to be IIS, or sends no Server header at all,
-stays on the Python tier, as do TLS profiles OpenSSL 3.0 cannot serve (`tlsprofile`).
+Neither sends another product's name (Apache's mod_headers cannot touch the Server
+header, and nginx's headers-more module is a package the real tier does not ask for), so a
+site that claims to be IIS, or sends no Server header at all, stays on the Python tier,
+as do TLS profiles OpenSSL 3.0 cannot serve (`tlsprofile`).
 The version and distribution in the banner are the installed package's: `as_served`
 rewrites the spec to them, which is the real tier's ground truth.
 
