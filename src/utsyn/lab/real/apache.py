@@ -216,7 +216,9 @@ def _main_config(root: Path, tokens: str, jailed: bool, hosts: list[str]) -> str
         "ServerSignature Off\n"
         "HostnameLookups Off\n"
         f"KeepAliveTimeout {int(IDLE_TIMEOUT)}\n"
-        "StartServers 1\nServerLimit 4\nThreadsPerChild 25\nMaxRequestWorkers 100\n"
+        # A scan opens up to 4 connections to each of 64 hosts at once; fewer workers than
+        # that queue handshakes, on a loaded machine past the scanner's 5-second timeout.
+        "StartServers 2\nServerLimit 16\nThreadsPerChild 25\nMaxRequestWorkers 400\n"
         "SSLSessionCache shmcb:${APACHE_RUN_DIR}/ssl_scache(512000)\n"
         "SSLSessionTickets off\n"
         "<Directory />\n    Require all denied\n    Options None\n    AllowOverride None\n"
