@@ -13,9 +13,9 @@ serves on either tier; and products and CVEs, which are no facts of `lab.expecte
 tier's truth for them is the packaging `as_served` rewrites, read by `really_vulnerable`).
 
 Two scenarios run: the demo, and the demo mirrored, where every site nginx serves claims
-to be Apache and every Apache site nginx, so each case of the demo (DHE groups, anonymous
-suites, TLS 1.3 only, faulty certificates, exposed files, a listing, a catch-all site,
-MTA-STS policies) is served by both programs.
+to be Apache and every other site nginx, so each case of the demo (DHE groups, anonymous
+and NULL suites, TLS 1.3 only, faulty certificates, exposed files, a listing, a catch-all
+site, MTA-STS policies) is served by both programs where they can.
 
 The lab runs beside the session's demo lab, on 127.210.x.y with its name server on
 127.65.0.1, and serves only the web software's share on the real tier (`software=`).
@@ -79,14 +79,15 @@ def scenario(request: pytest.FixtureRequest, demo: Manifest) -> Manifest:
 
 
 def mirrored(manifest: Manifest) -> Manifest:
-    """The scenario with nginx's sites claiming to be Apache, and Apache's nginx."""
+    """The scenario with nginx's sites claiming to be Apache, Apache's nginx, and the
+    others (IIS, a VPN without a Server header) nginx too."""
     swap = {"nginx": "Apache/2.4.62 (Debian)", "apache": "nginx/1.22.1"}
 
     def service(s: Service) -> Service:
-        named = product(s.http.server) if s.http is not None else None
-        if s.http is None or named not in swap:
+        if s.http is None:
             return s
-        return s.model_copy(update={"http": s.http.model_copy(update={"server": swap[named]})})
+        server = swap.get(product(s.http.server) or "", "nginx")
+        return s.model_copy(update={"http": s.http.model_copy(update={"server": server})})
 
     orgs = tuple(
         org.model_copy(
