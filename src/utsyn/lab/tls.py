@@ -218,7 +218,7 @@ def server_context(spec: TlsSpec, creds: Credentials) -> ssl.SSLContext:
     suites = openssl_suites(spec, family)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _set_versions(ctx, spec.versions)
-    weak = _needs_seclevel0(spec, creds)
+    weak = needs_seclevel0(spec, creds)
     # SECLEVEL must be lowered before the chain is loaded: OpenSSL checks the key size and
     # the signature digest of the chain at load time.
     ctx.set_ciphers(":".join(suites) + (":@SECLEVEL=0" if weak else ""))
@@ -270,7 +270,7 @@ def _set_versions(ctx: ssl.SSLContext, versions: Sequence[TlsVersion]) -> None:
                 ctx.options |= _SSL_NO_VERSION[version]
 
 
-def _needs_seclevel0(spec: TlsSpec, creds: Credentials) -> bool:
+def needs_seclevel0(spec: TlsSpec, creds: Credentials) -> bool:
     """OpenSSL's default level refuses these; the lab must serve them anyway."""
     if {TlsVersion.TLS10, TlsVersion.TLS11} & set(spec.versions):
         return True
@@ -504,6 +504,7 @@ __all__ = [
     "REQUEST_LIMIT",
     "LegacyTlsServer",
     "key_family",
+    "needs_seclevel0",
     "openssl_suites",
     "server_context",
     "tlslite_settings",

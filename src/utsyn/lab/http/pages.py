@@ -173,13 +173,21 @@ def _dotenv(site: Site) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _directory_listing(site: Site) -> str:
-    """nginx autoindex output, with files whose names and sizes a backup job would leave."""
-    rows = ['<a href="../">../</a>']
+def backup_files(site: Site) -> list[tuple[str, int, datetime]]:
+    """(name, size, modified) of the files a backup job would leave in /backup/: listed here,
+    and written as real (sparse) files for the real tier's servers to list."""
+    files = []
     for days_ago, name in ((1, "{slug}-db-{date}.sql.gz"), (8, "www-{date}.tar.gz")):
         when = site.now - timedelta(days=days_ago)
         filename = name.format(slug=site.org.slug, date=when.strftime("%Y-%m-%d"))
-        size = int.from_bytes(_fake_secret(site, filename, 3)) * 64
+        files.append((filename, int.from_bytes(_fake_secret(site, filename, 3)) * 64, when))
+    return files
+
+
+def _directory_listing(site: Site) -> str:
+    """nginx autoindex output, with files whose names and sizes a backup job would leave."""
+    rows = ['<a href="../">../</a>']
+    for filename, size, when in backup_files(site):
         link = f'<a href="{filename}">{filename}</a>'
         rows.append(f"{link}{' ' * (51 - len(filename))}{when:%d-%b-%Y %H:%M} {size:>19}")
     return (

@@ -14,4 +14,7 @@ stays on the Python tier, and `software.assign` says why.
   DNSSEC keys as BIND's files; `loopback.py`: host addresses on lo for daemons that need them.
 - `tree.py`: a daemon whose children go with it (Postfix's master, sshd's listener).
 - `postfix.py`, `openssh.py`: the MTA and the SSH server.
+- `nginx.py`, `apache.py`: the web sites whose Server header names them; `web.py` what they
+  share (which sites, the sites' files, the banner as served), `tlsprofile.py` their TLS
+  settings from Mozilla's guidelines.
 """

@@ -10,17 +10,21 @@ from pathlib import Path
 from utsyn.errors import LabError
 from utsyn.lab.context import LabContext
 from utsyn.lab.manifest import SHARED_NAME_SERVERS, Host, Manifest, Service, ServiceKind
+from utsyn.lab.real.apache import APACHE
 from utsyn.lab.real.bind import BIND
 from utsyn.lab.real.daemon import Daemon
+from utsyn.lab.real.nginx import NGINX
 from utsyn.lab.real.openssh import OPENSSH
 from utsyn.lab.real.postfix import POSTFIX
 from utsyn.lab.real.software import Assignment, RealSoftware, require
 
 # The software the real tier can run, in order of preference. Each module adds itself here.
 SOFTWARE: list[RealSoftware] = [
-    BIND,
+    NGINX,
+    APACHE,
     POSTFIX,
     OPENSSH,
+    BIND,
 ]
 
 
