@@ -30,7 +30,8 @@ from typing import Any
 
 from utsyn.lab.generate import generate
 from utsyn.lab.manifest import Manifest
-from utsyn.lab.runtime import Lab, LabInfo
+from utsyn.lab.real.tier import SOFTWARE, as_served
+from utsyn.lab.runtime import Lab, LabInfo, Tier
 from utsyn.lab.scenarios import load_scenario
 from utsyn.settings import get_settings
 from utsyn.testing.egress import egress_guard
@@ -48,16 +49,23 @@ class Scenario:
     kind: str  # "demo" or "generated"
     orgs: int = 0
     seed: int = 7
+    tier: Tier = "python"  # "real": real Debian server software where it can (lab.real)
 
     def manifest(self) -> Manifest:
         return load_scenario("demo") if self.kind == "demo" else generate(self.orgs, self.seed)
 
+    def truth_manifest(self) -> Manifest:
+        """The manifest as the tier serves it: the ground truth's source."""
+        manifest = self.manifest()
+        return as_served(manifest, SOFTWARE) if self.tier == "real" else manifest
+
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "orgs": self.orgs, "seed": self.seed}
+        return {"kind": self.kind, "orgs": self.orgs, "seed": self.seed, "tier": self.tier}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scenario:
-        return cls(str(data["kind"]), int(data["orgs"]), int(data["seed"]))
+        tier: Tier = "real" if data.get("tier") == "real" else "python"
+        return cls(str(data["kind"]), int(data["orgs"]), int(data["seed"]), tier)
 
 
 def orgs_for_hosts(hosts: int, seed: int) -> int:
@@ -132,6 +140,7 @@ def _serve_lab(scenario: Scenario, state_dir: Path) -> None:
             get_settings().cache_dir,
             dns_ip=BENCH_DNS_IP,
             first_octet=BENCH_FIRST_OCTET,
+            tier=scenario.tier,
         )
         info = await lab.start()
         try:

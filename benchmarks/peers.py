@@ -569,7 +569,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]
     lab = LabProcess(scenario, state)
     info = lab.info
     names = name_map(manifest, info.addresses)
-    truth = expected_index(manifest)
+    truth = expected_index(scenario.truth_manifest())
     base = {"scenario": scenario.to_json(), "lab": info.to_json(), "names": names}
     pairs: list[dict[str, Any]] = []
     report: dict[str, Any] = {
@@ -837,6 +837,10 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=1000, help="hosts of the generated scenario")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--tier", choices=["python", "real"], default="python",
+        help="the lab's servers: Utsyn's own, or real Debian software where it can (lab.real)",
+    )  # fmt: skip
+    parser.add_argument(
         "--peers",
         default="utsyn," + ",".join(PEERS),
         help="comma-separated: utsyn (the full scan), " + ", ".join(PEERS),
@@ -857,9 +861,10 @@ def main() -> None:
         parser.error(f"unknown peers: {', '.join(sorted(unknown))}")
     scenarios = []
     if args.scenario in ("demo", "both"):
-        scenarios.append(Scenario("demo"))
+        scenarios.append(Scenario("demo", tier=args.tier))
     if args.scenario in ("generated", "both"):
-        scenarios.append(Scenario("generated", orgs_for_hosts(args.hosts, args.seed), args.seed))
+        orgs = orgs_for_hosts(args.hosts, args.seed)
+        scenarios.append(Scenario("generated", orgs, args.seed, args.tier))
     began = time.perf_counter()
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
