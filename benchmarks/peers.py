@@ -891,7 +891,10 @@ def machine() -> dict[str, Any]:
         except Exception:
             return "not installed"
 
-    nmap = subprocess.run(["nmap", "--version"], capture_output=True, text=True).stdout
+    try:
+        nmap = subprocess.run(["nmap", "--version"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        nmap = "not installed"
     meminfo = Path("/proc/meminfo").read_text()
     total = re.search(r"MemTotal:\s+(\d+)", meminfo)
     return {
