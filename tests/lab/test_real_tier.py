@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.scan.conftest import lab_config, observed
+from tests.scan.test_dns import SPF_DISAGREEMENTS, _checkdmarc_dmarc, _checkdmarc_spf
+from tests.scan.test_services import _nmap, _numbers
 from tests.scan.test_tls import DIVERGENCES, _profile_hosts, _sslyze_result_facts
 from tests.services import unavailable
 from utsyn.lab.expected import expected_observations
@@ -29,6 +32,7 @@ from utsyn.lab.runtime import LabInfo, running_lab
 from utsyn.lab.scenarios import load_scenario
 from utsyn.lab.targets import from_manifest
 from utsyn.scan.engine import Scanner
+from utsyn.scan.guard import ScopePolicy
 from utsyn.scan.model import TargetResult
 from utsyn.settings import get_settings
 
@@ -137,6 +141,60 @@ def test_utsyn_agrees_with_sslyze_on_the_real_web_servers(
         and seen[(f"{host}:443", check)].value != value
     ]
     assert disagreements == []
+
+
+@pytest.mark.reference
+def test_spf_and_dmarc_from_bind_agree_with_checkdmarc(
+    real_demo: LabInfo, real_scan: list[TargetResult]
+) -> None:
+    """checkdmarc asks BIND (the real tier's own name server) as test_dns asks the Python one;
+    the disagreements are the same, and for the same reasons (tests/scan/test_dns.py)."""
+    import dns.resolver
+    from checkdmarc.dmarc import check_dmarc
+    from checkdmarc.spf import check_spf
+
+    ScopePolicy.lab().check(real_demo.dns_ip)  # checkdmarc asks outside the scan's guard
+    resolver = dns.resolver.Resolver(configure=False)  # never the system's resolver
+    resolver.nameservers = [real_demo.dns_ip]
+    resolver.port = real_demo.dns_port
+    seen = observed(real_scan)
+    disagreements = {}
+    domains = [d for f in from_manifest(load_scenario("demo")) for d in f.domains]
+    for domain in domains:
+        spf = _checkdmarc_spf(check_spf(domain, resolver=resolver, nameservers=[real_demo.dns_ip]))
+        raw = check_dmarc(domain, resolver=resolver, nameservers=[real_demo.dns_ip])
+        assert seen[(domain, "dns.dmarc")].value == _checkdmarc_dmarc(dict(raw)), domain
+        if seen[(domain, "dns.spf")].value != spf:
+            disagreements[domain] = (spf, seen[(domain, "dns.spf")].value)
+    assert disagreements == SPF_DISAGREEMENTS
+    assert len(domains) > 40
+
+
+@pytest.mark.reference
+def test_products_and_versions_of_real_software_agree_with_nmap(
+    real_demo: LabInfo, real_scan: list[TargetResult]
+) -> None:
+    """nmap -sV names the real daemons (OpenSSH, Postfix, nginx, Apache) as Utsyn does."""
+    if shutil.which("nmap") is None:
+        unavailable("nmap is not installed")
+    seen = observed(real_scan)
+    chosen: dict[str, tuple[str, int]] = {}  # one service per software, where Utsyn names it
+    for a in assign(load_scenario("demo"), SOFTWARE):
+        target = f"{a.host.name}:{a.service.effective_port}"
+        if a.software and a.software != "bind" and (target, "service.product") in seen:
+            chosen.setdefault(a.software, (a.host.name, a.service.effective_port))
+    assert {"openssh", "postfix"} <= set(chosen)
+    wanted: dict[str, list[int]] = {}
+    for host, port in chosen.values():
+        wanted.setdefault(real_demo.addresses[host], []).append(port)
+    theirs = _nmap(wanted)
+    for software, (host, port) in chosen.items():
+        ours = seen[(f"{host}:{port}", "service.product")].value
+        product, version = theirs[(real_demo.addresses[host], port)]
+        assert ours["name"].split()[0].lower() in product.lower(), (software, ours, product)
+        if version and ours.get("version"):
+            common = min(len(_numbers(ours["version"])), len(_numbers(version)))
+            assert _numbers(ours["version"])[:common] == _numbers(version)[:common], software
 
 
 TINY = """
