@@ -174,27 +174,33 @@ def test_spf_and_dmarc_from_bind_agree_with_checkdmarc(
 def test_products_and_versions_of_real_software_agree_with_nmap(
     real_demo: LabInfo, real_scan: list[TargetResult]
 ) -> None:
-    """nmap -sV names the real daemons (OpenSSH, Postfix, nginx, Apache) as Utsyn does."""
+    """nmap -sV names the real daemons as Utsyn does: OpenSSH and Postfix by their banners
+    (`service.product`), nginx and Apache by the Server header (`http.header.server`)."""
     if shutil.which("nmap") is None:
         unavailable("nmap is not installed")
     seen = observed(real_scan)
-    chosen: dict[str, tuple[str, int]] = {}  # one service per software, where Utsyn names it
+    ours_by: dict[str, tuple[str, int, str, str]] = {}  # software → host, port, name, version
     for a in assign(load_scenario("demo"), SOFTWARE):
         target = f"{a.host.name}:{a.service.effective_port}"
-        if a.software and a.software != "bind" and (target, "service.product") in seen:
-            chosen.setdefault(a.software, (a.host.name, a.service.effective_port))
-    assert {"openssh", "postfix"} <= set(chosen)
+        if a.software in ("openssh", "postfix") and (target, "service.product") in seen:
+            product = seen[(target, "service.product")].value
+            name, version = product["name"], product.get("version") or ""
+        elif a.software in ("nginx", "apache") and (target, "http.header.server") in seen:
+            name, _, version = str(seen[(target, "http.header.server")].value).partition("/")
+        else:
+            continue
+        ours_by.setdefault(a.software, (a.host.name, a.service.effective_port, name, version))
+    assert set(ours_by) == {"openssh", "postfix", "nginx", "apache"}
     wanted: dict[str, list[int]] = {}
-    for host, port in chosen.values():
+    for host, port, _, _ in ours_by.values():
         wanted.setdefault(real_demo.addresses[host], []).append(port)
     theirs = _nmap(wanted)
-    for software, (host, port) in chosen.items():
-        ours = seen[(f"{host}:{port}", "service.product")].value
-        product, version = theirs[(real_demo.addresses[host], port)]
-        assert ours["name"].split()[0].lower() in product.lower(), (software, ours, product)
-        if version and ours.get("version"):
-            common = min(len(_numbers(ours["version"])), len(_numbers(version)))
-            assert _numbers(ours["version"])[:common] == _numbers(version)[:common], software
+    for software, (host, port, name, version) in ours_by.items():
+        product, their_version = theirs[(real_demo.addresses[host], port)]
+        assert name.split()[0].lower() in product.lower(), (software, name, product)
+        if version and their_version:
+            common = min(len(_numbers(version)), len(_numbers(their_version)))
+            assert _numbers(version)[:common] == _numbers(their_version)[:common], software
 
 
 TINY = """
