@@ -45,9 +45,9 @@ from tests.services import unavailable
 from utsyn.errors import LabError
 from utsyn.lab.expected import expected_observations
 from utsyn.lab.manifest import Manifest, ServiceKind
+from utsyn.lab.process import alive
 from utsyn.lab.real import loopback
 from utsyn.lab.real.bind import BIND, _check_apparmor, _stop_leftover, real_version
-from utsyn.lab.real.daemon import alive
 from utsyn.lab.real.software import missing
 from utsyn.lab.real.tier import as_served, assign
 from utsyn.lab.runtime import LabInfo, running_lab

@@ -37,9 +37,9 @@ from tests.services import unavailable
 from utsyn.lab.ca import LabCA
 from utsyn.lab.expected import expected_observations
 from utsyn.lab.manifest import Manifest, Service, ServiceKind
+from utsyn.lab.process import alive
 from utsyn.lab.real.apache import APACHE, server_tokens
 from utsyn.lab.real.apache import banner as apache_banner
-from utsyn.lab.real.daemon import alive
 from utsyn.lab.real.nginx import NGINX
 from utsyn.lab.real.nginx import version as nginx_version
 from utsyn.lab.real.software import missing

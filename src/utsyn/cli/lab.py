@@ -144,7 +144,8 @@ def _patch_state(state: Path, **fields: object) -> None:
 
 def _detach(source: str, options: list[str], _: Words) -> None:
     # Lazy (start-up): the lab's servers cost ~420 ms CPU.
-    from utsyn.lab.runtime import read_state, wait_for
+    from utsyn.lab.process import wait_for
+    from utsyn.lab.runtime import read_state
 
     log = state_dir() / "lab.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +201,8 @@ def lab_status(
 def lab_down(lang: LangOpt = "nb") -> None:
     """Stop a lab started with --detach."""
     # Lazy (start-up): the lab's servers cost ~420 ms CPU.
-    from utsyn.lab.runtime import alive, read_state, wait_for
+    from utsyn.lab.process import alive, wait_for
+    from utsyn.lab.runtime import read_state
 
     _ = words(lang)
     found = read_state(state_file())

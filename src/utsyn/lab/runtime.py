@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from utsyn.lab.manifest import (
     Service,
     ServiceKind,
 )
+from utsyn.lab.process import alive
 from utsyn.lab.real.software import RealSoftware
 from utsyn.lab.real.tier import RealTier
 from utsyn.lab.services.handler import service_handler
@@ -342,25 +343,3 @@ def read_state(path: Path) -> tuple[int, LabInfo] | None:
     if not alive(pid):
         return None
     return pid, LabInfo.from_json(data)
-
-
-def alive(pid: int) -> bool:
-    """Whether process `pid` still runs (`utsyn lab down` waits for a detached lab to end)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from utsyn.lab.process import wait_for
 from utsyn.store.db import make_engine, session_factory
 from utsyn.store.models import ScanRun, TargetScan
 
@@ -84,12 +85,7 @@ class WorkerProcess:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
+    return wait_for(condition, timeout, interval)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from utsyn.errors import LabError
+from utsyn.lab.process import alive, wait_for
 
 START_TIMEOUT = 15.0  # seconds for a daemon to listen on every address
 STOP_TIMEOUT = 5.0  # seconds after SIGTERM before SIGKILL
@@ -88,21 +88,6 @@ class Daemon:
             return "(no log)"
 
 
-def alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie of ours counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
@@ -117,9 +102,4 @@ def _accepts(address: tuple[str, int]) -> bool:
 
 
 def _until(condition: Callable[[], bool], timeout: float = START_TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
+    return wait_for(condition, timeout)
