@@ -9,26 +9,31 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import ssl
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.scan.conftest import mismatches, observed, scan_demo
+from utsyn.lab.ca import LabCA
 from utsyn.lab.runtime import LabInfo
+from utsyn.lab.specs import CertSpec
 from utsyn.scan.engine import Scanner
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.guard import JOB_CONNECTIONS, NetStats, ScopePolicy, Timeouts
 from utsyn.scan.http import HttpFamily
-from utsyn.scan.http.client import SESSION_CONNECTIONS, Origin, build_request
+from utsyn.scan.http.client import SESSION_CONNECTIONS, Origin, Session, build_request
 from utsyn.scan.http.exposure import exposure_confirmed, is_dotenv, is_git_head, is_listing
 from utsyn.scan.http.family import MAX_REDIRECTS
 from utsyn.scan.http.html import mixed_content, parse_cookie, parse_page, sri_missing
 from utsyn.scan.http.response import HttpError, Response, parse_head
 from utsyn.scan.http.securitytxt import security_txt_state
 from utsyn.scan.model import Footprint, Observation, TargetResult
+from utsyn.settings import get_settings
 from utsyn.testing.egress import egress_guard
 
 # ================================================================ the demo lab
@@ -413,6 +418,40 @@ def test_a_server_that_echoes_a_signature_everywhere_exposes_nothing(
 ) -> None:
     assert hostile.value("echo_signature", "http.status") == 200
     assert hostile.value("echo_signature", "http.exposed.git") is False
+
+
+async def test_a_kept_alive_tls_connection_the_server_dropped_earns_a_fresh_one(
+    tmp_path: Path,
+) -> None:
+    """Servers close idle kept-alive connections whenever they like (Apache's event MPM
+    does when busy: the real tier met it). Over TLS the next request then fails as it is
+    sent ("Connection lost"), and is retried on a fresh connection, as an EOF is."""
+    creds = LabCA(tmp_path, get_settings().cache_dir).issue(["stale.test"], CertSpec())
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(creds.cert_file, creds.key_file)
+
+    async def one_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Promises keep-alive (no Connection: close), then hangs up after one answer.
+        try:
+            if (path := await _request_path(reader)) is not None:
+                writer.write(http("200 OK", [("Content-Type", "text/plain")], path.encode()))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    ip = "127.112.1.1"
+    server = await asyncio.start_server(one_answer, ip, 8443, ssl=server_tls)
+    scan = Scanner(ScanConfig(scope=ScopePolicy.lab(), nameservers=(ip,))).context()
+    loop = asyncio.get_running_loop()
+    try:
+        async with Session(scan, Origin("https", ip, ip, 8443), loop.time() + 20) as session:
+            answers = [await session.get(path) for path in ("/a", "/b", "/c")]
+    finally:
+        server.close()
+    assert [a.body for a in answers] == [b"/a", b"/b", b"/c"]
+    assert session.connections == 3
 
 
 # ================================================================ parsing

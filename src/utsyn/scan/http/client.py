@@ -103,6 +103,20 @@ class _StreamChannel:
         return await self.scan.net.read(self.reader, RECV_SIZE)
 
 
+async def _send(reader: Reader, request: bytes) -> None:
+    """Send on the session's connection; a kept-alive one the server has dropped is stale.
+
+    A server may close an idle kept-alive connection at any time (RFC 9112 section 9.5);
+    over TLS the next request then fails as it is sent, not as the answer is read.
+    """
+    try:
+        await reader.channel.send(request)
+    except ConnectionError as exc:
+        if not reader.used:
+            raise
+        raise StaleConnection(f"kept-alive connection dropped: {exc}") from exc
+
+
 class Session:
     """Requests to one origin over at most one open connection at a time.
 
@@ -148,7 +162,7 @@ class Session:
             try:
                 async with asyncio.timeout_at(min(loop.time() + per_response, self.deadline)):
                     reader = self._reader or await self._connect()
-                    await reader.channel.send(self._request(path))
+                    await _send(reader, self._request(path))
                     response = await read_response(reader)
             except StaleConnection:
                 await self._drop()

@@ -103,7 +103,14 @@ class Reader:
                 return head
             if len(self._buffer) > HEAD_LIMIT:
                 raise HttpError(f"response head larger than {HEAD_LIMIT // 1024} KiB")
-            if not await self._fill():
+            try:
+                filled = await self._fill()
+            except ConnectionError as exc:
+                if self._buffer or not self.used:
+                    raise
+                # A reset instead of a close: a kept-alive connection the server dropped.
+                raise StaleConnection(f"connection reset before an answer: {exc}") from exc
+            if not filled:
                 if not self._buffer and self.used:
                     raise StaleConnection("connection closed before an answer")
                 if not self._buffer:
