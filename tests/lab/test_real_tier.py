@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.test_runtime import MANIFEST
 from tests.scan.conftest import lab_config, observed
 from tests.scan.test_dns import SPF_DISAGREEMENTS, _checkdmarc_dmarc, _checkdmarc_spf
 from tests.scan.test_services import _nmap, _numbers
-from tests.scan.test_tls import DIVERGENCES, _profile_hosts, _sslyze_result_facts
+from tests.scan.test_tls import DIVERGENCES, _profile_hosts, sslyze_scan
 from tests.services import unavailable
 from utsyn.lab.expected import expected_observations
 from utsyn.lab.real.software import missing
@@ -94,12 +95,6 @@ def test_utsyn_agrees_with_sslyze_on_the_real_web_servers(
     real_demo: LabInfo, real_scan: list[TargetResult]
 ) -> None:
     """sslyze against real nginx and Apache, as test_tls compares it with the Python tier."""
-    from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
-    from sslyze.plugins.scan_commands import ScanCommand
-    from sslyze.scanner.models import ScanCommandsExtraArguments, ServerScanRequest
-    from sslyze.scanner.scanner import Scanner as Sslyze
-    from sslyze.server_setting import ServerNetworkLocation
-
     real_hosts = {
         a.host.name
         for a in assign(load_scenario("demo"), SOFTWARE)
@@ -107,31 +102,7 @@ def test_utsyn_agrees_with_sslyze_on_the_real_web_servers(
     }
     hosts = [h for h in _profile_hosts() if h in real_hosts]
     assert len(hosts) >= 5
-    extra = ScanCommandsExtraArguments(
-        certificate_info=CertificateInfoExtraArgument(custom_ca_file=Path(real_demo.ca_file))
-    )
-    commands = {
-        ScanCommand.SSL_3_0_CIPHER_SUITES,
-        ScanCommand.TLS_1_0_CIPHER_SUITES,
-        ScanCommand.TLS_1_1_CIPHER_SUITES,
-        ScanCommand.TLS_1_2_CIPHER_SUITES,
-        ScanCommand.TLS_1_3_CIPHER_SUITES,
-        ScanCommand.CERTIFICATE_INFO,
-    }
-    sslyze = Sslyze(per_server_concurrent_connections_limit=5, concurrent_server_scans_limit=20)
-    sslyze.queue_scans(
-        [
-            ServerScanRequest(
-                server_location=ServerNetworkLocation(h, 443, ip_address=real_demo.addresses[h]),
-                scan_commands=commands,
-                scan_commands_extra_arguments=extra,
-            )
-            for h in hosts
-        ]
-    )
-    theirs: dict[tuple[str, str], object] = {}
-    for result in sslyze.get_results():
-        theirs.update(_sslyze_result_facts(result))
+    theirs = sslyze_scan(real_demo, hosts)
     seen = observed(real_scan)
     disagreements = [
         f"{host} {check}: utsyn {seen[(f'{host}:443', check)].value!r}, sslyze {value!r}"
@@ -203,24 +174,8 @@ def test_products_and_versions_of_real_software_agree_with_nmap(
             assert _numbers(version)[:common] == _numbers(their_version)[:common], software
 
 
-TINY = """
-    name: tiny-real
-    organisations:
-      - slug: provestad
-        name: Prøvestad kommune
-        orgnr: "974760673"
-        sector: municipality
-        county: "46"
-        municipality: "4601"
-        domains: [{name: provestad.test, spf: ["v=spf1 -all"]}]
-        hosts:
-          - name: www.provestad.test
-            ip: 127.171.0.1
-            services:
-              - kind: http
-                port: 8080
-                http: {server: nginx/1.24.0, title: Prøvestad}
-"""
+# test_runtime's one-host scenario, on an address of its own.
+TINY = MANIFEST.replace("prøve", "provestad").replace("127.105.0.1", "127.171.0.1")
 
 
 def test_lab_up_tier_real_status_down_leaves_nothing(tmp_path: Path) -> None:

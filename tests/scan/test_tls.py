@@ -197,13 +197,17 @@ def _profile_hosts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def sslyze_facts(demo_lab: LabInfo) -> dict[tuple[str, str], object]:
+    return sslyze_scan(demo_lab, _profile_hosts())
+
+
+def sslyze_scan(lab: LabInfo, hosts: list[str]) -> dict[tuple[str, str], object]:
+    """sslyze's versions, suites and certificate verdicts for `hosts` (port 443) of a lab."""
     from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
     from sslyze.plugins.scan_commands import ScanCommand
     from sslyze.scanner.models import ScanCommandsExtraArguments, ServerScanRequest
     from sslyze.scanner.scanner import Scanner
     from sslyze.server_setting import ServerNetworkLocation
 
-    hosts = _profile_hosts()
     commands = {
         ScanCommand.SSL_3_0_CIPHER_SUITES,
         ScanCommand.TLS_1_0_CIPHER_SUITES,
@@ -213,11 +217,11 @@ def sslyze_facts(demo_lab: LabInfo) -> dict[tuple[str, str], object]:
         ScanCommand.CERTIFICATE_INFO,
     }
     extra = ScanCommandsExtraArguments(
-        certificate_info=CertificateInfoExtraArgument(custom_ca_file=Path(demo_lab.ca_file))
+        certificate_info=CertificateInfoExtraArgument(custom_ca_file=Path(lab.ca_file))
     )
     requests = [
         ServerScanRequest(
-            server_location=ServerNetworkLocation(h, 443, ip_address=demo_lab.addresses[h]),
+            server_location=ServerNetworkLocation(h, 443, ip_address=lab.addresses[h]),
             scan_commands=commands,
             scan_commands_extra_arguments=extra,
         )

@@ -83,12 +83,12 @@ def _finish(content: Content, spec: HttpSpec, now: datetime) -> Response:
         ("Content-Type", content.content_type),
         ("Content-Length", str(len(content.body))),
         *content.headers,
-        *_configured_headers(spec),
+        *configured_headers(spec),
     ]
     return Response(content.status, headers, content.body)
 
 
-def _configured_headers(spec: HttpSpec) -> list[tuple[str, str]]:
+def configured_headers(spec: HttpSpec) -> list[tuple[str, str]]:
     # Sent verbatim on every response, whatever the scheme: the scanner judges, not the lab.
     pairs = (
         ("X-Powered-By", spec.powered_by),

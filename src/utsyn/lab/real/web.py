@@ -38,6 +38,7 @@ from utsyn.lab.http.pages import (
     well_known,
 )
 from utsyn.lab.http.requests import parse_request
+from utsyn.lab.http.responses import configured_headers
 from utsyn.lab.manifest import Host, Packaging, Service, ServiceKind
 from utsyn.lab.real import tlsprofile
 from utsyn.lab.specs import Exposure, HttpSpec
@@ -78,17 +79,8 @@ def http_of(service: Service) -> HttpSpec:
 
 
 def header_values(spec: HttpSpec) -> list[tuple[str, str]]:
-    """The headers every answer of the site carries, as `lab.http.responses` sends them."""
-    pairs = (
-        ("X-Powered-By", spec.powered_by),
-        ("Strict-Transport-Security", spec.hsts),
-        ("Content-Security-Policy", spec.csp),
-        ("X-Frame-Options", spec.x_frame_options),
-        ("X-Content-Type-Options", spec.x_content_type_options),
-        ("Referrer-Policy", spec.referrer_policy),
-        ("X-XSS-Protection", spec.x_xss_protection),
-    )
-    return [(name, value) for name, value in pairs if value is not None]
+    """The headers every answer of the site carries, exactly as the Python tier sends them."""
+    return configured_headers(spec)
 
 
 def unprintable(spec: HttpSpec) -> str | None:
