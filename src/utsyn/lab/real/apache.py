@@ -109,7 +109,7 @@ class Apache:
         if service.tls is not None and _has_gap(service.tls):
             return "a gap in the TLS versions: mod_ssl serves all between its lowest and highest"
         spec = web.http_of(service)
-        values = [v for _, v in web.header_values(spec)] + [*spec.cookies, spec.redirect or ""]
+        values = web.configured_values(spec)
         if any("\\" in v for v in values):
             return "a header value or redirect has a backslash, which Apache's quoting cannot carry"
         return web.unprintable(spec)

@@ -58,7 +58,7 @@ class Nginx:
         if reason is not None:
             return reason
         spec = web.http_of(service)
-        values = [v for _, v in web.header_values(spec)] + [*spec.cookies, spec.redirect or ""]
+        values = web.configured_values(spec)
         if any("$" in v for v in values):
             return "a header value or redirect has '$', which nginx reads as a variable"
         return web.unprintable(spec)

@@ -83,10 +83,14 @@ def header_values(spec: HttpSpec) -> list[tuple[str, str]]:
     return configured_headers(spec)
 
 
+def configured_values(spec: HttpSpec) -> list[str]:
+    """Every text the site's configuration must carry: header values, cookies, the redirect."""
+    return [v for _, v in header_values(spec)] + list(spec.cookies) + [spec.redirect or ""]
+
+
 def unprintable(spec: HttpSpec) -> str | None:
     """A header value or redirect no configuration file can carry (control characters)."""
-    values = [v for _, v in header_values(spec)] + list(spec.cookies) + [spec.redirect or ""]
-    for value in values:
+    for value in configured_values(spec):
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
             return f"the value {value!r} has control characters"
     return None
