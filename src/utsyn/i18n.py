@@ -20,7 +20,7 @@ from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Literal
 
-from utsyn.errors import ConfigError
+from utsyn.errors import ConfigError, UtsynError
 
 if TYPE_CHECKING:
     from babel.support import Translations
@@ -69,12 +69,24 @@ class Translator:
         return text % variables if variables else text
 
 
+def error_text(error: UtsynError, lang: Language) -> str:
+    """An error's message in `lang`: its message id translated, then its values filled in
+    (an id the catalogue lacks stays English rather than failing)."""
+    return Translator(lang).gettext(error.message, **error.values)
+
+
+def language_or_default(lang: str | None) -> Language:
+    """`lang` if it is a language we have, else the default (for showing an error that may
+    itself be about the language asked for)."""
+    return next((known for known in LANGUAGES if known == lang), DEFAULT_LANGUAGE)
+
+
 def checked_language(lang: str) -> Language:
     """A `--lang` value as a language we have, or a ConfigError naming the choices."""
     for known in LANGUAGES:
         if lang == known:
             return known
-    raise ConfigError(f"unknown language {lang!r}: use {' or '.join(LANGUAGES)}")
+    raise ConfigError("unknown language %(lang)r: use nb or en", lang=lang)
 
 
 # ------------------------------------------------------------------ shared names

@@ -43,6 +43,7 @@ from utsyn.cli import (
 )
 from utsyn.cli.output import console, err_console
 from utsyn.errors import UtsynError
+from utsyn.i18n import error_text, language_or_default
 
 app = typer.Typer(
     help="Utsyn: an open Cyber Risk Score service for the Norwegian public sector.",
@@ -56,10 +57,20 @@ def main() -> None:
     try:
         app()
     except UtsynError as exc:
-        err_console.print(
-            f"[bold red]utsyn:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        text = error_text(exc, language_or_default(_asked_language(sys.argv[1:])))
+        err_console.print(f"[bold red]utsyn:[/] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+
+
+def _asked_language(args: list[str]) -> str | None:
+    """The `--lang` of the command line, read again for the error message: the command that
+    failed may have failed before (or while) taking its options."""
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--lang="):
+            return arg.removeprefix("--lang=")
+    return None
 
 
 @app.command()

@@ -2,7 +2,7 @@
 error page for browsers; never a traceback.
 
 Titles are English message ids, translated into the request's language when the answer
-is written. Messages from `UtsynError`s (the store's and the rating's) are English.
+is written; so are the messages of `UtsynError`s (message id, then its values).
 """
 
 from __future__ import annotations
@@ -122,8 +122,9 @@ def install(app: FastAPI) -> None:
     async def on_utsyn(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, UtsynError)
         status = 422 if isinstance(exc, ConfigError) else 503
-        # The message is the store's own (English), made for the user to act on.
-        problem = Problem(status, _TITLES[status], "%(message)s", message=str(exc))
+        # The error's own message id and values, translated where the problem is shown.
+        problem = Problem(status, _TITLES[status], exc.message)
+        problem.variables = dict(exc.values)
         return problem_response(request, problem)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
