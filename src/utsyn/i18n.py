@@ -108,6 +108,12 @@ SEVERITY_NAMES = {
     "low": N_("Low"),
     "info": N_("Info"),
 }
+# How much work a fix usually takes (`rules.rulebook.Effort`), as the action plan says it.
+EFFORT_NAMES = {
+    "small": N_("Small effort: a setting, a record or a certificate"),
+    "medium": N_("Medium effort: an update or a planned change"),
+    "large": N_("Large effort: a project"),
+}
 # The store's coarse sectors (store.importer.SECTOR_BY_FORM, pipeline._sector).
 SECTOR_NAMES = {
     "state": N_("Central government"),

@@ -15,7 +15,8 @@ from utsyn.lab.expected import expected_results
 from utsyn.lab.scenarios import load_scenario
 from utsyn.lab.targets import from_manifest
 from utsyn.pipeline import rate_all
-from utsyn.rating.explain import best_fixes, diff, impacts, plan
+from utsyn.rating.actions import action_plan
+from utsyn.rating.explain import diff, impacts, plan
 from utsyn.rating.lifecycle import (
     Explanation,
     ExplanationKind,
@@ -59,10 +60,10 @@ def test_impacts_explain_every_lost_point_and_the_planner_agrees() -> None:
     for item in _demo():
         lines = impacts(item.rating)
         assert abs(sum(line.points for line in lines) - item.rating.lost) < 1e-6
-        for rule, gain in best_fixes(item.assessment, BOOK, limit=3):
-            projected = plan(item.assessment, BOOK, [rule])
+        for group in action_plan(item.assessment, BOOK).groups[:3]:
+            projected = plan(item.assessment, BOOK, [group.rule])
             assert projected.projected >= projected.current
-            assert round(projected.projected - projected.current, 1) == gain
+            assert round(projected.projected - projected.current, 1) == group.recover
 
 
 def test_fixing_everything_gives_a_hundred() -> None:
@@ -160,8 +161,8 @@ def test_rating_commands(tmp_path: Path) -> None:
     assert show.returncode == 0, show.stderr
     assert f"{worst.rating.score:.1f}" in show.stdout and worst.rating.grade in show.stdout
     best = _utsyn("rating", "plan", "--scan", str(scan), "--org", worst.org, "--lang", "en")
-    assert "Fixes that give back the most points" in best.stdout
-    rule = best_fixes(worst.assessment, BOOK, 1)[0][0]
+    assert "points when fixed" in best.stdout
+    rule = action_plan(worst.assessment, BOOK).groups[0].rule
     projected = _utsyn("rating", "plan", "--scan", str(scan), "--org", worst.org, "--fix", rule)
     assert projected.returncode == 0 and "→" in projected.stdout
     rulebook = ROOT / "src" / "utsyn" / "rules" / "rulebook.yaml"

@@ -7,8 +7,19 @@ tests skip, or fail when UTSYN_REQUIRE_SERVICES is set.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import uvicorn
+
+from utsyn.store.db import make_engine
+from utsyn.web.app import create_app
+from utsyn.web.settings import WebSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOST = "127.119.0.1"
@@ -24,6 +35,33 @@ LAUNCH_ARGS = [
 ]
 
 
+@contextmanager
+def served(database: Path) -> Iterator[str]:
+    """The app on the SQLite file `database`, served by uvicorn on loopback in a thread."""
+    folder = database.parent
+    engine = make_engine(f"sqlite:///{database}")
+    settings = WebSettings(
+        data_dir=folder / "data", cache_dir=folder / "cache", secret_key="browser-test-" * 4
+    )
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(settings, engine), host=HOST, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+
+
 def log_in_page(page: Any, email: str, then: str = "/oversikt") -> None:
     """Log in through the form, landing on `then`."""
     from .conftest import PASSWORD  # conftest imports this module
@@ -35,12 +73,13 @@ def log_in_page(page: Any, email: str, then: str = "/oversikt") -> None:
     page.wait_for_load_state()
 
 
-def accessible(page: Any, name: str) -> None:
-    """axe-core finds nothing serious or critical; the page is kept as a screenshot."""
+def accessible(page: Any, name: str, full_page: bool = True) -> None:
+    """axe-core finds nothing serious or critical; the page is kept as a screenshot (of the
+    window only, `full_page` False, where the whole page is too tall to draw in time)."""
     from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
     results = Axe().run(page)
     bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     assert not bad, results.generate_report()

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -39,7 +35,7 @@ from utsyn.web.security import hash_password, new_api_token
 from utsyn.web.settings import WebSettings
 
 from ..services import unavailable
-from .browser import CHROMIUM, HOST, LAUNCH_ARGS
+from .browser import CHROMIUM, LAUNCH_ARGS, served
 
 ORG_A = "311239848"  # Østmark fylkeskommune: 12 findings in the demo
 ORG_B = "310961027"  # Statens arkivtilsyn: 12 findings, grade B
@@ -167,25 +163,8 @@ def base_url(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         unavailable(f"{CHROMIUM} is not installed")
     folder = tmp_path_factory.mktemp("browser")
     shutil.copyfile(template_db, folder / "utsyn.db")
-    engine = make_engine(f"sqlite:///{folder / 'utsyn.db'}")
-    settings = WebSettings(
-        data_dir=folder / "data", cache_dir=folder / "cache", secret_key="browser-test-" * 4
-    )
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, engine), host=HOST, port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://{HOST}:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
+    with served(folder / "utsyn.db") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

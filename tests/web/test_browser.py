@@ -44,7 +44,7 @@ def test_overview_matches_the_api_and_drills_down(page: Any) -> None:
     page.click("nav.languages a[lang=en]")
     page.wait_for_load_state()
     assert page.get_attribute("html", "lang") == "en"
-    assert page.locator("#findings-heading").inner_text() == "Findings"
+    assert page.locator("#plan-heading").inner_text() == "What to fix first"
     accessible(page, "scorecard-en")
     page.click("nav.main-nav a")  # the choice is remembered
     assert page.locator("h1").inner_text() == "National overview"
@@ -57,7 +57,9 @@ def test_an_org_admin_explains_a_finding_and_the_score_changes(page: Any) -> Non
     before = number(page.inner_text("#score"))
     rating = page.request.get(f"/api/v1/organisations/{ORG_A}/rating").json()
     assert before == round(rating["score"], 1)
-    first = page.locator("details.explain").first
+    group = page.locator("li.group").first  # a finding is explained from its issue's details
+    group.locator("details.group-details > summary").click()
+    first = group.locator("details.explain").first
     first.locator("summary").click()
     first.locator("select[name=kind]").select_option("accepted_risk")
     first.locator("textarea[name=reason]").fill("Risikoen er vurdert og akseptert av ledelsen.")

@@ -16,7 +16,9 @@ REASON = "Skanneren traff en lokkeside, ikke vår tjeneste."
 
 def test_a_dispute_is_filed_and_reviewed(page: Any, browser: Any, base_url: str) -> None:
     log_in_page(page, A_ADMIN, then=f"/org/{ORG_A}")
-    first = page.locator("details.explain").first
+    group = page.locator("li.group").first  # a finding is disputed from its issue's details
+    group.locator("details.group-details > summary").click()
+    first = group.locator("details.explain").first
     first.locator("summary").click()
     first.locator("select[name=kind]").select_option("false_positive")
     first.locator("textarea[name=reason]").fill(REASON)

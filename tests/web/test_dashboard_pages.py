@@ -60,8 +60,8 @@ def test_the_scorecard_and_scope(client: TestClient) -> None:
     rating = client.get(f"/api/v1/organisations/{ORG_B}/rating").json()
     assert _text_of(own.text, "grade") == rating["grade"]
     assert _text_of(own.text, "score") == f"{rating['score']:.1f}"
-    assert "Findings" in own.text and "How to fix it" in own.text
-    assert 'action="/org/' not in own.text  # a viewer may not explain
+    assert "What to fix first" in own.text and "How to fix it" in own.text
+    assert f'action="/org/{ORG_B}/explain"' not in own.text  # a viewer may not explain
     assert client.get(f"/org/{ORG_A}").status_code == 403
     assert client.get("/org/999999999").status_code == 404
 

@@ -13,11 +13,13 @@ from rich.markup import escape
 from utsyn.cli.options import LangOpt
 from utsyn.cli.output import Words, console, err_console, factor_name, progress_bar, table, words
 from utsyn.errors import ConfigError
-from utsyn.i18n import N_, checked_language
+from utsyn.i18n import EFFORT_NAMES, N_, SEVERITY_NAMES, Language, checked_language
 
 if TYPE_CHECKING:
     from utsyn.pipeline import Rated
+    from utsyn.rating.actions import ActionPlan
     from utsyn.rating.model import Rating
+    from utsyn.rules.rulebook import Rulebook
 
 app = typer.Typer(help="Scores, grades and their explanations.", no_args_is_help=True)
 
@@ -162,18 +164,19 @@ def rating_plan(
     ] = None,
     lang: LangOpt = "nb",
 ) -> None:
-    """Projected score and grade if the chosen findings were fixed (or the best fixes)."""
+    """The action plan: issues in the order to fix them, the points each fix gives back and
+    the way to the next grade (the scorecard's). With --fix: the score if those were fixed."""
     # Lazy (start-up): the rulebook and the scoring cost ~150 ms CPU.
-    from utsyn.rating.explain import best_fixes, plan
+    from utsyn.rating.actions import action_plan
+    from utsyn.rating.explain import plan
     from utsyn.rules.rulebook import load_rulebook
 
     _ = words(lang)
+    language = checked_language(lang)
     book = load_rulebook()
     (item,) = _rated(scan, org)
     if not fix:
-        console.print(_("Fixes that give back the most points:"))
-        for rule, gain in best_fixes(item.assessment, book):
-            console.print(f"  +{gain:4.1f}  {rule}")
+        _print_plan(item.org, action_plan(item.assessment, book), book, language, _)
         return
     result = plan(item.assessment, book, fix)
     if result.unknown:
@@ -183,6 +186,95 @@ def rating_plan(
     fixed = len(result.fixed)
     console.print(
         _("%(now)s → %(then)s by fixing %(count)s finding(s)", now=now, then=then, count=fixed)
+    )
+
+
+def _print_plan(org: str, found: ActionPlan, book: Rulebook, lang: Language, _: Words) -> None:
+    """The plan as the scorecard shows it, in the same words and numbers."""
+    # Lazy (start-up): the report's labels load babel's dates (~75 ms CPU).
+    from utsyn.report.labels import number
+    from utsyn.report.markdown import to_plain
+
+    def title(rule: str) -> str:
+        return escape(to_plain(book.rule(rule).title.get(lang)))
+
+    console.print(f"[bold]{escape(org)}[/]: {number(found.score, lang)} [bold]{found.grade}[/]")
+    console.print(_next_line(found, lang, _))
+    if found.stopped_at_zero:
+        console.print(
+            _(
+                "Together the issues cost %(lost)s points, more than 100, so the score stops at "
+                "0: one fix alone gives back little or nothing until the rest cost less than "
+                "100. The steps show the score as the fixes add up.",
+                lost=number(found.lost, lang),
+            )
+        )
+    steps = {s.rule: (n, s) for n, s in enumerate(found.next.steps if found.next else (), 1)}
+    for n, group in enumerate(found.groups, 1):
+        gain = _("+%(points)s points when fixed", points=number(group.recover, lang))
+        console.print(f"\n{n:>3}. [bold]{title(group.rule)}[/]  [green]{gain}[/]")
+        tags = [_(SEVERITY_NAMES[group.severity]), factor_name(_, group.factor)]
+        if group.effort is not None:
+            tags.append(_(EFFORT_NAMES[group.effort]))
+        if group.cap is not None:
+            tags.append(_("caps the grade at %(grade)s", grade=group.cap))
+        console.print("     " + " · ".join(tags))
+        if group.rule in steps and found.next is not None:
+            step, after = steps[group.rule]
+            towards = _(
+                "Step %(step)s towards %(grade)s: the score becomes %(score)s",
+                step=step,
+                grade=found.next.grade,
+                score=number(after.score, lang),
+            )
+            console.print(f"     {towards}")
+        shown = ", ".join(escape(a) for a in group.assets[:3])
+        more = len(group.assets) - 3
+        rest = " " + _("and %(count)s more", count=more) if more > 0 else ""
+        console.print(
+            "     " + _("Affects %(count)s:", count=len(group.assets)) + f" {shown}{rest}"
+        )
+    if found.potential:
+        products = _(
+            "Possible vulnerabilities to check (no points): %(count)s products",
+            count=len(found.potential),
+        )
+        console.print(f"\n{products}")
+        for item in found.potential:
+            on = _(
+                "%(cves)s CVEs on %(assets)s", cves=len(item.cves), assets=", ".join(item.assets)
+            )
+            console.print(f"  {escape(item.product)}: {escape(on)}")
+    if found.advice:
+        advice = _("Advice that costs no points: %(count)s issues", count=len(found.advice))
+        console.print(f"\n{advice}")
+        for group in found.advice:
+            console.print(f"  {title(group.rule)}")
+
+
+def _next_line(found: ActionPlan, lang: Language, _: Words) -> str:
+    from utsyn.report.labels import number  # lazy: babel's dates, as in _print_plan
+
+    target = found.next
+    if target is None:
+        return _(
+            "A is the best grade. The issues below still cost points; fixing them raises the score."
+        )
+    if not target.reached:
+        return _("No set of the fixes below reaches %(grade)s.", grade=target.grade)
+    score = number(target.steps[-1].score, lang)
+    if len(target.steps) == 1:
+        return _(
+            "To reach %(grade)s, fix the first issue below: the score becomes %(score)s.",
+            grade=target.grade,
+            score=score,
+        )
+    return _(
+        "To reach %(grade)s, fix the first %(count)s issues below, in order: the score "
+        "becomes %(score)s.",
+        grade=target.grade,
+        count=len(target.steps),
+        score=score,
     )
 
 

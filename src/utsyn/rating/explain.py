@@ -142,12 +142,3 @@ def plan(assessment: Assessment, book: Rulebook, fix: Iterable[str]) -> Plan:
         now.score, then.score, now.grade, then.grade, tuple(sorted(set(fixed))),
         tuple(sorted(wanted - matched)),
     )  # fmt: skip
-
-
-def best_fixes(assessment: Assessment, book: Rulebook, limit: int = 10) -> list[tuple[str, float]]:
-    """Rule ids ordered by the points fixing every one of their findings would give back."""
-    now = rate(assessment, book).score
-    gains = []
-    for rule in sorted({f.rule for f in assessment.findings}):
-        gains.append((rule, round(plan(assessment, book, [rule]).projected - now, 1)))
-    return sorted(gains, key=lambda g: (-g[1], g[0]))[:limit]

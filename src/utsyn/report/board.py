@@ -1,9 +1,10 @@
 """The board summary: one organisation's cyber risk on at most two A4 pages, as a PDF.
 
 It reads what the rating produced (the latest score snapshot, the snapshot history, the
-findings' lifecycle) and asks `rating.explain` what fixing each issue would give back; it
-never computes a score of its own. Texts come from the rulebook (a description's first
-sentence is written for leaders) and from `report.labels`.
+findings' lifecycle) and takes its risks from the action plan (`rating.actions`): the same
+issues, order, points and way to the next grade as the scorecard and `utsyn rating plan`;
+it never computes a score of its own. Texts come from the rulebook (Markdown; a
+description's first sentence is written for leaders) and from `report.labels`.
 
 Everything that came from a scanned server (asset names, finding details) reaches the PDF
 through Jinja2 autoescaping, and WeasyPrint may fetch nothing but `data:` URLs.
@@ -12,7 +13,6 @@ through Jinja2 autoescaping, and WeasyPrint may fetch nothing but `data:` URLs.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -25,10 +25,12 @@ from utsyn.errors import ConfigError, UtsynError
 from utsyn.geo import counties
 from utsyn.i18n import Language, checked_language
 from utsyn.portfolio import aggregate
-from utsyn.rating.explain import ImpactLine, area_losses, best_fixes, binding_caps, impacts
+from utsyn.rating.actions import ActionPlan, Group, action_plan
+from utsyn.rating.explain import area_losses, binding_caps
 from utsyn.rating.model import Rating
 from utsyn.report import chart
 from utsyn.report.labels import (
+    effort_names,
     factor_names,
     labels,
     long_date,
@@ -37,9 +39,9 @@ from utsyn.report.labels import (
     severity_name,
     signed,
 )
-from utsyn.rules.model import Assessment
-from utsyn.rules.rulebook import Rule, Rulebook, load_rulebook
-from utsyn.store.assessments import shown_rating
+from utsyn.report.markdown import to_html, to_inline_html
+from utsyn.rules.rulebook import Rulebook, load_rulebook
+from utsyn.store.assessments import shown_rating, with_evidence
 from utsyn.store.models import Finding, Organisation, OrgLatest, ScoreSnapshot
 from utsyn.store.orgs import organisation
 
@@ -56,12 +58,26 @@ class ReportError(UtsynError):
 
 @dataclass(frozen=True)
 class Risk:
+    """One issue of the action plan, in the plan's order."""
+
     rule: str
     title: str
-    meaning: str  # the first sentence of the rule's description: what it means
+    meaning: str  # the first sentence of the rule's description: what it means (Markdown)
     severity: str
+    effort: str | None  # `rules.rulebook.Effort`, when the rulebook states it
     recover: float  # points fixing every finding of this issue gives back
     assets: tuple[str, ...]  # the affected assets, costliest first
+    step: int | None  # its place on the way to the next grade (from 1); None: not needed
+
+
+@dataclass(frozen=True)
+class NextGrade:
+    """The action plan's way to the next grade (None on BoardData: the grade is A)."""
+
+    grade: str
+    steps: int  # the fixes it takes: the first risks, in order
+    score: float  # the score once they are fixed
+    reached: bool
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,7 @@ class BoardData:
     stopped_at_zero: bool
     trend: tuple[chart.TrendPoint, ...]
     risks: tuple[Risk, ...]
+    next_grade: NextGrade | None
     sector: Sector
     min_sector_orgs: int
     changes: Changes
@@ -144,7 +161,8 @@ def board_data(
     shown = shown_rating(session, org)
     if shown is None:
         raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
-    rating, assessment = shown.rating, shown.assessment
+    rating = shown.rating
+    plan = action_plan(with_evidence(session, org, shown.assessment), book)
     losses = area_losses(rating)
     return BoardData(
         lang=language,
@@ -162,7 +180,8 @@ def board_data(
         lost=losses.total,
         stopped_at_zero=losses.stopped_at_zero,
         trend=tuple(_trend(session, org, snap.day)),
-        risks=tuple(_risks(rating, assessment, book, language)),
+        risks=_risks(plan, book, language),
+        next_grade=_next_grade(plan),
         sector=_sector(session, org, min_sector_orgs),
         min_sector_orgs=min_sector_orgs,
         changes=_changes(session, org, snap, since, book, language),
@@ -196,26 +215,31 @@ def _trend(session: Session, org: Organisation, end: date) -> list[chart.TrendPo
     return [chart.TrendPoint(day, score) for day, score in sorted(by_day.items())]
 
 
-def _risks(rating: Rating, assessment: Assessment, book: Rulebook, lang: Language) -> list[Risk]:
-    """Every issue that costs points, the one whose fix gives back most first."""
-    lines: dict[str, list[ImpactLine]] = defaultdict(list)
-    for line in impacts(rating):  # costliest first, so assets come out in that order
-        lines[line.rule].append(line)
-    costs = {p.rule: p.points for p in rating.penalties if p.points > 0}
-    gains = dict(best_fixes(assessment, book, limit=len(costs) or 1))
-    order = sorted(costs, key=lambda r: (-gains.get(r, 0.0), -costs[r], r))
-    return [_risk(book.rule(r), gains.get(r, 0.0), lines[r], lang) for r in order]
+def _risks(plan: ActionPlan, book: Rulebook, lang: Language) -> tuple[Risk, ...]:
+    """Every issue that costs points, in the action plan's order."""
+    steps = {s.rule: n for n, s in enumerate(plan.next.steps if plan.next else (), 1)}
+    return tuple(_risk(g, book, lang, steps.get(g.rule)) for g in plan.groups)
 
 
-def _risk(rule: Rule, gain: float, lines: list[ImpactLine], lang: Language) -> Risk:
+def _risk(group: Group, book: Rulebook, lang: Language, step: int | None) -> Risk:
+    rule = book.rule(group.rule)
     return Risk(
         rule=rule.id,
         title=rule.title.get(lang),
         meaning=first_sentence(rule.description.get(lang)),
         severity=str(rule.severity),
-        recover=gain,
-        assets=tuple(dict.fromkeys(line.asset for line in lines)),
+        effort=str(group.effort) if group.effort else None,
+        recover=group.recover,
+        assets=group.assets,
+        step=step,
     )
+
+
+def _next_grade(plan: ActionPlan) -> NextGrade | None:
+    if plan.next is None:
+        return None
+    last = plan.next.steps[-1].score if plan.next.steps else plan.score
+    return NextGrade(plan.next.grade, len(plan.next.steps), last, plan.next.reached)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÆØÅ0-9«\"(])")
@@ -309,6 +333,8 @@ def _environment() -> Environment:
     env.filters["number"] = number
     env.filters["signed"] = signed
     env.filters["long_date"] = long_date
+    env.filters["md"] = to_html  # the rulebook's Markdown, sanitised
+    env.filters["md_inline"] = to_inline_html
     return env
 
 
@@ -320,6 +346,7 @@ def render_html(data: BoardData, detail: Detail = DETAILS[0]) -> str:
         t=labels(data.lang),
         detail=detail,
         factor_names=factor_names(data.lang),
+        effort_names=effort_names(data.lang),
         sector_label=sector_name(data.sector.sector, data.lang),
         trend_svg=chart.trend_svg(list(data.trend), data.rated_on, data.lang),
         severity=lambda s: severity_name(s, data.lang),

@@ -11,7 +11,15 @@ from datetime import date
 
 from babel.dates import format_date
 
-from utsyn.i18n import FACTOR_NAMES, N_, SEVERITY_NAMES, Language, Translator, name_of
+from utsyn.i18n import (
+    EFFORT_NAMES,
+    FACTOR_NAMES,
+    N_,
+    SEVERITY_NAMES,
+    Language,
+    Translator,
+    name_of,
+)
 
 _LABELS = {
     "title": N_("Cyber risk – board summary"),
@@ -47,7 +55,24 @@ _LABELS = {
         "so that no single organisation can be singled out."
     ),
     "risks": N_("The most important risks"),
-    "risks_intro": N_("Ordered by the points fixing them gives back; Utsyn describes the fixes."),
+    "risks_intro": N_(
+        "Issues that cap the grade come first, then the ones whose fix gives back the most "
+        "points. The points are what the score gains when every finding of the issue is fixed; "
+        "Utsyn describes the fixes."
+    ),
+    "next_one": N_("To reach %(grade)s, fix the first issue below: the score becomes %(score)s."),
+    "next_many": N_(
+        "To reach %(grade)s, fix the first %(count)s issues below, in order: the score "
+        "becomes %(score)s."
+    ),
+    "next_none": N_("No set of the fixes below reaches %(grade)s."),
+    "next_best": N_(
+        "A is the best grade. The issues below still cost points; fixing them raises the score."
+    ),
+    "step": N_("Step %(step)s towards %(grade)s"),
+    "risks_more": N_(
+        "The whole action plan, %(count)s issues in all, is on the scorecard in Utsyn."
+    ),
     "no_risks": N_("No finding lowers the score now."),
     "recover": N_("+%(points)s points when fixed"),
     "affected": N_("Affects %(count)s %(noun)s"),
@@ -87,6 +112,12 @@ def factor_names(lang: Language) -> dict[str, str]:
     """Each factor's name in `lang` (the names the dashboard and the CLI use)."""
     t = Translator(lang)
     return {key: t.gettext(message) for key, message in FACTOR_NAMES.items()}
+
+
+def effort_names(lang: Language) -> dict[str, str]:
+    """What fixing takes, by `rules.rulebook.Effort` (the action plan's words)."""
+    t = Translator(lang)
+    return {key: t.gettext(message) for key, message in EFFORT_NAMES.items()}
 
 
 def severity_name(severity: str, lang: Language) -> str:

@@ -53,6 +53,15 @@ ROLE_NAMES: dict[Role, dict[str, str]] = {
 }
 
 
+class Effort(StrEnum):
+    """What fixing an issue usually takes: a hint for planning the work, never part of the
+    score (the action plan shows it beside the points a fix gives back)."""
+
+    SMALL = "small"  # a setting, a DNS record or a certificate: hours
+    MEDIUM = "medium"  # an update, or a change to test or agree on first: days
+    LARGE = "large"  # a project, such as rewriting a site's scripts: weeks
+
+
 class RoleRule(_Strict):
     """A rule's severity for one role, and why it differs."""
 
@@ -72,6 +81,7 @@ class Rule(_Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
     factor: Factor
     severity: Severity
+    effort: Effort | None = None  # None: not stated (a rulebook from before the field)
     outcomes: tuple[Outcome, ...] = Field(min_length=1)
     csf: tuple[str, ...] = Field(min_length=1)
     title: Text

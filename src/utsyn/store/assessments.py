@@ -8,7 +8,7 @@ score snapshot give one answer (design: `store.models.OrgAssessment`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -18,7 +18,7 @@ from utsyn.rating.codec import assets_from_json, assets_to_json, rating_from_jso
 from utsyn.rating.model import Rating
 from utsyn.rules.model import Assessment, Asset
 from utsyn.store.dialect import upsert
-from utsyn.store.models import Organisation, OrgAssessment
+from utsyn.store.models import Finding, Organisation, OrgAssessment
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,19 @@ def shown_rating(session: Session, org: Organisation) -> Shown | None:
         return None
     assessment = Assessment(org.orgnr, stored.assets, stored.rating.findings)
     return Shown(stored.rating, assessment, stored.rated)
+
+
+def with_evidence(session: Session, org: Organisation, assessment: Assessment) -> Assessment:
+    """The assessment with each finding's evidence from its row (a saved rating keeps none):
+    the action plan reads the CVEs of potential vulnerabilities from it."""
+    rows = session.execute(
+        select(Finding.key, Finding.evidence).where(Finding.org_id == org.id)
+    ).all()
+    evidence = {key: text for key, text in rows}
+    findings = tuple(
+        replace(f, evidence=evidence.get(f.key, f.evidence)) for f in assessment.findings
+    )
+    return Assessment(assessment.org, assessment.assets, findings)
 
 
 def load(session: Session, org: Organisation) -> Stored | None:

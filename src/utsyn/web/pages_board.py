@@ -16,6 +16,7 @@ from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 from utsyn.report import board, chart
 from utsyn.report.labels import (
+    effort_names,
     factor_names,
     labels,
     long_date,
@@ -58,6 +59,7 @@ def board_summary(
             r.rule: book.rule(r.rule).remediation.get(lang) for r in risks if book.has(r.rule)
         },
         "factor_names": factor_names(data.lang),
+        "effort_names": effort_names(data.lang),
         "sector_label": sector_name(data.sector.sector, data.lang),
         # Our own drawing from numbers and escaped labels: Markup, not scanned text.
         "trend_svg": chart.trend_svg(list(data.trend), data.rated_on, data.lang),

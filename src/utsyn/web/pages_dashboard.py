@@ -29,18 +29,20 @@ from starlette.responses import RedirectResponse, Response
 from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
 from utsyn.geo import counties
-from utsyn.i18n import FACTOR_NAMES, SECTOR_NAMES, SEVERITY_NAMES
+from utsyn.i18n import EFFORT_NAMES, FACTOR_NAMES, SECTOR_NAMES, SEVERITY_NAMES
 from utsyn.pipeline import rate_organisation
 from utsyn.portfolio import aggregate
 from utsyn.rating import lifecycle
+from utsyn.rating.actions import action_plan
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store import findings, reads, scorecards
-from utsyn.store.assessments import shown_rating
+from utsyn.store.assessments import shown_rating, with_evidence
 from utsyn.store.models import Portfolio
 from utsyn.web import charts, custom_scorecards
 from utsyn.web.deps import DbSession, Principal, context
 from utsyn.web.i18n import N_, Language, Translator, request_language
 from utsyn.web.pages import PageOrganisation, PagePrincipal, to_own_organisation
+from utsyn.web.plan import checked_filter, shown_plan
 from utsyn.web.problems import Problem
 from utsyn.web.ratings import ShownFinding, shown_findings
 from utsyn.web.templates import render
@@ -175,13 +177,26 @@ def overview(
 
 @router.get("/org/{orgnr}")
 def scorecard(
-    request: Request, principal: PagePrincipal, org: PageOrganisation, session: DbSession
+    request: Request,
+    principal: PagePrincipal,
+    org: PageOrganisation,
+    session: DbSession,
+    area: str = "",
+    severity: str = "",
 ) -> Response:
+    """The grade and score, the action plan (filtered by ?area= and ?severity=), the points
+    lost by area, the trend and the custom scorecards."""
+    chosen = checked_filter(area, severity)
     book, now = context(request).book, now_utc()
     lang = request_language(request)
     saved = shown_rating(session, org)
     rating = saved.rating if saved is not None else None
     shown = shown_findings(session, org, rating, book, now) if rating is not None else []
+    plan = None
+    if saved is not None:
+        plan = shown_plan(
+            action_plan(with_evidence(session, org, saved.assessment), book), shown, book, chosen
+        )
     history = list(reversed(reads.snapshots(session, org, HISTORY_DAYS, 0).items))
     score_label = Translator(lang).gettext("Score")
     ctx = {
@@ -198,6 +213,8 @@ def scorecard(
         "kind_names": KIND_NAMES,
         "explain_days": EXPLAIN_DAYS,
         "explained": request.query_params.get("explained") == "1",
+        "plan": plan,
+        "effort_names": EFFORT_NAMES,
     }
     return render(request, "scorecard.html", ctx)
 
@@ -247,7 +264,7 @@ def explain_finding(
     except ConfigError as exc:
         raise Problem(400, N_("Bad request"), N_("This finding cannot be explained.")) from exc
     rate_organisation(session, org.orgnr, context(request).book)
-    return RedirectResponse(f"/org/{org.orgnr}?explained=1#findings", status_code=303)
+    return RedirectResponse(f"/org/{org.orgnr}?explained=1#plan", status_code=303)
 
 
 @router.get("/issue/{rule_id}")

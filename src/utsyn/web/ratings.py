@@ -1,9 +1,9 @@
 """What the views show of ratings, always as `rating/` produced it.
 
 Views never compute a score themselves: they show the rating saved when the organisation
-was last rated (`store.assessments.shown_rating`), and the planner is `rating.explain.plan` on the
-assessment behind it. This module only joins that rating's per-finding points with the
-stored findings for display.
+was last rated (`store.assessments.shown_rating`), and the action plan is
+`rating.actions.action_plan` on the assessment behind it (`web.plan`). This module only joins
+that rating's per-finding points with the stored findings for display.
 """
 
 from __future__ import annotations

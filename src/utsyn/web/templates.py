@@ -1,7 +1,8 @@
 """HTML rendering: Jinja2 with autoescaping always on, gettext in the request's language.
 
 Everything a scanned server sent (titles, banners, evidence) reaches pages as plain
-strings and is escaped by autoescaping; nothing here marks such text safe. Templates live
+strings and is escaped by autoescaping; nothing here marks such text safe. The rulebook's
+texts are the one exception: Markdown, made safe HTML by `report.markdown`. Templates live
 in `web/templates/` and extend `base.html`; see `render` for what every template gets.
 """
 
@@ -19,7 +20,9 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from utsyn.rating.explain import area_losses, binding_caps
+from utsyn.report.markdown import to_html, to_inline_html
 from utsyn.rules.rulebook import load_rulebook
+from utsyn.web.evidence import readable
 from utsyn.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, Language, request_language, translations
 from utsyn.web.sessions import ensure_session
 
@@ -48,6 +51,10 @@ def environment() -> Environment:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     # How a rating is explained: the same functions as `utsyn rating show` and the board.
     env.globals |= {"area_losses": area_losses, "binding_caps": binding_caps, "rule_title": _title}
+    # The rulebook's texts are Markdown, sanitised to a few tags (`report.markdown`); a
+    # finding's evidence is shown as facts (`web.evidence`), every value escaped.
+    env.filters |= {"md": to_html, "md_inline": to_inline_html}
+    env.globals["evidence"] = readable
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -50,9 +51,16 @@ def hit(
     outcome: Outcome, asset: str, o: Observation | None, detail: str = "", *, check: str = ""
 ) -> Hit:
     """The outcome read from observation `o`; `check` names what was looked for when the
-    outcome is its absence (a missing header), so that every hit says where it came from."""
-    evidence = (o.evidence or f"{o.check} = {o.value!r}") if o is not None else ""
+    outcome is its absence (a missing header), so that every hit says where it came from.
+
+    Without a server's own words, the evidence is `<check> = <value as JSON>`: readable in
+    an export, and read back into facts by the dashboard (`web.evidence`)."""
+    evidence = (o.evidence or f"{o.check} = {_json(o.value)}") if o is not None else ""
     return Hit(outcome, asset, evidence[:500], detail, o.check if o is not None else check)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 def by_value(view: TargetView, check: str, table: Mapping[str, Outcome]) -> Iterator[Hit]:

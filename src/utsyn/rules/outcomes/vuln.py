@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -57,6 +58,14 @@ def vulnerabilities(view: TargetView) -> Iterator[Hit]:
     for asset in sorted(versioned - vulnerable):
         evidence = "no known vulnerability for this version"
         yield Hit(Outcome.VULN_NONE_KNOWN, asset, evidence, check="service.product")
+
+
+_CVE_ID = re.compile(r"\bCVE-\d{4}-\d{4,}\b")
+
+
+def potential_cves(evidence: str) -> tuple[str, ...]:
+    """The CVEs a potential finding's evidence lists (`_potential_evidence` writes them)."""
+    return tuple(sorted(set(_CVE_ID.findall(evidence))))
 
 
 def _product_version(fact: Mapping[str, Any]) -> str:
