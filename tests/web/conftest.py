@@ -157,6 +157,7 @@ def bearer(session: Session, email: str, days: int = 30) -> dict[str, str]:
 
 
 def audit_actions(session: Session) -> list[tuple[str, str, str]]:
+    session.commit()  # a new snapshot: the app wrote since this session last read
     session.expire_all()
     rows = session.scalars(select(AuditLog).order_by(AuditLog.id))
     return [(r.actor, r.action, r.subject) for r in rows]

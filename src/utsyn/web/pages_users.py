@@ -207,7 +207,14 @@ def _holder(session: Session, token: str) -> User:
 @router.get("/nytt-passord/{token}")
 def reset_page(request: Request, session: DbSession, token: ResetToken) -> Response:
     user = _holder(session, token)
-    return render(request, "password_reset.html", {"principal": None, "email": user.email})
+    return _reset_form(request, user.email)
+
+
+def _reset_form(
+    request: Request, email: str, error: str | None = None, done: bool = False
+) -> Response:
+    ctx = {"principal": None, "email": email, "error": error, "done": done}
+    return render(request, "password_reset.html", ctx, 400 if error else 200)
 
 
 @router.post("/nytt-passord/{token}")
@@ -231,10 +238,9 @@ def reset_password(
         except ConfigError as exc:
             error = error_text(exc, lang)
     if error is not None:
-        ctx = {"principal": None, "email": user.email, "error": error}
-        return render(request, "password_reset.html", ctx, 400)
+        return _reset_form(request, user.email, error)
     now = now_utc()
     if users.use_reset(session, token_hash(token), hash_password(password), now) is None:
         raise Problem(404, N_("Not found"), N_("This link has just been used."))
     context(request).throttle.succeeded(session, user.email, client_address(request), now)
-    return render(request, "password_reset.html", {"principal": None, "done": True})
+    return _reset_form(request, user.email, done=True)

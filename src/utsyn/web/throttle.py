@@ -20,8 +20,10 @@ The rule (defaults in brackets, settings in `web.settings`):
   user's usual address not at all, while a guesser spread over many addresses still gets
   about one guess a minute per account;
 - a failure is forgotten after `UTSYN_LOGIN_FORGET_HOURS` [24] without another for the
-  same key; a correct password clears the account's counts (never the address's: an
-  attacker must not reset their address by logging in to an account of their own).
+  same key; a correct password clears only the count of that account from that address:
+  not the address's (an attacker must not reset their address by logging in to an account
+  of their own) and not the account-wide one (the user logging in must not hand a
+  spread-out guesser a fresh set of free tries; that wait is short anyway).
 
 A throttled attempt is answered 429 with Retry-After before the password is checked (so it
 is not counted either) and audited `login:throttled`.
@@ -67,7 +69,7 @@ class LoginThrottle:
 
     def succeeded(self, session: Session, account: str, address: str, now: datetime) -> None:
         with one_transaction(session):
-            logins.clear(session, [_pair(account, address), _account(account)])
+            logins.clear(session, [_pair(account, address)])
             logins.forget_addresses(session, now - self.known)
             if self.known:
                 logins.note_success(session, account, address, now)
