@@ -20,6 +20,7 @@ from .conftest import (
     A_VIEWER,
     ADMIN,
     ANALYST,
+    B_VIEWER,
     ORG_A,
     PASSWORD,
     audit_actions,
@@ -284,3 +285,15 @@ def test_guessing_from_elsewhere_cannot_lock_a_user_out(
     assert int(elsewhere.headers["retry-after"]) <= settings.login_account_max_wait_seconds
     # Nor do the guesses hold up another account, from the guesser's address or any.
     assert _try(app, guesser, A_ADMIN, PASSWORD) == 303
+
+
+def test_guessing_behind_a_shared_address_spares_its_regular_users(
+    settings: WebSettings, engine: Engine
+) -> None:
+    app = create_app(settings, engine)
+    office = "192.0.2.20"
+    assert _try(app, office, A_ADMIN, PASSWORD) == 303  # a regular of the office
+    for n in range(settings.login_attempts_per_address):
+        assert _try(app, office, f"guess{n}@x.test", "wrong") == 400
+    assert _try(app, office, B_VIEWER, PASSWORD) == 429  # new here: the address waits
+    assert _try(app, office, A_ADMIN, PASSWORD) == 303

@@ -44,7 +44,6 @@ OrgOpt = Annotated[
 
 @contextmanager
 def _database() -> Iterator[Session]:
-    # Lazy (start-up): the store costs ~830 ms CPU with the web's security module.
     from utsyn.store.db import open_session
 
     with open_session() as session:
@@ -52,7 +51,6 @@ def _database() -> Iterator[Session]:
 
 
 def _settings() -> WebSettings:
-    # Lazy (start-up): the web's settings module brings pydantic's web dependencies.
     from utsyn.web.settings import WebSettings
 
     return WebSettings()
@@ -75,7 +73,6 @@ def users_add(
     lang: LangOpt = "nb",
 ) -> None:
     """Add a local account (the password is asked for, never given on the command line)."""
-    # Lazy (start-up): the store and the password hashing (argon2, zxcvbn) cost ~830 ms CPU.
     from utsyn.store import users
     from utsyn.store.orgs import organisation
     from utsyn.web.passwords import check_password
@@ -106,7 +103,7 @@ def users_list(lang: LangOpt = "nb") -> None:
     from utsyn.store.models import Organisation
 
     _ = words(lang)
-    shown = table(None, _("E-mail"), _("Role"), _("Organisation number"), _("Status"))
+    shown = table(None, _("E-mail"), _("Role"), _("Organisation number"), _("Access"))
     with _database() as session:
         for user in users.list_users(session, 1_000_000, 0)[0]:
             org = session.get(Organisation, user.org_id) if user.org_id is not None else None
@@ -205,7 +202,7 @@ def users_tokens(email: EmailArg, lang: LangOpt = "nb") -> None:
     from utsyn.store import users
 
     _ = words(lang)
-    shown = table(None, "id", _("Name"), _("Created"), _("Expires"), _("Last used"))
+    shown = table(None, _("Token id"), _("Name"), _("Created"), _("Expires"), _("Last used"))
     with _database() as session:
         for token in users.tokens_of(session, _user(session, email)):
             used = token.last_used.strftime("%Y-%m-%d %H:%M") if token.last_used else ""

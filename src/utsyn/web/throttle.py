@@ -14,11 +14,15 @@ The rule (defaults in brackets, settings in `web.settings`):
   account from that address only;
 - **per account from anywhere**: from the `UTSYN_LOGIN_ATTEMPTS_PER_ACCOUNT`th [5th]
   failure for one account from all addresses together, the doubling stops at
-  `UTSYN_LOGIN_ACCOUNT_MAX_WAIT_SECONDS` [60 s]; and it does not apply at all to an address
-  the account logged in from within `UTSYN_LOGIN_KNOWN_DAYS` [90]. So guessing from
-  elsewhere delays a correct login from a new address by a minute at most, and from the
-  user's usual address not at all, while a guesser spread over many addresses still gets
-  about one guess a minute per account;
+  `UTSYN_LOGIN_ACCOUNT_MAX_WAIT_SECONDS` [60 s]. So guessing from elsewhere delays a
+  correct login from a new address by a minute at most, while a guesser spread over many
+  addresses still gets about one guess a minute per account;
+- **known addresses**: an address the account logged in from within
+  `UTSYN_LOGIN_KNOWN_DAYS` [90] is spared the per-address and the account-wide waits (not
+  the wait of that account from that address). So guessing from elsewhere does not delay
+  a user at their usual address at all, nor do guesses at other accounts from a shared
+  address (an office's NAT) keep its regular users out. Only someone guessing this very
+  account from this very address can make its user wait there;
 - a failure is forgotten after `UTSYN_LOGIN_FORGET_HOURS` [24] without another for the
   same key; a correct password clears only the count of that account from that address:
   not the address's (an attacker must not reset their address by logging in to an account
@@ -55,9 +59,9 @@ class LoginThrottle:
 
     def retry_after(self, session: Session, account: str, address: str, now: datetime) -> int:
         """Seconds before this attempt may be checked; 0 when it may be now."""
-        keys = [_address(address), _pair(account, address)]
+        keys = [_pair(account, address)]
         if not logins.known_address(session, account, address, now - self.known):
-            keys.append(_account(account))
+            keys += [_address(address), _account(account)]
         return logins.blocked_for(session, keys, now)
 
     def failed(self, session: Session, account: str, address: str, now: datetime) -> None:
