@@ -84,7 +84,7 @@ def _fill_accounts(session: Session, org: models.Organisation) -> None:
                 name="ci",
                 token_hash=hashlib.sha256(b"t").hexdigest(),
                 created=T0,
-                expires=None,
+                expires=T0 + timedelta(days=90),
                 last_used=T0,
             ),
             models.PortfolioMember(portfolio_id=portfolio.id, org_id=org.id),
@@ -101,7 +101,23 @@ def _fill_accounts(session: Session, org: models.Organisation) -> None:
     )
     session.flush()
     _fill_feeds(session)
+    _fill_logins(session, user.id)
     session.commit()
+
+
+def _fill_logins(session: Session, user_id: int) -> None:
+    """Reset links, logouts and login back-off (web/accounts.py, store/logins.py)."""
+    later = T0 + timedelta(hours=1)
+    session.add_all(
+        [
+            models.PasswordReset(user_id=user_id, token_hash="0" * 64, created=T0, expires=later),
+            models.SessionRevocation(sid_hash="1" * 64, until=later),
+            models.LoginThrottle(
+                key="address:192.0.2.1", failures=3, last_failure=T0, blocked_until=later
+            ),
+            models.LoginAddress(account="a@x.test", address="192.0.2.1", last_success=T0),
+        ]
+    )
 
 
 def _fill_feeds(session: Session) -> None:

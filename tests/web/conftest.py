@@ -110,6 +110,8 @@ def settings(tmp_path: Path) -> WebSettings:
         secret_key="test-secret-" * 4,
         login_attempts_per_account=5,
         login_attempts_per_address=20,
+        # Long enough that no test outruns it on a loaded machine.
+        login_first_wait_seconds=30,
     )
 
 
@@ -140,17 +142,18 @@ def log_in(client: TestClient, email: str, password: str = PASSWORD) -> None:
     assert answer.status_code == 303, answer.text
 
 
-def bearer(session: Session, email: str, days: int | None = 30) -> dict[str, str]:
+def bearer(session: Session, email: str, days: int = 30) -> dict[str, str]:
     """An API token for the account, made through the store as `utsyn users token` does."""
     user = users.user_by_email(session, email)
     assert user is not None
     token, digest = new_api_token()
-    expires = now_utc() + timedelta(days=days) if days is not None else None
-    users.add_token(session, user, "test", digest, now_utc(), expires)
+    expires = now_utc() + timedelta(days=days)
+    users.add_token(session, user, "test", digest, now_utc(), expires, "test")
     return {"Authorization": f"Bearer {token}"}
 
 
 def audit_actions(session: Session) -> list[tuple[str, str, str]]:
+    session.commit()  # a new snapshot: the app wrote since this session last read
     session.expire_all()
     rows = session.scalars(select(AuditLog).order_by(AuditLog.id))
     return [(r.actor, r.action, r.subject) for r in rows]

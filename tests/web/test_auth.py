@@ -165,14 +165,19 @@ def test_bearer_tokens_authenticate_and_are_exempt_from_csrf(
 ) -> None:
     headers = bearer(session, ADMIN)
     assert client.get("/api/v1/me", headers=headers).json()["role"] == "national_admin"
-    made = client.post("/api/v1/tokens", json={"name": "ci"}, headers=headers)
+    log_in(client, ADMIN)  # tokens are made over a password session (a token cannot)
+    csrf = {"X-CSRF-Token": csrf_of(client.get("/").text)}
+    made = client.post("/api/v1/tokens", json={"name": "ci"}, headers=csrf)
     assert made.status_code == 201
     token = made.json()["token"]
     stored = session.scalars(select(ApiToken).where(ApiToken.id == made.json()["id"])).one()
     assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    client.cookies.clear()
     listed = client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"}).json()
     assert {t["name"] for t in listed} == {"test", "ci"}
     assert all("token" not in t for t in listed)  # shown once, never again
+    revoked = client.delete(f"/api/v1/tokens/{listed[0]['id']}", headers=headers)
+    assert revoked.status_code == 204  # changes over a bearer token need no CSRF token
 
 
 def test_bad_expired_and_revoked_tokens_are_refused(client: TestClient, session: Session) -> None:

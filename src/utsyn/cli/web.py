@@ -33,5 +33,7 @@ def serve(
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
         server_header=False,  # no product banner (the leakage rules would flag a version)
-        proxy_headers=True,  # X-Forwarded-Proto from a local proxy makes cookies Secure
+        # The app believes X-Forwarded-* from UTSYN_TRUSTED_PROXIES only (`web.app`); uvicorn's
+        # own handling would believe any client on 127.0.0.1.
+        proxy_headers=False,
     )

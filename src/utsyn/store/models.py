@@ -251,6 +251,8 @@ class User(Base):
         ForeignKey("organisation.id", ondelete="SET NULL"), index=True
     )
     created: Mapped[datetime]
+    # A disabled account cannot log in and its sessions and tokens stop working at once.
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class ApiToken(Base):
@@ -261,8 +263,50 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex, never the token
     created: Mapped[datetime]
-    expires: Mapped[datetime | None]
+    expires: Mapped[datetime]  # every token expires (`UTSYN_TOKEN_MAX_DAYS` at most)
     last_used: Mapped[datetime | None]
+
+
+class PasswordReset(Base):
+    """A one-time link to set a new password: its SHA-256 only, used once, then spent."""
+
+    __tablename__ = "password_reset"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime]
+    expires: Mapped[datetime]
+
+
+class SessionRevocation(Base):
+    """A logged-out session id (its SHA-256), kept until its cookie would have lapsed."""
+
+    __tablename__ = "session_revocation"
+
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginThrottle(Base):
+    """Failed logins of one key (`address:…`, `pair:…`, `account:…`) and its back-off."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    blocked_until: Mapped[datetime | None]
+
+
+class LoginAddress(Base):
+    """An address an account logged in from: exempt from the account-wide back-off."""
+
+    __tablename__ = "login_address"
+
+    account: Mapped[str] = mapped_column(String(254), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_success: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Portfolio(Base):

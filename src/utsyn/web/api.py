@@ -9,7 +9,7 @@ take `limit` and `offset` and say the `total`. Texts follow `?lang=` or Accept-L
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -24,7 +24,7 @@ from utsyn.rules.rulebook import Rule
 from utsyn.store import findings, reads, users
 from utsyn.store.assessments import Shown, shown_rating
 from utsyn.store.models import ApiToken, Asset, Explanation, Organisation, OrgLatest, User
-from utsyn.web import disputes, verify
+from utsyn.web import accounts, disputes, verify
 from utsyn.web.deps import Admin, CurrentPrincipal, DbSession, Gettext, Lang, Principal, context
 from utsyn.web.i18n import N_, Language
 from utsyn.web.problems import Problem, ProblemDetails, not_found
@@ -54,7 +54,6 @@ from utsyn.web.schemas import (
     VerificationRecord,
     VerifyOut,
 )
-from utsyn.web.security import new_api_token
 
 PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": ProblemDetails, "content": {"application/problem+json": {}}}
@@ -505,7 +504,7 @@ def get_rule(
 # ------------------------------------------------------------------ tokens
 
 
-def _token(token: ApiToken) -> TokenOut:
+def token_out(token: ApiToken) -> TokenOut:
     return TokenOut(
         id=token.id,
         name=token.name,
@@ -518,26 +517,46 @@ def _token(token: ApiToken) -> TokenOut:
 @router.get("/tokens", response_model=list[TokenOut], summary="The caller's API tokens")
 def list_tokens(principal: CurrentPrincipal, session: DbSession) -> list[TokenOut]:
     user = _user(session, principal)
-    return [_token(t) for t in users.tokens_of(session, user)]
+    return [token_out(t) for t in users.tokens_of(session, user)]
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=201, summary="Make an API token")
-def post_token(body: TokenIn, principal: CurrentPrincipal, session: DbSession) -> TokenCreated:
-    """The token is in this answer only; Utsyn keeps its SHA-256."""
+@router.post(
+    "/tokens",
+    response_model=TokenCreated,
+    status_code=201,
+    summary="Make an API token (with a password session only: a token cannot make tokens)",
+)
+def post_token(
+    body: TokenIn, principal: CurrentPrincipal, session: DbSession, request: Request
+) -> TokenCreated:
+    """The token is in this answer only; Utsyn keeps its SHA-256. Every token expires."""
+    require_password_session(principal)
+    settings = context(request).settings
     user = _user(session, principal)
-    now = now_utc()
-    expires = now + timedelta(days=body.days) if body.days else None
-    token, digest = new_api_token()
-    row = users.add_token(session, user, body.name, digest, now, expires)
-    users.audit(session, principal.email, "token:create", f"token/{row.id}", now)
-    return TokenCreated(**_token(row).model_dump(), token=token)
+    token, row = accounts.make_token(
+        session, settings, user, body.name, body.days, principal.email, now_utc()
+    )
+    return TokenCreated(**token_out(row).model_dump(), token=token)
 
 
-@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=204,
+    summary="Revoke an API token (one's own; a national admin any)",
+)
 def delete_token(token_id: RowId, principal: CurrentPrincipal, session: DbSession) -> None:
-    if not users.revoke_token(session, _user(session, principal), token_id):
+    owner = None if principal.is_admin else _user(session, principal)
+    if not users.revoke_token(session, token_id, owner, principal.email, now_utc()):
         raise not_found()
-    users.audit(session, principal.email, "token:revoke", f"token/{token_id}", now_utc())
+
+
+def require_password_session(principal: Principal) -> None:
+    if principal.via != "session":
+        raise Problem(
+            403,
+            N_("Forbidden"),
+            N_("An API token cannot do this: log in with your password."),
+        )
 
 
 def _user(session: Session, principal: Principal) -> User:

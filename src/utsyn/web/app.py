@@ -1,11 +1,18 @@
 """The web application: `create_app` builds it; `utsyn serve` runs it with uvicorn.
 
-    request ─▶ security headers ─▶ language cookie ─▶ session cookie ─▶ CSRF guard ─▶ route
-                (every answer)                        (signed, sliding)  (app-wide dependency)
+    request ─▶ trusted proxy ─▶ security headers ─▶ language cookie ─▶ session cookie
+               (only if named)   (every answer)                         (signed, sliding)
+            ─▶ CSRF guard ─▶ route
+               (app-wide dependency)
+
+Proxies: `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from the addresses in
+`UTSYN_TRUSTED_PROXIES` (none by default; uvicorn's own proxy handling, which trusts
+127.0.0.1, is off in `utsyn serve`): otherwise any client could pick the address it is
+throttled by.
 
 Routers: `auth` (login, logout), `pages` (front page, security.txt), `pages_dashboard`
-(overview, scorecards), `api` and
-`api_dashboards` (/api/v1).
+(overview, scorecards), `pages_users` (accounts, password reset links), `api`,
+`api_dashboards` and `api_users` (/api/v1).
 Static files are served from `web/static` under /static.
 """
 
@@ -16,6 +23,7 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
 from starlette.responses import RedirectResponse, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from utsyn import __version__
 from utsyn.rules.rulebook import load_rulebook
@@ -25,6 +33,7 @@ from utsyn.web import (
     api_alerts,
     api_dashboards,
     api_scorecards,
+    api_users,
     auth,
     pages,
     pages_alerts,
@@ -36,15 +45,17 @@ from utsyn.web import (
     pages_portfolios,
     pages_reports,
     pages_scorecards,
+    pages_users,
     problems,
 )
 from utsyn.web.deps import WebContext
 from utsyn.web.i18n import language_cookie_middleware
 from utsyn.web.pages import LoginRequired
-from utsyn.web.security import LoginThrottle, security_headers_middleware
+from utsyn.web.security import security_headers_middleware
 from utsyn.web.sessions import SessionCodec, session_middleware
 from utsyn.web.settings import WebSettings
 from utsyn.web.templates import static_files
+from utsyn.web.throttle import LoginThrottle
 
 API_DESCRIPTION = """\
 Utsyn's REST API: organisations, their ratings, findings, score history, the score
@@ -78,6 +89,8 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     app.middleware("http")(session_middleware(web.codec))
     app.middleware("http")(language_cookie_middleware())
     app.middleware("http")(security_headers_middleware())
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(pages_dashboard.router)
@@ -94,6 +107,8 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     app.include_router(pages_portfolios.router)
     app.include_router(pages_scorecards.router)
     app.include_router(api_scorecards.router)
+    app.include_router(pages_users.router)
+    app.include_router(api_users.router)
     app.mount("/static", static_files(), name="static")
     return app
 
@@ -109,11 +124,7 @@ def _context(settings: WebSettings, engine: Engine) -> WebContext:
             idle_seconds=settings.session_minutes * 60,
             max_seconds=settings.session_max_hours * 3600,
         ),
-        throttle=LoginThrottle(
-            settings.login_attempts_per_account,
-            settings.login_attempts_per_address,
-            settings.login_window_seconds,
-        ),
+        throttle=LoginThrottle(settings),
     )
 
 

@@ -36,4 +36,11 @@ def serve_dashboard(port: int) -> None:
 
     from utsyn.web.app import create_app
 
-    uvicorn.run(create_app(), host="127.0.0.1", port=port, server_header=False, log_level="warning")
+    uvicorn.run(
+        create_app(),
+        host="127.0.0.1",
+        port=port,
+        server_header=False,
+        log_level="warning",
+        proxy_headers=False,  # X-Forwarded-* only from UTSYN_TRUSTED_PROXIES (`web.app`)
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -25,14 +26,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from utsyn.clock import now_utc
 from utsyn.rules.rulebook import Rulebook
-from utsyn.store import users
+from utsyn.store import logins, users
 from utsyn.store.models import Organisation, User
 from utsyn.store.reads import Scope
 from utsyn.web.i18n import N_, Language, Translator, request_language
 from utsyn.web.problems import Problem
-from utsyn.web.security import LoginThrottle, token_hash
-from utsyn.web.sessions import SessionCodec, current_session, password_tag
+from utsyn.web.security import token_hash
+from utsyn.web.sessions import (
+    SessionCodec,
+    current_session,
+    password_tag,
+    replace_session,
+    sid_hash,
+)
 from utsyn.web.settings import WebSettings
+from utsyn.web.throttle import LoginThrottle
 
 NATIONAL_ROLES = frozenset({"national_admin", "national_analyst"})
 EDITOR_ROLES = frozenset({"national_admin", "org_admin"})
@@ -102,19 +110,26 @@ def find_principal(request: Request, session: Session) -> Principal | None:
     """The bearer token's owner, or the session's user; None when anonymous.
 
     A request with an Authorization header is judged by it alone: a bad token is not
-    rescued by a session cookie.
+    rescued by a session cookie. A disabled account is nobody, by token or by session.
     """
+    now = now_utc()
     token = bearer_token(request)
     if token is not None:
-        user = users.user_by_token(session, token_hash(token), now_utc())
+        max_age = timedelta(days=context(request).settings.token_max_days)
+        user = users.user_by_token(session, token_hash(token), now, max_age)
         return Principal.of(user, "token") if user is not None else None
     if request.headers.get("authorization"):
         return None
     web_session = current_session(request)
     if web_session is None or web_session.user_id is None:
         return None
+    if logins.session_revoked(session, sid_hash(web_session.sid), now):
+        replace_session(request, None)  # a logout: forms get a fresh anonymous session
+        return None
     user = users.user_by_id(session, web_session.user_id)
-    if user is None or password_tag(user.password_hash) != web_session.password_tag:
+    if user is None or user.disabled:
+        return None
+    if password_tag(user.password_hash) != web_session.password_tag:
         return None
     return Principal.of(user, "session")
 

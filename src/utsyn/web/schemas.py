@@ -222,19 +222,50 @@ class RuleOut(BaseModel):
 
 class TokenIn(BaseModel):
     name: Annotated[FreeText, Field(min_length=1, max_length=100)]
-    days: int | None = Field(default=90, ge=1, le=365, description="Lifetime; null: no expiry.")
+    days: int = Field(
+        default=90,
+        ge=1,
+        le=365,
+        description="Lifetime in days; every token expires, at most UTSYN_TOKEN_MAX_DAYS.",
+    )
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
     created: datetime
-    expires: datetime | None
+    expires: datetime
     last_used: datetime | None
 
 
 class TokenCreated(TokenOut):
     token: str = Field(description="Shown this once; only its SHA-256 is kept.")
+
+
+Role = Literal["national_admin", "national_analyst", "org_admin", "org_viewer"]
+OrgNr = Annotated[str, Field(pattern=r"^[0-9]{9}$", description="Organisation number.")]
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    role: Role
+    orgnr: str | None
+    disabled: bool
+    created: datetime
+
+
+class UserPatch(BaseModel):
+    """What to change; what is left out stays. An organisation role needs `orgnr`."""
+
+    role: Role | None = None
+    orgnr: OrgNr | None = None
+    disabled: bool | None = None
+
+
+class ResetOut(BaseModel):
+    url: str = Field(description="The one-time link that sets a new password; shown once.")
+    expires: datetime
 
 
 class GradeShareOut(BaseModel):

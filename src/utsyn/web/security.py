@@ -1,9 +1,6 @@
-"""Secrets and defences: password hashes, API tokens, CSRF tokens, login throttling and
-the security headers of every response.
-
-Login throttling is kept in memory: it is exact for one process (`utsyn serve` runs one)
-and per process when several serve behind a balancer, where the per-account limit then
-multiplies by the number of processes. A shared store (Redis) would make it global.
+"""Secrets and defences: password hashes, API tokens, CSRF tokens, reset links and the
+security headers of every response. (Login throttling:
+`web.throttle`; the password policy: `web.passwords`.)
 """
 
 from __future__ import annotations
@@ -11,9 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 from argon2 import PasswordHasher
@@ -22,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 API_TOKEN_PREFIX = "utsyn_"
-MIN_PASSWORD_LENGTH = 12
 
 # No inline script or style anywhere: pages load /static files only.
 CONTENT_SECURITY_POLICY = (
@@ -100,6 +93,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def new_reset_token() -> tuple[str, str]:
+    """A new password reset token (for the link, shown once) and the SHA-256 hex stored."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
 def new_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
@@ -109,64 +108,3 @@ def same_secret(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-class LoginThrottle:
-    """Failed logins per account and per client address in a sliding window (in memory)."""
-
-    MAX_KEYS = 10_000
-
-    def __init__(
-        self,
-        per_account: int,
-        per_address: int,
-        window: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.per_account = per_account
-        self.per_address = per_address
-        self.window = window
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()  # sync endpoints run in a thread pool
-
-    def retry_after(self, account: str, address: str) -> int:
-        """Seconds to wait before the next attempt may be checked; 0 when it may now."""
-        with self._lock:
-            now = self.clock()
-            waits = [
-                self._wait(f"account:{account}", self.per_account, now),
-                self._wait(f"address:{address}", self.per_address, now),
-            ]
-        return max(waits)
-
-    def failed(self, account: str, address: str) -> None:
-        with self._lock:
-            now = self.clock()
-            if len(self._failures) > self.MAX_KEYS:
-                self._prune(now)
-            for key in (f"account:{account}", f"address:{address}"):
-                self._failures.setdefault(key, deque()).append(now)
-
-    def _prune(self, now: float) -> None:
-        # Keys of accounts and addresses that never came back are dropped here.
-        for key in list(self._failures):
-            self._wait(key, 1, now)
-
-    def succeeded(self, account: str) -> None:
-        """A correct password clears the account's failures (not the address's)."""
-        with self._lock:
-            self._failures.pop(f"account:{account}", None)
-
-    def _wait(self, key: str, limit: int, now: float) -> int:
-        times = self._failures.get(key)
-        if times is None:
-            return 0
-        while times and now - times[0] >= self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]  # memory stays bounded by recent failures
-            return 0
-        if len(times) < limit:
-            return 0
-        return max(1, int(self.window - (now - times[0])) + 1)

@@ -5,17 +5,18 @@ user id, the login time and a tag of the user's password hash. It is signed (its
 HMAC-SHA1 over the key from `UTSYN_SECRET_KEY`), so it cannot be forged or altered, and
 re-signed at most once a minute while in use, so it lapses `session_minutes` after the last
 request. A login rotates the id and the CSRF token; a logout revokes the id. A password
-change ends every session of the account (the tag no longer matches).
+change ends every session of the account (the tag no longer matches); disabling the
+account ends them too (`deps.find_principal` checks the account on every request).
 
-Revoked ids are kept in memory until they would have lapsed anyway: exact for one
-process; with several processes a logged-out cookie stays valid on the others until it
-lapses (at most `session_minutes`).
+Revoked ids (their SHA-256) are kept in the database (`store.logins`) until their cookies
+would have lapsed anyway, so a logged-out cookie stays dead after a restart and on every
+process behind a balancer. Only logged-in sessions are checked: an anonymous session
+carries nothing but a CSRF token.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -54,19 +55,22 @@ class WebSession:
         return session
 
 
+def sid_hash(sid: str) -> str:
+    """What the database keeps of a revoked session id."""
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+
 def password_tag(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
 
 
 class SessionCodec:
-    """Signs and checks session cookies; remembers revoked ids (see the module docstring)."""
+    """Signs and checks session cookies (revocations: see the module docstring)."""
 
     def __init__(self, key: str, idle_seconds: int, max_seconds: int) -> None:
         self._serializer = URLSafeTimedSerializer(key, salt="utsyn.session")
         self.idle_seconds = idle_seconds
         self.max_seconds = max_seconds
-        self._revoked: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def dumps(self, session: WebSession) -> str:
         payload = {
@@ -88,7 +92,7 @@ class SessionCodec:
         except (BadSignature, SignatureExpired):
             return None
         session = _from_payload(payload, signed.timestamp())
-        if session is None or self.is_revoked(session.sid):
+        if session is None:
             return None
         if (
             session.user_id is not None
@@ -96,17 +100,6 @@ class SessionCodec:
         ):
             return None  # the absolute limit, however active the session was
         return session
-
-    def revoke(self, sid: str) -> None:
-        with self._lock:
-            now = time.time()
-            self._revoked = {s: t for s, t in self._revoked.items() if t > now}
-            self._revoked[sid] = now + self.idle_seconds
-
-    def is_revoked(self, sid: str) -> bool:
-        with self._lock:
-            until = self._revoked.get(sid)
-        return until is not None and until > time.time()
 
 
 def _from_payload(payload: object, signed_at: float) -> WebSession | None:
@@ -136,7 +129,8 @@ def ensure_session(request: Request) -> WebSession:
     return session
 
 
-def replace_session(request: Request, session: WebSession) -> None:
+def replace_session(request: Request, session: WebSession | None) -> None:
+    """Put `session` in the request's place (None: the cookie's was revoked)."""
     request.state.web_session = session
 
 

@@ -7,14 +7,23 @@
 | `UTSYN_SESSION_MAX_HOURS` | 12 | and this long after the login, whatever the activity |
 | `UTSYN_DNS_SERVERS` | unset | name servers (comma-separated IPs) for footprint verification |
 | `UTSYN_DNS_PORT` | 53 | their port |
-| `UTSYN_LOGIN_ATTEMPTS_PER_ACCOUNT` | 5 | failed logins per account per window |
-| `UTSYN_LOGIN_ATTEMPTS_PER_ADDRESS` | 20 | failed logins per client address per window |
-| `UTSYN_LOGIN_WINDOW_SECONDS` | 900 | the window |
+| `UTSYN_LOGIN_ATTEMPTS_PER_ACCOUNT` | 5 | failed logins of an account before a wait |
+| `UTSYN_LOGIN_ATTEMPTS_PER_ADDRESS` | 20 | failed logins from an address before a wait |
+| `UTSYN_LOGIN_FIRST_WAIT_SECONDS` | 1 | the first wait; each failure after it doubles it |
+| `UTSYN_LOGIN_MAX_WAIT_SECONDS` | 3600 | the longest wait of an address, or of an account there |
+| `UTSYN_LOGIN_ACCOUNT_MAX_WAIT_SECONDS` | 60 | the longest wait imposed from elsewhere |
+| `UTSYN_LOGIN_FORGET_HOURS` | 24 | failures are forgotten after this long without one |
+| `UTSYN_LOGIN_KNOWN_DAYS` | 90 | an address an account logged in from stays known |
+| `UTSYN_TRUSTED_PROXIES` | unset | proxies (IPs or networks) whose `X-Forwarded-*` count |
+| `UTSYN_TOKEN_MAX_DAYS` | 365 | the longest lifetime of an API token |
+| `UTSYN_PASSWORD_RESET_HOURS` | 24 | a password reset link works this long, once |
+| `UTSYN_PUBLIC_URL` | `http://127.0.0.1:8000` | where users reach Utsyn (reset links) |
 | `UTSYN_SECURITY_CONTACT` | `mailto:security@utsyn.example` | Contact: of security.txt |
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -36,15 +45,38 @@ class WebSettings(Settings):
     dns_timeout: float = Field(default=3.0, gt=0, le=30)
     login_attempts_per_account: int = Field(default=5, ge=1)
     login_attempts_per_address: int = Field(default=20, ge=1)
-    login_window_seconds: int = Field(default=900, ge=1)
+    login_first_wait_seconds: int = Field(default=1, ge=1, le=3600)
+    login_max_wait_seconds: int = Field(default=3600, ge=1, le=24 * 3600)
+    login_account_max_wait_seconds: int = Field(default=60, ge=1, le=3600)
+    login_forget_hours: int = Field(default=24, ge=1, le=24 * 30)
+    login_known_days: int = Field(default=90, ge=0, le=3650)
+    # No proxy is trusted unless named: any client could otherwise choose its own address.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    token_max_days: int = Field(default=365, ge=1, le=365)
+    password_reset_hours: int = Field(default=24, ge=1, le=24 * 14)
+    public_url: str = "http://127.0.0.1:8000"
     security_contact: str = "mailto:security@utsyn.example"
 
-    @field_validator("dns_servers", mode="before")
+    @field_validator("dns_servers", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            ipaddress.ip_network(proxy, strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// address")
+        return value.rstrip("/")
 
     def signing_key(self) -> str:
         """The configured key, or one made once and kept beside the data (mode 0600)."""
