@@ -32,7 +32,7 @@ def system_nameservers(path: Path = Path("/etc/resolv.conf")) -> tuple[str, ...]
 
 def checked_scope(scope: str) -> str:
     if scope not in ("internet", "lab"):
-        raise ConfigError(f"--scope must be 'internet' or 'lab', not {scope!r}")
+        raise ConfigError("--scope must be 'internet' or 'lab', not %(scope)r", scope=scope)
     return scope
 
 

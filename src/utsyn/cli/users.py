@@ -42,7 +42,9 @@ def users_add(
     _ = words(lang)
     password = _read_password(password_stdin, _)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ConfigError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+        raise ConfigError(
+            "a password has at least %(length)s characters", length=MIN_PASSWORD_LENGTH
+        )
     with open_session() as session:
         org_id = organisation(session, org).id if org else None
         user = users.add_user(session, email, hash_password(password), role, org_id, now_utc())
@@ -72,7 +74,7 @@ def users_token(
     with open_session() as session:
         user = users.user_by_email(session, email)
         if user is None:
-            raise ConfigError(f"no user {email}")
+            raise ConfigError("no user %(email)s", email=email)
         now = now_utc()
         token, digest = new_api_token()
         expires = now + timedelta(days=days) if days > 0 else None

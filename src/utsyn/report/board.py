@@ -143,7 +143,9 @@ def board_data(
     snap = _latest_snapshot(session, org)
     shown = shown_rating(session, org)
     if shown is None:
-        raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
+        raise ConfigError(
+            "organisation %(orgnr)s has not been rated yet: scan it first", orgnr=org.orgnr
+        )
     rating, assessment = shown.rating, shown.assessment
     losses = area_losses(rating)
     return BoardData(
@@ -177,7 +179,9 @@ def _binding_caps(rating: Rating, book: Rulebook, lang: Language) -> tuple[str, 
 def _latest_snapshot(session: Session, org: Organisation) -> ScoreSnapshot:
     latest = session.get(OrgLatest, org.id)
     if latest is None:
-        raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
+        raise ConfigError(
+            "organisation %(orgnr)s has not been rated yet: scan it first", orgnr=org.orgnr
+        )
     return session.get_one(ScoreSnapshot, latest.snapshot_id)
 
 
@@ -340,7 +344,11 @@ def render_pdf(data: BoardData) -> bytes:
         if len(document.pages) <= MAX_PAGES:
             pdf: bytes = document.write_pdf()
             return pdf
-    raise ReportError(f"the board summary of {data.orgnr} does not fit on {MAX_PAGES} pages")
+    raise ReportError(
+        "the board summary of %(orgnr)s does not fit on %(pages)s pages",
+        orgnr=data.orgnr,
+        pages=MAX_PAGES,
+    )
 
 
 def board_pdf(

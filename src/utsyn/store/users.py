@@ -32,17 +32,19 @@ def add_user(
 ) -> User:
     """A new local account; national roles belong to no organisation, the others to one."""
     if role not in ROLES:
-        raise ConfigError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        raise ConfigError(
+            "unknown role %(role)r; one of %(choices)s", role=role, choices=", ".join(ROLES)
+        )
     if role in NATIONAL_ROLES and org_id is not None:
-        raise ConfigError(f"a {role} belongs to no organisation: leave out --org")
+        raise ConfigError("a %(role)s belongs to no organisation: leave out --org", role=role)
     if role not in NATIONAL_ROLES and org_id is None:
-        raise ConfigError(f"a {role} belongs to an organisation: give --org ORGNR")
+        raise ConfigError("a %(role)s belongs to an organisation: give --org ORGNR", role=role)
     email = normal_email(email)
     if "@" not in email:
-        raise ConfigError(f"{email!r} is not an e-mail address")
+        raise ConfigError("%(email)r is not an e-mail address", email=email)
     with atomic(session):
         if user_by_email(session, email) is not None:
-            raise ConfigError(f"a user {email} exists already")
+            raise ConfigError("a user %(email)s exists already", email=email)
         user = User(email=email, password_hash=password_hash, role=role, org_id=org_id, created=now)
         session.add(user)
     return user
