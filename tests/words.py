@@ -64,16 +64,22 @@ def error_calls() -> Iterator[tuple[str, ast.Call]]:
                 yield f"{path.relative_to(PACKAGE)}:{node.lineno}", node
 
 
-def help_texts() -> set[str]:
-    """Every help text of the command line: each command's and group's, each option's and
-    argument's, as Typer hands them to click."""
-    found: set[str] = set()
+def help_texts(command: Any = None) -> dict[str, str]:
+    """Every help text of the command line (by default as Typer hands them to click, in
+    English), by where it is shown: each command's and group's, each option's and
+    argument's, `--help` included."""
+    found: dict[str, str] = {}
 
-    def walk(command: Any) -> None:
-        found.update(t for t in (command.help, command.short_help) if t)
-        found.update(p.help for p in command.params if getattr(p, "help", None))
-        for sub in getattr(command, "commands", {}).values():
-            walk(sub)
+    def walk(command: Any, path: str) -> None:
+        for kind, text in (("help", command.help), ("short help", command.short_help)):
+            if text:
+                found[f"{path} ({kind})"] = text
+        help_option = command.get_help_option(typer.Context(command))
+        for param in [*command.params, help_option]:
+            if getattr(param, "help", None):
+                found[f"{path} {param.name}"] = param.help
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
 
-    walk(typer.main.get_command(app))
+    walk(command or typer.main.get_command(app), "utsyn")
     return found

@@ -24,7 +24,8 @@ def _messages_in_use() -> set[str]:
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     found = extract_from_dir(str(PACKAGE), method_map, options, keywords=keywords)
-    return {message for _, _, message, _, _ in found if isinstance(message, str)} | help_texts()
+    in_code = {message for _, _, message, _, _ in found if isinstance(message, str)}
+    return in_code | set(help_texts().values())
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

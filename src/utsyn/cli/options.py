@@ -12,7 +12,7 @@ from utsyn.errors import ConfigError
 if TYPE_CHECKING:
     from utsyn.scan.family import ScanConfig
 
-LangOpt = Annotated[str, typer.Option("--lang", help="nb (default) or en.")]
+LangOpt = Annotated[str, typer.Option("--lang", envvar="UTSYN_LANG", help="nb (default) or en.")]
 OrgnrOpt = Annotated[str, typer.Option("--org", help="Organisation number.")]
 ScopeOpt = Annotated[str, typer.Option(help="internet, or lab (loopback only).")]
 ResolverOpt = Annotated[

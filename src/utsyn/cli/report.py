@@ -55,7 +55,10 @@ def export(
         str | None, typer.Option("--portfolio", help="Portfolio name (or its id).")
     ] = None,
     lang: Annotated[
-        str, typer.Option("--lang", help="nb (default) or en: words and rule titles.")
+        str,
+        typer.Option(
+            "--lang", envvar="UTSYN_LANG", help="nb (default) or en: words and rule titles."
+        ),
     ] = "nb",
     tlp: Annotated[
         str, typer.Option("--tlp", help="STIX marking: amber+strict (default), amber, red.")
