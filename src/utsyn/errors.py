@@ -4,9 +4,12 @@ An error carries a message id (English, with `%(name)s` placeholders) and the va
 in, as gettext wants them: `ConfigError("no organisation %(orgnr)s", orgnr=orgnr)`. `str()`
 gives the English text (logs, tests); where the error is shown to a user — the CLI's `main`,
 the web's problem handler — `utsyn.i18n.error_text` translates the id from the catalogues
-and then fills in the values. So a message id is a literal, never an f-string:
-`tests/test_error_words.py` reads every raise in `src/` and fails on an f-string id or on an
-id the catalogues lack or leave untranslated.
+and then fills in the values; a value that is itself an error (a wrapped cause) is
+translated too. So a message id is a literal, never an f-string: `tests/test_error_words.py`
+reads every raise in `src/` and fails on an id that is not a literal or whose placeholders
+lack their values, `tests/web/test_i18n.py` on an id the catalogues lack or leave
+untranslated. Only the scanner's errors whose text is stored as evidence, never shown as a
+word of the interface, stay English (listed with their reason in `tests/words.py`).
 
 The CLI maps each class to an exit code and prints the message without a traceback.
 """

@@ -72,7 +72,16 @@ class Translator:
 def error_text(error: UtsynError, lang: Language) -> str:
     """An error's message in `lang`: its message id translated, then its values filled in
     (an id the catalogue lacks stays English rather than failing)."""
-    return Translator(lang).gettext(error.message, **error.values)
+    return Translator(lang).gettext(error.message, **error_values(error, lang))
+
+
+def error_values(error: UtsynError, lang: Language) -> dict[str, object]:
+    """An error's values to fill into its message in `lang`: a value that is itself an
+    error (the cause, wrapped: "DNS lookup failed: %(reason)s") is translated too."""
+    return {
+        name: error_text(value, lang) if isinstance(value, UtsynError) else value
+        for name, value in error.values.items()
+    }
 
 
 def language_or_default(lang: str | None) -> Language:

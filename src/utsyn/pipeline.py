@@ -286,6 +286,12 @@ def load_scan(path: Path) -> tuple[list[Footprint], list[TargetResult]]:
         data = json.loads(path.read_text(encoding="utf-8"))
         return read_report(data)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the scan report ({exc.strerror})") from exc
+        raise ConfigError(
+            "%(path)s: cannot read the scan report (%(reason)s)", path=path, reason=exc.strerror
+        ) from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a scan report written by `utsyn scan -o`: {exc}") from exc
+        raise ConfigError(
+            "%(path)s: not a scan report written by `utsyn scan -o`: %(reason)s",
+            path=path,
+            reason=exc,
+        ) from exc

@@ -108,7 +108,7 @@ def test_lab_up_detach_status_down(tmp_path: Path) -> None:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: www.provestad.test\r\nConnection: close\r\n\r\n")
             assert b"nginx/1.24.0" in sock.recv(65536)
         again = utsyn("lab", "up", "--scenario", str(manifest), "--detach")
-        assert again.returncode == 3 and "already running" in again.stderr
+        assert again.returncode == 3 and "kjører allerede" in again.stderr
     finally:
         down = utsyn("lab", "down")
     assert down.returncode == 0, down.stderr

@@ -175,4 +175,4 @@ def test_rating_commands(tmp_path: Path) -> None:
     )
     assert both.returncode == 0 and "2026.12.0" in both.stdout
     missing = _utsyn("rating", "show", "--scan", str(tmp_path / "nope.json"))
-    assert missing.returncode == 2 and "cannot read the scan report" in missing.stderr
+    assert missing.returncode == 2 and "kan ikke lese skannerapporten" in missing.stderr

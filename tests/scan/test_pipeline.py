@@ -91,12 +91,12 @@ def test_bad_scan_arguments_are_named() -> None:
         [sys.executable, "-m", "utsyn", "scan", "not a host!", "--resolver", "127.53.0.1"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert out.returncode == 2 and "not a host name" in out.stderr
+    assert out.returncode == 2 and "er ikke et vertsnavn" in out.stderr
     both = subprocess.run(
         [sys.executable, "-m", "utsyn", "scan", "a.test", "--scenario", "demo"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert both.returncode == 2 and "one of them" in both.stderr
+    assert both.returncode == 2 and "ett av dem" in both.stderr
 
 
 def test_products_become_rated_vulnerabilities(demo_results: list[TargetResult]) -> None:

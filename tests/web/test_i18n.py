@@ -5,27 +5,28 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
-import utsyn
+from tests.words import ENGLISH_ONLY, PACKAGE, error_classes, help_texts
 from utsyn.i18n import LANGUAGES, Language, Translator, catalogue_path
 from utsyn.web.i18n import LANGUAGE_COOKIE, accept_language
 
-PACKAGE = Path(utsyn.__file__).parent
-
 
 def _messages_in_use() -> set[str]:
-    """Every `_()`, `gettext()` and `N_()` message in the package's code and web templates."""
-    keywords = {**DEFAULT_KEYWORDS, "N_": None}
+    """Every `_()`, `gettext()` and `N_()` message in the package's code and web templates,
+    every error's message id (the first argument of an error class, see utsyn.errors; the
+    scanner's evidence-only errors aside) and every help text of the command line."""
+    errors = {name: (1,) for name in error_classes() - ENGLISH_ONLY.keys()}
+    keywords = {**DEFAULT_KEYWORDS, "N_": None, **errors}
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     found = extract_from_dir(str(PACKAGE), method_map, options, keywords=keywords)
-    return {message for _, _, message, _, _ in found if isinstance(message, str)}
+    in_code = {message for _, _, message, _, _ in found if isinstance(message, str)}
+    return in_code | set(help_texts().values())
 
 
 def _error_ids() -> set[str]:
@@ -55,15 +56,16 @@ def test_every_message_in_use_is_translated(lang: Language) -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_translations_keep_the_placeholders(lang: Language) -> None:
-    """A `%(name)s` lost or misspelt in translation would fail only when that text is shown."""
+    """A `%(name)s` (or `%(name)r`) lost or misspelt in translation would fail only when that
+    text is shown."""
     with (PACKAGE / catalogue_path(lang)).open("rb") as po:
         catalog = read_po(po)
     changed = [
         m.id
         for m in catalog
         if m.id
-        and sorted(re.findall(r"%\(\w+\)s", str(m.id)))
-        != sorted(re.findall(r"%\(\w+\)s", str(m.string)))
+        and sorted(re.findall(r"%\(\w+\)\w", str(m.id)))
+        != sorted(re.findall(r"%\(\w+\)\w", str(m.string)))
     ]
     assert changed == []
 

@@ -94,7 +94,13 @@ def test_without_name_servers_verification_is_unavailable(
     asset = client.post(ASSETS, json={"kind": "domain", "value": "x.ostmarkfk.test"}, headers=admin)
     answer = client.post(f"{ASSETS}/{asset.json()['id']}/verify", headers=admin)
     assert answer.status_code == 503
-    assert "UTSYN_DNS_SERVERS" in answer.json()["detail"]
+    # The cause is translated inside the message that wraps it.
+    nb = "DNS-oppslaget mislyktes: ingen navnetjenere er satt opp (UTSYN_DNS_SERVERS)"
+    assert answer.json()["detail"] == nb
+    english = {**admin, "Accept-Language": "en"}
+    answer = client.post(f"{ASSETS}/{asset.json()['id']}/verify", headers=english)
+    en = "DNS lookup failed: no name servers configured (UTSYN_DNS_SERVERS)"
+    assert answer.status_code == 503 and answer.json()["detail"] == en
 
 
 def test_dns_servers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

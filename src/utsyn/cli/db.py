@@ -60,7 +60,7 @@ def db_import(
 
     _ = words(lang)
     if not source.is_file():
-        raise ConfigError(f"{source}: no such file")
+        raise ConfigError("%(path)s: no such file", path=source)
     with open_session() as session, source.open(encoding="utf-8") as fp:
         rows = import_jsonl(session, fp)
     console.print(_("Imported %(rows)s rows from %(file)s.", rows=rows, file=escape(str(source))))

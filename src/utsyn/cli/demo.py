@@ -21,7 +21,6 @@ from utsyn.cli.output import Words, console, err_console, progress_bar, table, w
 from utsyn.cli.scan import ScanRequest, prepare_scenario
 from utsyn.clock import now_utc
 from utsyn.errors import LabError
-from utsyn.web.demo import DEMO_EMAIL, ensure_demo_user, serve_dashboard
 
 if TYPE_CHECKING:
     from utsyn.lab.manifest import Manifest
@@ -170,6 +169,10 @@ def _print(
 
 def _serve(console: Console, port: int, _: Words) -> None:
     """The dashboard until Ctrl-C; the lab in its thread serves on behind it."""
+    # Lazy (start-up): the demo login (the store, and argon2 hashing a dummy password at
+    # import) costs ~770 ms CPU, which every other command would pay.
+    from utsyn.web.demo import DEMO_EMAIL, ensure_demo_user, serve_dashboard
+
     password = ensure_demo_user()
     url = f"http://127.0.0.1:{port}/"
     console.print(

@@ -121,7 +121,7 @@ def run_discover(orgnr: str, config: ScanConfig, _: Words) -> None:
         org = organisation(session, orgnr)
         domains = [a.value for a in org_assets(session, org) if a.kind == "domain"]
         if not domains:
-            raise ConfigError(f"organisation {orgnr} has no domain to start from")
+            raise ConfigError("organisation %(orgnr)s has no domain to start from", orgnr=orgnr)
         found = asyncio.run(_discover(domains, config, certificate_names(session, org)))
         added = add_candidates(session, org, found, now_utc())
     shown = table(
@@ -182,7 +182,9 @@ def set_state(orgnr: str, value: str, state: str, _: Words) -> None:
         org = organisation(session, orgnr)
         match = [a for a in org_assets(session, org) if a.value == value.lower().rstrip(".")]
         if not match:
-            raise ConfigError(f"{value} is not in the footprint of {orgnr}")
+            raise ConfigError(
+                "%(name)s is not in the footprint of %(orgnr)s", name=value, orgnr=orgnr
+            )
         for asset in match:
             set_asset_state(session, asset, state, now_utc())
     console.print(f"{escape(value)}: {_(STATES[state])}")
@@ -222,7 +224,9 @@ def verify(orgnr: str, name: str, servers: tuple[str, ...], port: int, _: Words)
         value = name.lower().rstrip(".")
         match = [a for a in org_assets(session, org) if a.value == value]
         if not match:
-            raise ConfigError(f"{name} is not in the footprint of {orgnr}")
+            raise ConfigError(
+                "%(name)s is not in the footprint of %(orgnr)s", name=name, orgnr=orgnr
+            )
         asset = match[0]
         if asset.verification_token is None:
             set_verification_token(session, asset, secrets.token_urlsafe(24))
@@ -232,7 +236,7 @@ def verify(orgnr: str, name: str, servers: tuple[str, ...], port: int, _: Words)
         try:
             values = txt.txt_values(txt.record_name(value), servers, port, timeout=3.0)
         except txt.VerificationUnavailable as exc:
-            raise ConfigError(f"DNS lookup failed: {exc}") from exc
+            raise ConfigError("DNS lookup failed: %(reason)s", reason=exc) from exc
         if not txt.is_verified(values, token):
             console.print(
                 _("Not verified yet. Publish this record, then run again:") + f"\n  {record}"

@@ -44,7 +44,6 @@ TierOpt = Annotated[
         "express the manifest (nginx, Apache, Postfix, OpenSSH, BIND), Python for the rest.",
     ),
 ]
-TIERS = ("python", "real")
 
 
 def checked_tier(tier: str) -> Literal["python", "real"]:
@@ -52,7 +51,7 @@ def checked_tier(tier: str) -> Literal["python", "real"]:
         return "python"
     if tier == "real":
         return "real"
-    raise ConfigError(f"--tier {tier!r}: use {' or '.join(TIERS)}")
+    raise ConfigError("--tier %(tier)r: use python or real", tier=tier)
 
 
 def state_dir() -> Path:
@@ -92,7 +91,9 @@ def lab_up(
     chosen = checked_tier(tier)
     existing = read_state(state_file())
     if existing is not None:
-        raise LabError(f"a lab is already running (pid {existing[0]}); `utsyn lab down` first")
+        raise LabError(
+            "a lab is already running (pid %(pid)s); `utsyn lab down` first", pid=existing[0]
+        )
     source = source_for(scenario, orgs, seed)
     manifest = load_source(source)
     if detach:
@@ -168,7 +169,7 @@ def _detach(source: str, options: list[str], _: Words) -> None:
     wait_for(ready, timeout=60)
     if child.poll() is not None:
         tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise LabError(f"the lab did not start:\n{tail}")
+        raise LabError("the lab did not start:\n%(log)s", log=tail)
     console.print(
         _("[green]Lab up[/] in the background (pid %(pid)s); log: %(log)s", pid=child.pid, log=log)
     )

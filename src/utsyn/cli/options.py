@@ -12,7 +12,7 @@ from utsyn.errors import ConfigError
 if TYPE_CHECKING:
     from utsyn.scan.family import ScanConfig
 
-LangOpt = Annotated[str, typer.Option("--lang", help="nb (default) or en.")]
+LangOpt = Annotated[str, typer.Option("--lang", envvar="UTSYN_LANG", help="nb (default) or en.")]
 OrgnrOpt = Annotated[str, typer.Option("--org", help="Organisation number.")]
 ScopeOpt = Annotated[str, typer.Option(help="internet, or lab (loopback only).")]
 ResolverOpt = Annotated[
@@ -32,7 +32,7 @@ def system_nameservers(path: Path = Path("/etc/resolv.conf")) -> tuple[str, ...]
 
 def checked_scope(scope: str) -> str:
     if scope not in ("internet", "lab"):
-        raise ConfigError(f"--scope must be 'internet' or 'lab', not {scope!r}")
+        raise ConfigError("--scope must be 'internet' or 'lab', not %(scope)r", scope=scope)
     return scope
 
 

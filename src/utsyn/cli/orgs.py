@@ -28,7 +28,7 @@ def orgs_import(
 
     _ = words(lang)
     if not source.is_file():
-        raise ConfigError(f"{source}: no such file")
+        raise ConfigError("%(path)s: no such file", path=source)
     with open_session() as session:
         report = import_organisations(session, source, now_utc())
     for problem in report.errors[:50]:
@@ -41,7 +41,9 @@ def orgs_import(
         console.print(f"  {line}", soft_wrap=True)
     if not report.committed:
         raise ConfigError(
-            f"{source}: {len(report.errors)} bad row(s); nothing was imported (see above)"
+            "%(path)s: %(count)s bad row(s); nothing was imported (see above)",
+            path=source,
+            count=len(report.errors),
         )
     assert report.written is not None
     w = report.written

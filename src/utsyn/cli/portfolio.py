@@ -110,7 +110,7 @@ def national_show(
     _ = words(lang)
     breakdown = BREAKDOWNS.get(by)
     if breakdown is None:
-        raise ConfigError(f"--by {by!r}: one of {', '.join(BREAKDOWNS)}")
+        raise ConfigError("--by %(by)r: one of %(choices)s", by=by, choices=", ".join(BREAKDOWNS))
     scope = aggregate.Scope(sector, county)
     with open_session() as session:
         _require_ratings(session)

@@ -75,7 +75,9 @@ def _rated(scan_file: Path | None, org: str | None, rulebook: Path | None = None
     if org is not None:
         rated = [r for r in rated if r.org == org]
         if not rated:
-            raise ConfigError(f"organisation {org} is not in {scan_file}")
+            raise ConfigError(
+                "organisation %(orgnr)s is not in %(path)s", orgnr=org, path=scan_file
+            )
     return rated
 
 
@@ -180,7 +182,7 @@ def rating_plan(
         return
     result = plan(item.assessment, book, fix)
     if result.unknown:
-        raise ConfigError(f"no finding matches: {', '.join(result.unknown)}")
+        raise ConfigError("no finding matches: %(fixes)s", fixes=", ".join(result.unknown))
     now = f"{result.current:.1f} {result.grade_now}"
     then = f"{result.projected:.1f} {result.grade_projected}"
     fixed = len(result.fixed)

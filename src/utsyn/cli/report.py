@@ -55,7 +55,10 @@ def export(
         str | None, typer.Option("--portfolio", help="Portfolio name (or its id).")
     ] = None,
     lang: Annotated[
-        str, typer.Option("--lang", help="nb (default) or en: words and rule titles.")
+        str,
+        typer.Option(
+            "--lang", envvar="UTSYN_LANG", help="nb (default) or en: words and rule titles."
+        ),
     ] = "nb",
     tlp: Annotated[
         str, typer.Option("--tlp", help="STIX marking: amber+strict (default), amber, red.")
@@ -70,7 +73,7 @@ def export(
     _ = words(lang)
     kinds: dict[str, ScopeKind] = {"org": "org", "portfolio": "portfolio", "national": "national"}
     if scope not in kinds:
-        raise ConfigError(f"unknown scope {scope!r}: org, portfolio or national")
+        raise ConfigError("unknown scope %(scope)r: org, portfolio or national", scope=scope)
     kind = kinds[scope]
     with open_session() as session:
         pid = None
@@ -94,14 +97,16 @@ def _day(text: str | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"--since {text!r} is not a date (YYYY-MM-DD)") from exc
+        raise ConfigError("--since %(text)r is not a date (YYYY-MM-DD)", text=text) from exc
 
 
 def _write(path: Path, data: bytes) -> None:
     try:
         path.write_bytes(data)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from exc
+        raise ConfigError(
+            "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror
+        ) from exc
 
 
 def _open(path: Path) -> TextIO:
@@ -109,4 +114,6 @@ def _open(path: Path) -> TextIO:
         # newline="": the CSV writer chose its line ends (CRLF, RFC 4180).
         return path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from exc
+        raise ConfigError(
+            "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror
+        ) from exc

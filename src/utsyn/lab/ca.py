@@ -230,8 +230,10 @@ def _validity(spec: CertSpec, now: dt.datetime) -> tuple[dt.datetime, dt.datetim
         return not_after - 365 * _DAY, not_after
     if spec.days_left < 0:
         raise LabError(
-            f"days_left {spec.days_left} puts notAfter in the past on a {spec.status.value} "
-            "certificate; use status: expired"
+            "days_left %(days)s puts notAfter in the past on a %(status)s certificate; "
+            "use status: expired",
+            days=spec.days_left,
+            status=spec.status.value,
         )
     not_after = midnight + spec.days_left * _DAY
     if spec.status == CertStatus.NOT_YET_VALID:

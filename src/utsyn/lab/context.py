@@ -32,7 +32,7 @@ def host_address(org_index: int, host_index: int, first_octet: int = FIRST_HOST_
     first octet lets a second lab run beside it (benchmarks, parallel test runs).
     """
     if host_index > 253:
-        raise ManifestError(f"organisation #{org_index} has more than 254 hosts")
+        raise ManifestError("organisation #%(index)s has more than 254 hosts", index=org_index)
     second = first_octet + org_index // 256
     limit = 52 if first_octet < 53 else 255
     if second > limit:
@@ -43,16 +43,22 @@ def host_address(org_index: int, host_index: int, first_octet: int = FIRST_HOST_
 def address_plan(manifest: Manifest, first_octet: int = FIRST_HOST_OCTET) -> dict[str, str]:
     """Host name → IPv4 loopback address; explicit addresses in the manifest win."""
     if first_octet == 53 or not 1 <= first_octet <= 255:
-        raise ManifestError(f"first octet {first_octet}: use 1–255 but not 53 (the DNS range)")
+        raise ManifestError(
+            "first octet %(octet)s: use 1–255 but not 53 (the DNS range)", octet=first_octet
+        )
     plan: dict[str, str] = {}
     taken = {h.ip for _, h in manifest.hosts() if h.ip} | {DNS_IP}
     for org_index, org in enumerate(manifest.organisations):
         for host_index, host in enumerate(org.hosts):
             ip = host.ip or host_address(org_index, host_index, first_octet)
             if host.ip is None and ip in taken:
-                raise ManifestError(f"{host.name}: allocated address {ip} is already taken")
+                raise ManifestError(
+                    "%(host)s: allocated address %(ip)s is already taken", host=host.name, ip=ip
+                )
             if not ipaddress.ip_address(ip).is_loopback:
-                raise ManifestError(f"{host.name}: {ip} is not a loopback address")
+                raise ManifestError(
+                    "%(host)s: %(ip)s is not a loopback address", host=host.name, ip=ip
+                )
             plan[host.name] = ip
     return plan
 

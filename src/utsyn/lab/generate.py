@@ -125,8 +125,9 @@ def generate(orgs: int, seed: int) -> Manifest:
     """A validated synthetic scenario of `orgs` organisations, the same for the same seed."""
     if not 1 <= orgs <= MAX_ORGANISATIONS:
         raise ManifestError(
-            f"cannot generate {orgs} organisations: the lab's address plan holds 1 to "
-            f"{MAX_ORGANISATIONS}"
+            "cannot generate %(orgs)s organisations: the lab's address plan holds 1 to %(most)s",
+            orgs=orgs,
+            most=MAX_ORGANISATIONS,
         )
     # How software is installed is drawn from a second generator, so that adding those cases
     # left every other draw of a seed's scenario as it was.

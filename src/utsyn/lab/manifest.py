@@ -406,11 +406,13 @@ def load_manifest(path: Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ManifestError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
+        raise ManifestError(
+            "%(path)s: cannot read the manifest (%(reason)s)", path=path, reason=exc.strerror
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
+        raise ManifestError("%(path)s: not valid YAML: %(reason)s", path=path, reason=exc) from exc
     return parse_manifest(data, source=str(path))
 
 
@@ -418,11 +420,17 @@ def parse_manifest(data: object, source: str = "<manifest>") -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        raise ManifestError(_describe(exc, source, data)) from exc
+        raise ManifestError(
+            "%(path)s: %(count)s problem(s) in the manifest\n%(problems)s",
+            path=source,
+            count=exc.error_count(),
+            problems=_problems(exc, data),
+        ) from exc
 
 
-def _describe(exc: ValidationError, source: str, data: object) -> str:
-    lines = [f"{source}: {exc.error_count()} problem(s) in the manifest"]
+def _problems(exc: ValidationError, data: object) -> str:
+    """Where and what, one line each, in pydantic's (English) words."""
+    lines = []
     for error in exc.errors()[:20]:
         path = _readable_path(error["loc"], data)
         lines.append(f"  at {path or '(top)'}: {error['msg']}")

@@ -177,7 +177,7 @@ class Lab:
                         await self._serve(ctx, host, service)
         except OSError as exc:
             await self.stop()
-            raise LabError(f"the lab could not bind its addresses: {exc}") from exc
+            raise LabError("the lab could not bind its addresses: %(reason)s", reason=exc) from exc
         self.info = LabInfo(
             scenario=self.manifest.name,
             dns_ip=ctx.dns_ip,

@@ -18,5 +18,5 @@ def load_source(source: str) -> Manifest:
             _, orgs, seed = source.split(":")
             return generate(int(orgs), int(seed))
         except ValueError as exc:
-            raise ConfigError(f"{source!r}: expected generate:ORGS:SEED") from exc
+            raise ConfigError("%(source)r: expected generate:ORGS:SEED", source=source) from exc
     return load_scenario(source)

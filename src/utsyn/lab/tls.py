@@ -77,14 +77,18 @@ def _check_coverage(spec: TlsSpec) -> None:
     for version in offered - {TlsVersion.TLS13}:
         if not any(version in _class_versions(c) for c in spec.ciphers):
             raise LabError(
-                f"{version.value} is offered, but none of the cipher classes "
-                f"{_names(spec.ciphers)} has a suite for it (AEAD suites need TLS 1.2)"
+                "%(version)s is offered, but none of the cipher classes %(ciphers)s has a suite "
+                "for it (AEAD suites need TLS 1.2)",
+                version=version.value,
+                ciphers=_names(spec.ciphers),
             )
     for cls in spec.ciphers:
         if not offered & _class_versions(cls):
             raise LabError(
-                f"cipher class {cls.value} is offered, but no offered version "
-                f"({_names(spec.versions)}) can negotiate it"
+                "cipher class %(cipher)s is offered, but no offered version (%(versions)s) can "
+                "negotiate it",
+                cipher=cls.value,
+                versions=_names(spec.versions),
             )
 
 
@@ -102,7 +106,8 @@ def _static_rsa_needs_rsa(spec: TlsSpec, family: KeyFamily) -> None:
     if CipherClass.RSA_KEX in spec.ciphers and family != "rsa":
         raise LabError(
             "cipher class rsa_kex (static RSA key exchange) needs an RSA certificate; "
-            f"this profile's key is {spec.cert.key.value}"
+            "this profile's key is %(key)s",
+            key=spec.cert.key.value,
         )
 
 
@@ -348,8 +353,8 @@ def _check_legacy_profile(spec: TlsSpec) -> None:
     indices = sorted(_ORDER.index(v) for v in spec.versions)
     if indices != list(range(indices[0], indices[-1] + 1)):
         raise LabError(
-            f"the legacy TLS server serves a contiguous range of versions, not "
-            f"{_names(spec.versions)}"
+            "the legacy TLS server serves a contiguous range of versions, not %(versions)s",
+            versions=_names(spec.versions),
         )
 
 
@@ -393,7 +398,12 @@ class LegacyTlsServer:
         try:
             listener = socket.create_server((self.ip, self.port), family=family, backlog=128)
         except OSError as exc:
-            raise LabError(f"cannot listen on {self.ip}:{self.port}: {exc.strerror}") from exc
+            raise LabError(
+                "cannot listen on %(ip)s:%(port)s: %(reason)s",
+                ip=self.ip,
+                port=self.port,
+                reason=exc.strerror,
+            ) from exc
         # The timeout only bounds how long stop() can wait for the accept loop to notice.
         listener.settimeout(0.5)
         self.port = listener.getsockname()[1]
@@ -495,9 +505,13 @@ def _require_loopback(ip: str) -> None:
     try:
         loopback = ipaddress.ip_address(ip).is_loopback
     except ValueError as exc:
-        raise LabError(f"{ip!r} is not an IP address; lab servers bind addresses only") from exc
+        raise LabError(
+            "%(ip)r is not an IP address; lab servers bind addresses only", ip=ip
+        ) from exc
     if not loopback:
-        raise LabError(f"{ip} is not a loopback address; the lab binds 127.0.0.0/8 and ::1 only")
+        raise LabError(
+            "%(ip)s is not a loopback address; the lab binds 127.0.0.0/8 and ::1 only", ip=ip
+        )
 
 
 __all__ = [

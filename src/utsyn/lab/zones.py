@@ -201,7 +201,11 @@ class _ZoneData:
         for name, present in types.items():
             if RdataType.CNAME in present and len(present) > 1:
                 others = ", ".join(sorted(t.name for t in present - {RdataType.CNAME}))
-                raise ManifestError(f"{name}: a CNAME cannot sit next to other data ({others})")
+                raise ManifestError(
+                    "%(name)s: a CNAME cannot sit next to other data (%(others)s)",
+                    name=name,
+                    others=others,
+                )
 
 
 class _Collector:
@@ -214,7 +218,7 @@ class _Collector:
         current = name
         while current not in self.zones:
             if len(current) <= 1:
-                raise ManifestError(f"{name}: outside every lab zone")
+                raise ManifestError("%(name)s: outside every lab zone", name=name)
             current = current.parent()
         return self.zones[current]
 
@@ -261,7 +265,7 @@ def _check_reserved(ctx: LabContext) -> None:
     names += [n for _, h in ctx.manifest.hosts() for n in (h.name, *h.aliases)]
     for name in names:
         if name in reserved:
-            raise ManifestError(f"{name}: reserved for the lab's own name server")
+            raise ManifestError("%(name)s: reserved for the lab's own name server", name=name)
 
 
 def _collect(ctx: LabContext, key_dir: Path) -> _Collector:
@@ -339,9 +343,14 @@ def _add_record(collector: _Collector, domain: Domain, origin: Name, record: Rec
         else:
             rdata = _rdata(rdtype, record.value, origin)
     except dns.exception.DNSException as exc:
-        raise ManifestError(f"{where}: {exc}") from exc
+        raise ManifestError("%(where)s: %(reason)s", where=where, reason=exc) from exc
     if not name.is_subdomain(origin):
-        raise ManifestError(f"{where}: {name} lies outside the zone {origin}")
+        raise ManifestError(
+            "%(where)s: %(name)s lies outside the zone %(zone)s",
+            where=where,
+            name=name,
+            zone=origin,
+        )
     collector.add(name, rdata, record.ttl)
 
 

@@ -389,7 +389,9 @@ def portfolio_named(session: Session, name: str) -> Source:
     """The portfolio of that name (names are unique per owner: an ambiguous name is an error)."""
     ids = session.scalars(select(Portfolio.id).where(Portfolio.name == name)).all()
     if not ids:
-        raise ConfigError(f"no portfolio named {name!r}")
+        raise ConfigError("no portfolio named %(name)r", name=name)
     if len(ids) > 1:
-        raise ConfigError(f"{len(ids)} portfolios are named {name!r}: rename one")
+        raise ConfigError(
+            "%(count)s portfolios are named %(name)r: rename one", count=len(ids), name=name
+        )
     return Source(ids[0])

@@ -50,7 +50,9 @@ class Explanation:
         if expires <= now:
             raise ConfigError("an explanation must expire in the future")
         if expires - now > timedelta(days=MAX_EXPLANATION_DAYS):
-            raise ConfigError(f"an explanation may last at most {MAX_EXPLANATION_DAYS} days")
+            raise ConfigError(
+                "an explanation may last at most %(days)s days", days=MAX_EXPLANATION_DAYS
+            )
         # A false-positive claim is a dispute: it waits for a national reviewer.
         review = Review.PENDING if kind == ExplanationKind.FALSE_POSITIVE else Review.ACCEPTED
         return cls(kind, reason.strip(), author, now, expires, review)

@@ -160,7 +160,9 @@ def board_data(
     snap = _latest_snapshot(session, org)
     shown = shown_rating(session, org)
     if shown is None:
-        raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
+        raise ConfigError(
+            "organisation %(orgnr)s has not been rated yet: scan it first", orgnr=org.orgnr
+        )
     rating = shown.rating
     plan = action_plan(with_evidence(session, org, shown.assessment), book)
     losses = area_losses(rating)
@@ -196,7 +198,9 @@ def _binding_caps(rating: Rating, book: Rulebook, lang: Language) -> tuple[str, 
 def _latest_snapshot(session: Session, org: Organisation) -> ScoreSnapshot:
     latest = session.get(OrgLatest, org.id)
     if latest is None:
-        raise ConfigError(f"organisation {org.orgnr} has not been rated yet: scan it first")
+        raise ConfigError(
+            "organisation %(orgnr)s has not been rated yet: scan it first", orgnr=org.orgnr
+        )
     return session.get_one(ScoreSnapshot, latest.snapshot_id)
 
 
@@ -367,7 +371,11 @@ def render_pdf(data: BoardData) -> bytes:
         if len(document.pages) <= MAX_PAGES:
             pdf: bytes = document.write_pdf()
             return pdf
-    raise ReportError(f"the board summary of {data.orgnr} does not fit on {MAX_PAGES} pages")
+    raise ReportError(
+        "the board summary of %(orgnr)s does not fit on %(pages)s pages",
+        orgnr=data.orgnr,
+        pages=MAX_PAGES,
+    )
 
 
 def board_pdf(

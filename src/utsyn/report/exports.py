@@ -81,7 +81,9 @@ def export(
         return findings_json(session, resolved, meta, book, checked_language(lang))
     if fmt == "stix":
         return vulnerability_bundle(session, resolved, meta, check_tlp(tlp))
-    raise ConfigError(f"unknown export format {fmt!r}: {', '.join(FORMATS)}")
+    raise ConfigError(
+        "unknown export format %(format)r: %(choices)s", format=fmt, choices=", ".join(FORMATS)
+    )
 
 
 def open_findings(resolved: Resolved) -> Select[*tuple[Any, ...]]:

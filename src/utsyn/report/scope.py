@@ -65,7 +65,7 @@ class ExportMeta:
 def resolve(session: Session, scope: Scope, caller: Caller) -> Resolved:
     """Check the caller may export `scope`, then resolve it; raises ExportRefused if not."""
     if caller.role not in NATIONAL_ROLES | ORG_ROLES:
-        raise ExportRefused(f"unknown role {caller.role!r}")
+        raise ExportRefused("unknown role %(role)r", role=caller.role)
     national = caller.role in NATIONAL_ROLES
     if scope.kind == "national":
         if not national:
@@ -75,7 +75,9 @@ def resolve(session: Session, scope: Scope, caller: Caller) -> Resolved:
         return _org_scope(session, scope, caller, national)
     if scope.kind == "portfolio":
         return _portfolio_scope(session, scope, caller, national)
-    raise ConfigError(f"unknown export scope {scope.kind!r}: org, portfolio or national")
+    raise ConfigError(
+        "unknown export scope %(scope)r: org, portfolio or national", scope=scope.kind
+    )
 
 
 def _org_scope(session: Session, scope: Scope, caller: Caller, national: bool) -> Resolved:
@@ -92,7 +94,7 @@ def _portfolio_scope(session: Session, scope: Scope, caller: Caller, national: b
         raise ConfigError("a portfolio export needs a portfolio")
     portfolio = session.get(Portfolio, scope.portfolio_id)
     if portfolio is None:
-        raise ConfigError(f"no portfolio {scope.portfolio_id}")
+        raise ConfigError("no portfolio %(id)s", id=scope.portfolio_id)
     if not national and portfolio.owner_id != caller.user_id:
         raise ExportRefused("a portfolio is exported by its owner or a national role")
     members = select(PortfolioMember.org_id).where(PortfolioMember.portfolio_id == portfolio.id)
@@ -103,7 +105,11 @@ def portfolio_id(session: Session, name: str) -> int:
     """The id of the one portfolio of this name (names are unique per owner only)."""
     ids = list(session.scalars(select(Portfolio.id).where(Portfolio.name == name)))
     if not ids:
-        raise ConfigError(f"no portfolio named {name!r}")
+        raise ConfigError("no portfolio named %(name)r", name=name)
     if len(ids) > 1:
-        raise ConfigError(f"{len(ids)} portfolios are named {name!r}: give its id instead")
+        raise ConfigError(
+            "%(count)s portfolios are named %(name)r: give its id instead",
+            count=len(ids),
+            name=name,
+        )
     return ids[0]

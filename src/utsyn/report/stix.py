@@ -62,7 +62,11 @@ _SECTORS = {
 
 def check_tlp(level: str) -> str:
     if level.lower() not in TLP2_IDS:
-        raise ConfigError(f"TLP level {level!r} not allowed here: {', '.join(TLP2_IDS)}")
+        raise ConfigError(
+            "TLP level %(level)r not allowed here: %(choices)s",
+            level=level,
+            choices=", ".join(TLP2_IDS),
+        )
     return level.lower()
 
 

@@ -234,4 +234,6 @@ def _parse(text: str, source: str) -> Rulebook:
     try:
         return Rulebook.model_validate(yaml.safe_load(text))
     except (ValidationError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{source}: invalid rulebook: {exc}") from exc
+        raise ConfigError(
+            "%(path)s: invalid rulebook: %(reason)s", path=source, reason=exc
+        ) from exc

@@ -67,7 +67,8 @@ JOB_CONNECTIONS = 20
 
 
 class ScopeRefused(ScopeError):
-    """The policy refused a destination; the message is the reason, recorded as evidence."""
+    """The policy refused a destination; the message is the reason, recorded as evidence
+    (in English: not a catalogue id, see tests/words.py)."""
 
 
 class JobBudgetExceeded(RuntimeError):

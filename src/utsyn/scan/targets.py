@@ -29,7 +29,9 @@ def from_file(path: Path) -> Footprint:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the targets file ({exc.strerror})") from exc
+        raise ConfigError(
+            "%(path)s: cannot read the targets file (%(reason)s)", path=path, reason=exc.strerror
+        ) from exc
     names = []
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
@@ -38,7 +40,9 @@ def from_file(path: Path) -> Footprint:
         try:
             _validate(split_host_port(text)[0], text)
         except ConfigError as exc:
-            raise ConfigError(f"{path}:{number}: {exc}") from exc
+            raise ConfigError(
+                "%(path)s:%(line)s: %(reason)s", path=path, line=number, reason=exc
+            ) from exc
         names.append(text)
     return from_names(names, org=path.stem)
 
@@ -51,4 +55,4 @@ def _validate(host: str, raw: str) -> None:
         0 < len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
     )
     if not ok:
-        raise ConfigError(f"{raw!r} is not a host name, an IP address or host:port")
+        raise ConfigError("%(name)r is not a host name, an IP address or host:port", name=raw)

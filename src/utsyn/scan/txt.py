@@ -33,11 +33,13 @@ async def _txt_values(name: str, resolver: Resolver) -> list[str]:
     try:
         answer = await resolver.query(name, "TXT")
     except ResolveError as exc:
-        raise LookupUnavailable(str(exc)) from exc
+        raise LookupUnavailable("no name server answered: %(reason)s", reason=exc) from exc
     if answer.rcode == "NXDOMAIN":
         return []
     if answer.rcode != "NOERROR":
-        raise LookupUnavailable(f"{name}: {answer.rcode}")
+        raise LookupUnavailable(
+            "%(name)s: the name server answered %(rcode)s", name=name, rcode=answer.rcode
+        )
     return [
         b"".join(rdata.strings).decode("utf-8", "replace")
         for rrset in answer.rrsets

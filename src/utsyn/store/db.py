@@ -46,14 +46,15 @@ def make_engine(url: str | None = None) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"UTSYN_DATABASE_URL is not a database URL: {url!r}") from exc
+        raise ConfigError("UTSYN_DATABASE_URL is not a database URL: %(url)r", url=url) from exc
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
     if parsed.get_backend_name() == "postgresql":
         # pool_pre_ping: a worker that outlives a PostgreSQL restart reconnects quietly.
         return create_engine(url, pool_pre_ping=True)
     raise ConfigError(
-        f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL"
+        "unsupported database %(backend)r: use SQLite or PostgreSQL",
+        backend=parsed.get_backend_name(),
     )
 
 
@@ -152,7 +153,7 @@ def open_session() -> Iterator[Session]:
         upgrade()
         engine = make_engine()
     except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
+        raise DatabaseError("cannot reach the database: %(reason)s", reason=exc.orig) from exc
     try:
         with session_factory(engine)() as session:
             yield session

@@ -65,7 +65,7 @@ def import_jsonl(session: Session, fp: IO[str]) -> int:
         for number, line in enumerate(fp, start=2):
             name, row = _parse(line, number)
             if name not in tables:
-                raise ConfigError(f"line {number}: unknown table {name!r}")
+                raise ConfigError("line %(line)s: unknown table %(table)r", line=number, table=name)
             if current is not None and current.name != name:
                 _flush(session, current, batch)
             current = tables[name]
@@ -89,15 +89,19 @@ def _check_header(session: Session, line: str) -> None:
     revision = current_revision(session.connection())
     if header.get("revision") != revision:
         raise ConfigError(
-            f"the export is of schema {header.get('revision')}, this database is at {revision}: "
-            "upgrade both to the same revision first"
+            "the export is of schema %(theirs)s, this database is at %(ours)s: "
+            "upgrade both to the same revision first",
+            theirs=header.get("revision"),
+            ours=revision,
         )
 
 
 def _require_empty(session: Session) -> None:
     for table in Base.metadata.sorted_tables:
         if session.scalar(select(func.count()).select_from(table)):
-            raise ConfigError(f"table {table.name} is not empty: import into a new database")
+            raise ConfigError(
+                "table %(table)s is not empty: import into a new database", table=table.name
+            )
 
 
 def _parse(line: str, number: int) -> tuple[str, dict[str, Any]]:
@@ -105,7 +109,9 @@ def _parse(line: str, number: int) -> tuple[str, dict[str, Any]]:
         data = json.loads(line)
         return str(data["table"]), dict(data["row"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"line {number}: not an export line ({exc})") from exc
+        raise ConfigError(
+            "line %(line)s: not an export line (%(reason)s)", line=number, reason=exc
+        ) from exc
 
 
 def _from_json(column: Column[Any], value: Any) -> Any:

@@ -152,7 +152,7 @@ def explain(
     with atomic(session):
         finding = _finding(session, org, key)
         if finding.resolved is not None:
-            raise ConfigError(f"finding {key!r} is resolved: nothing to explain")
+            raise ConfigError("finding %(key)r is resolved: nothing to explain", key=key)
         row = models.Explanation(
             finding_id=finding.id,
             kind=str(made.kind),
@@ -182,9 +182,13 @@ def review_dispute(
     with atomic(session):
         row = session.get(models.Explanation, explanation_id, with_for_update=True)
         if row is None:
-            raise ConfigError(f"no explanation {explanation_id}")
+            raise ConfigError("no explanation %(id)s", id=explanation_id)
         if row.review != lifecycle.Review.PENDING:
-            raise ConfigError(f"explanation {explanation_id} was already reviewed ({row.review})")
+            raise ConfigError(
+                "explanation %(id)s was already reviewed (%(review)s)",
+                id=explanation_id,
+                review=row.review,
+            )
         if reviewer == row.author:
             raise ConfigError("a dispute is reviewed by someone other than its author")
         decided = lifecycle.review(_explanation(row), accept)  # only false-positive claims
@@ -200,5 +204,5 @@ def _finding(session: Session, org: Organisation, key: str) -> models.Finding:
         select(models.Finding).where(models.Finding.org_id == org.id, models.Finding.key == key)
     )
     if row is None:
-        raise ConfigError(f"organisation {org.orgnr} has no finding {key!r}")
+        raise ConfigError("organisation %(orgnr)s has no finding %(key)r", orgnr=org.orgnr, key=key)
     return row

@@ -29,13 +29,19 @@ def claim_asset(
 ) -> Asset:
     """The organisation says `value` is theirs: a claimed asset awaiting verification."""
     if kind not in ASSET_KINDS:
-        raise ConfigError(f"unknown asset kind {kind!r}; one of {', '.join(ASSET_KINDS)}")
+        raise ConfigError(
+            "unknown asset kind %(kind)r; one of %(choices)s",
+            kind=kind,
+            choices=", ".join(ASSET_KINDS),
+        )
     with atomic(session):
         taken = session.scalar(
             select(Asset).where(Asset.org_id == org.id, Asset.kind == kind, Asset.value == value)
         )
         if taken is not None:
-            raise ConfigError(f"{value} is already in the footprint of {org.orgnr}")
+            raise ConfigError(
+                "%(name)s is already in the footprint of %(orgnr)s", name=value, orgnr=org.orgnr
+            )
         asset = Asset(
             org_id=org.id,
             kind=kind,
@@ -85,7 +91,9 @@ def confirm_candidate(
     """A discovered candidate is the organisation's after all: claimed, awaiting its DNS
     proof (`token`: the TXT record's, for names; None for what DNS cannot prove)."""
     if asset.state != "discovered":
-        raise ConfigError(f"{asset.value} is {asset.state}, not a discovered candidate")
+        raise ConfigError(
+            "%(name)s is %(state)s, not a discovered candidate", name=asset.value, state=asset.state
+        )
     with atomic(session):
         if token is not None and asset.verification_token is None:
             asset.verification_token = token

@@ -120,9 +120,16 @@ def import_organisations(
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise ConfigError(
+            "%(path)s: cannot read (%(reason)s)", path=path, reason=exc.strerror
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise ConfigError(
+            "%(path)s: not UTF-8 text (%(reason)s at byte %(byte)s)",
+            path=path,
+            reason=exc.reason,
+            byte=exc.start,
+        ) from exc
     parsed = parse_organisations(text, str(path))
     if not parsed.report.errors:
         records = [record for _line, record in parsed.records.values()]
@@ -142,8 +149,11 @@ def parse_organisations(text: str, name: str) -> _Parsed:
         parse_row = _native_row
     else:
         raise ConfigError(
-            f"{name}: unknown columns {', '.join(header)}; expected "
-            f"{','.join(ENHET_COLUMNS)} or {','.join(NATIVE_COLUMNS)}"
+            "%(name)s: unknown columns %(columns)s; expected %(enhet)s or %(native)s",
+            name=name,
+            columns=", ".join(header),
+            enhet=",".join(ENHET_COLUMNS),
+            native=",".join(NATIVE_COLUMNS),
         )
     for fields in reader:
         line = reader.line_num  # the line a record ends on (a quoted field may span lines)

@@ -103,7 +103,7 @@ class Organisation(Base):
     @validates("orgnr")
     def _valid_orgnr(self, _key: str, value: str) -> str:
         if not is_valid_orgnr(value):
-            raise ConfigError(f"{value!r} is not a valid organisation number (mod 11)")
+            raise ConfigError("%(orgnr)r is not a valid organisation number (mod 11)", orgnr=value)
         return value
 
 

@@ -43,7 +43,7 @@ class Upserted:
 def organisation(session: Session, orgnr: str) -> Organisation:
     org = session.scalar(select(Organisation).where(Organisation.orgnr == orgnr))
     if org is None:
-        raise ConfigError(f"no organisation {orgnr} in the database: import it first")
+        raise ConfigError("no organisation %(orgnr)s in the database: import it first", orgnr=orgnr)
     return org
 
 
@@ -152,7 +152,11 @@ def _add_domains(
 def set_asset_state(session: Session, asset: Asset, state: str, now: datetime) -> None:
     """Move an asset through discovered → claimed → verified | rejected."""
     if state not in ASSET_STATES:
-        raise ConfigError(f"unknown asset state {state!r}; one of {', '.join(ASSET_STATES)}")
+        raise ConfigError(
+            "unknown asset state %(state)r; one of %(choices)s",
+            state=state,
+            choices=", ".join(ASSET_STATES),
+        )
     with atomic(session):
         asset.state = state
         asset.verified_at = now if state == "verified" else None

@@ -23,13 +23,13 @@ NAME_LENGTH = 100
 def create(session: Session, owner_id: int, name: str, actor: str, now: datetime) -> Portfolio:
     name = name.strip()
     if not name or len(name) > NAME_LENGTH:
-        raise ConfigError(f"a portfolio's name has 1 to {NAME_LENGTH} characters")
+        raise ConfigError("a portfolio's name has 1 to %(length)s characters", length=NAME_LENGTH)
     with atomic(session):
         taken = session.scalar(
             select(Portfolio.id).where(Portfolio.owner_id == owner_id, Portfolio.name == name)
         )
         if taken is not None:
-            raise ConfigError(f"there is a portfolio named {name!r} already")
+            raise ConfigError("there is a portfolio named %(name)r already", name=name)
         made = Portfolio(owner_id=owner_id, name=name, created=now)
         session.add(made)
         session.flush()

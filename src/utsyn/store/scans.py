@@ -36,7 +36,9 @@ def finish_run(
 ) -> None:
     """Close a run as done, or as interrupted (to be resumed with `resume_run`)."""
     if status not in RUN_STATUSES or status == "running":
-        raise ConfigError(f"a run finishes as 'done' or 'interrupted', not {status!r}")
+        raise ConfigError(
+            "a run finishes as 'done' or 'interrupted', not %(status)r", status=status
+        )
     with atomic(session):
         run.status = status
         run.finished = now
@@ -47,7 +49,7 @@ def finish_run(
 def resume_run(session: Session, run: ScanRun) -> set[tuple[str, str, str]]:
     """Mark an interrupted run running again; returns the targets it need not scan again."""
     if run.status == "done":
-        raise ConfigError(f"scan run {run.id} is done; start a new run instead")
+        raise ConfigError("scan run %(id)s is done; start a new run instead", id=run.id)
     with atomic(session):
         run.status = "running"
         run.finished = None

@@ -138,16 +138,18 @@ def create(
     """A new scorecard of `org` holding `asset_ids`, which must all be the organisation's."""
     name = name.strip()
     if not name or len(name) > NAME_LENGTH:
-        raise ConfigError(f"a scorecard's name has 1 to {NAME_LENGTH} characters")
+        raise ConfigError("a scorecard's name has 1 to %(length)s characters", length=NAME_LENGTH)
     wanted = set(asset_ids)
     if not wanted or len(wanted) > MAX_ASSETS:
-        raise ConfigError(f"a scorecard holds 1 to {MAX_ASSETS} assets")
+        raise ConfigError("a scorecard holds 1 to %(most)s assets", most=MAX_ASSETS)
     with atomic(session):
         _require_own_assets(session, org, wanted)
         if session.scalar(
             select(Scorecard.id).where(Scorecard.org_id == org.id, Scorecard.name == name)
         ):
-            raise ConfigError(f"{org.orgnr} has a scorecard named {name!r} already")
+            raise ConfigError(
+                "%(orgnr)s has a scorecard named %(name)r already", orgnr=org.orgnr, name=name
+            )
         card = Scorecard(org_id=org.id, name=name)
         session.add(card)
         session.flush()
@@ -166,12 +168,14 @@ def _require_own_assets(session: Session, org: Organisation, wanted: set[int]) -
     )
     if own != wanted:
         strangers = ", ".join(str(i) for i in sorted(wanted - own))
-        raise ConfigError(f"assets {strangers} are not in the footprint of {org.orgnr}")
+        raise ConfigError(
+            "assets %(ids)s are not in the footprint of %(orgnr)s", ids=strangers, orgnr=org.orgnr
+        )
 
 
 def delete(session: Session, org: Organisation, card: Scorecard, actor: str, now: datetime) -> None:
     if card.org_id != org.id:
-        raise ConfigError(f"scorecard {card.id} is not {org.orgnr}'s")
+        raise ConfigError("scorecard %(id)s is not %(orgnr)s's", id=card.id, orgnr=org.orgnr)
     with atomic(session):
         subject = f"{org.orgnr}/scorecard/{card.id}"
         session.delete(card)  # its ScorecardAsset rows go with it (ON DELETE CASCADE)

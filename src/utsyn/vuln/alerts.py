@@ -181,7 +181,11 @@ def grade_drop_alerts(
     grades = get_args(Grade)
     for grade in (before, after):
         if grade is not None and grade not in grades:
-            raise ConfigError(f"{grade!r} is not a grade (one of {', '.join(grades)})")
+            raise ConfigError(
+                "%(grade)r is not a grade (one of %(choices)s)",
+                grade=grade,
+                choices=", ".join(grades),
+            )
     if before is None or GRADE_ORDER.index(after) <= GRADE_ORDER.index(before):
         return None
     now = now or datetime.now(UTC)

@@ -57,9 +57,9 @@ def parse_cpe(text: str) -> Cpe:
     """Parse `cpe:2.3:a:openbsd:openssh:7.4:p1:*:*:*:*:*:*`; missing tail attributes are ANY."""
     fields = _SPLIT.split(text.strip())
     if len(fields) < 5 or fields[0].lower() != "cpe" or fields[1] != "2.3":
-        raise CpeError(f"not a CPE 2.3 name: {text!r}")
+        raise CpeError("not a CPE 2.3 name: %(text)r", text=text)
     values = [_UNESCAPE.sub(r"\1", f).lower() for f in fields[2:13]]
     values += [ANY] * (11 - len(values))
     if values[0] not in ("a", "o", "h", ANY):
-        raise CpeError(f"CPE part must be a, o or h: {text!r}")
+        raise CpeError("CPE part must be a, o or h: %(text)r", text=text)
     return Cpe(*values)

@@ -175,7 +175,12 @@ def load_distros(path: Path, file_date: date) -> DistroTable:
     """The table in `path`; FeedError names the row that is not as documented above."""
     data = as_dict(read_json(path))
     if data.get("format") != FORMAT:
-        raise FeedError(f"{path.name}: not a {FORMAT} table (format {data.get('format')!r})")
+        raise FeedError(
+            "%(file)s: not a %(format)s table (format %(found)r)",
+            file=path.name,
+            format=FORMAT,
+            found=data.get("format"),
+        )
     releases = {r.id: r for r in (_release(row) for row in as_list(data.get("releases")))}
     shipped: dict[str, list[Shipped]] = defaultdict(list)
     for row in as_list(data.get("packages")):
@@ -189,7 +194,7 @@ def load_distros(path: Path, file_date: date) -> DistroTable:
 def _text(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise FeedError(f"distribution table row without {key!r}: {row}")
+        raise FeedError("distribution table row without %(key)r: %(row)s", key=key, row=row)
     return value
 
 
@@ -197,7 +202,7 @@ def _release(row: Any) -> Release:
     row = as_dict(row)
     distribution = _text(row, "distribution")
     if distribution not in DISTRIBUTIONS:
-        raise FeedError(f"distribution table: unknown distribution {distribution!r}")
+        raise FeedError("distribution table: unknown distribution %(name)r", name=distribution)
     _text(row, "checked")
     extended = row.get("extended_until")
     return Release(
@@ -211,13 +216,13 @@ def _date(row: dict[str, Any], key: str) -> date:
     try:
         return date.fromisoformat(_text(row, key))
     except ValueError as exc:
-        raise FeedError(f"distribution table: bad {key} in {row}") from exc
+        raise FeedError("distribution table: bad %(key)s in %(row)s", key=key, row=row) from exc
 
 
 def _in(releases: dict[str, Release], row: dict[str, Any]) -> Release:
     name = _text(row, "release")
     if name not in releases:
-        raise FeedError(f"distribution table: row names unknown release {name!r}")
+        raise FeedError("distribution table: row names unknown release %(name)r", name=name)
     return releases[name]
 
 
@@ -225,7 +230,7 @@ def _shipped(row: Any, releases: dict[str, Release]) -> Shipped:
     row = as_dict(row)
     versions = tuple(str(v) for v in as_list(row.get("versions")))
     if not versions:
-        raise FeedError(f"distribution table: package row without versions: {row}")
+        raise FeedError("distribution table: package row without versions: %(row)s", row=row)
     last = row.get("last")
     return Shipped(
         _in(releases, row), _text(row, "product"), _text(row, "package"), versions,
@@ -238,7 +243,7 @@ def _fixes(data: dict[str, Any], releases: dict[str, Release]) -> Iterable[Fix]:
         row = as_dict(raw)
         fixed = row.get("fixed")
         if fixed is None and row.get("status") != "not-affected":
-            raise FeedError(f"distribution table: fix row without 'fixed': {row}")
+            raise FeedError("distribution table: fix row without 'fixed': %(row)s", row=row)
         yield Fix(
             _in(releases, row), _text(row, "product"), _text(row, "package"), _text(row, "cve"),
             str(fixed) if fixed is not None else None, _text(row, "advisory"),

@@ -30,7 +30,7 @@ def load_epss_csv(path: Path, file_date: date) -> tuple[dict[str, EpssScore], di
                 if row.get("CVSS3", "").strip():
                     reported[cve] = scoring.reported("3.1", float(row["CVSS3"]), "epss-csv")
     except FileNotFoundError as exc:
-        raise FeedError(f"feed file not found: {path}") from exc
+        raise FeedError("feed file not found: %(path)s", path=path) from exc
     except (KeyError, ValueError) as exc:
-        raise FeedError(f"{path} is not an EPSS CSV: {exc}") from exc
+        raise FeedError("%(path)s is not an EPSS CSV: %(reason)s", path=path, reason=exc) from exc
     return scores, reported

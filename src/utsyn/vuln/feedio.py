@@ -18,9 +18,11 @@ def read_json(path: Path) -> Any:
         with path.open("rb") as handle:
             return json.load(handle)
     except FileNotFoundError as exc:
-        raise FeedError(f"feed file not found: {path}") from exc
+        raise FeedError("feed file not found: %(path)s", path=path) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FeedError(f"feed file {path} is not valid JSON: {exc}") from exc
+        raise FeedError(
+            "feed file %(path)s is not valid JSON: %(reason)s", path=path, reason=exc
+        ) from exc
 
 
 def parse_time(text: object) -> datetime | None:

@@ -93,7 +93,7 @@ class _Sink:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         self.handle.close()
         if kind is None and self.inflater is not None and not self.inflater.eof:
-            raise FeedError(f"{self.label} is a truncated gzip stream")
+            raise FeedError("%(file)s is a truncated gzip stream", file=self.label)
 
     def write(self, chunk: bytes) -> None:
         if self.inflater is None:
@@ -104,13 +104,17 @@ class _Sink:
                 self._store(self.inflater.decompress(chunk, CHUNK))
                 chunk = self.inflater.unconsumed_tail
         except zlib.error as exc:
-            raise FeedError(f"{self.label} is not valid gzip: {exc}") from exc
+            raise FeedError(
+                "%(file)s is not valid gzip: %(reason)s", file=self.label, reason=exc
+            ) from exc
 
     def _store(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.limit:
             raise FeedError(
-                f"{self.label} is larger than {self.limit} bytes (UTSYN_FEEDS_MAX_BYTES)"
+                "%(file)s is larger than %(limit)s bytes (UTSYN_FEEDS_MAX_BYTES)",
+                file=self.label,
+                limit=self.limit,
             )
         self.hash.update(data)
         self.handle.write(data)
@@ -122,7 +126,7 @@ def _copy(source: Path, target: Path, label: str, limit: int, gz: bool) -> tuple
             for chunk in iter(lambda: handle.read(CHUNK), b""):
                 sink.write(chunk)
     except FileNotFoundError as exc:
-        raise FeedError(f"{label}: file not found") from exc
+        raise FeedError("%(file)s: file not found", file=label) from exc
     return sink.hash.hexdigest(), sink.size
 
 
@@ -145,7 +149,11 @@ class FolderSource:
 
     def manifest(self) -> dict[str, dict[str, Any]]:
         if not (self.folder / MANIFEST).is_file():
-            raise FeedError(f"{self.folder} has no {MANIFEST}: lay it out like the snapshot")
+            raise FeedError(
+                "%(folder)s has no %(manifest)s: lay it out like the snapshot",
+                folder=self.folder,
+                manifest=MANIFEST,
+            )
         return read_manifest(self.folder)
 
     def locate(self, path: str) -> str:
@@ -175,15 +183,20 @@ class HttpSource:
         try:
             response = self.client.get(url)
         except httpx.HTTPError as exc:
-            raise FeedError(f"cannot fetch {url}: {exc}") from exc
+            raise FeedError("cannot fetch %(url)s: %(reason)s", url=url, reason=exc) from exc
         if response.status_code != 200:
-            raise FeedError(f"{url}: HTTP {response.status_code} (a mirror serves {MANIFEST})")
+            raise FeedError(
+                "%(url)s: HTTP %(status)s (a mirror serves %(manifest)s)",
+                url=url,
+                status=response.status_code,
+                manifest=MANIFEST,
+            )
         if len(response.content) > self.limit:
-            raise FeedError(f"{url} is larger than {self.limit} bytes")
+            raise FeedError("%(url)s is larger than %(limit)s bytes", url=url, limit=self.limit)
         try:
             data = json.loads(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FeedError(f"{url} is not valid JSON: {exc}") from exc
+            raise FeedError("%(url)s is not valid JSON: %(reason)s", url=url, reason=exc) from exc
         return {str(k): as_dict(v) for k, v in as_dict(data).items()}
 
     def locate(self, path: str) -> str:
@@ -199,17 +212,21 @@ class HttpSource:
                 if got.status_code == 304 and known is not None:
                     return _keep(spec, target, known, self.limit)
                 if got.status_code != 200:
-                    raise FeedError(f"{label}: HTTP {got.status_code}")
+                    raise FeedError("%(file)s: HTTP %(status)s", file=label, status=got.status_code)
                 return self._receive(spec, target, got, label)
         except httpx.HTTPError as exc:  # a connection cut mid-body lands here
-            raise FeedError(f"{label}: {exc}") from exc
+            raise FeedError("%(file)s: %(reason)s", file=label, reason=exc) from exc
 
     def _receive(
         self, spec: FileSpec, target: Path, response: httpx.Response, label: str
     ) -> Fetched:
         declared = int(response.headers.get("Content-Length") or 0)
         if declared > self.limit:
-            raise FeedError(f"{label} is larger than {self.limit} bytes (UTSYN_FEEDS_MAX_BYTES)")
+            raise FeedError(
+                "%(file)s is larger than %(limit)s bytes (UTSYN_FEEDS_MAX_BYTES)",
+                file=label,
+                limit=self.limit,
+            )
         with _Sink(target, label, self.limit, spec.gz) as sink:
             for chunk in response.iter_bytes(CHUNK):
                 sink.write(chunk)
@@ -253,7 +270,9 @@ def open_source(where: str | None, settings: Settings) -> Iterator[Source]:
     elif Path(where).is_dir():
         yield FolderSource(Path(where), limit)
     else:
-        raise FeedError(f"feed source {where!r} is neither a folder nor an http(s) URL")
+        raise FeedError(
+            "feed source %(source)r is neither a folder nor an http(s) URL", source=where
+        )
 
 
 # ------------------------------------------------------------------ manifest → files
@@ -264,7 +283,12 @@ def _safe_path(feed: str, path: object) -> str:
     text = str(path or "")
     parts = PurePosixPath(text).parts
     if not text or text.startswith("/") or ".." in parts or "\\" in text:
-        raise FeedError(f"feed '{feed}': unsafe or empty path {text!r} in {MANIFEST}")
+        raise FeedError(
+            "feed '%(feed)s': unsafe or empty path %(path)r in %(manifest)s",
+            feed=feed,
+            path=text,
+            manifest=MANIFEST,
+        )
     return text
 
 
@@ -286,7 +310,7 @@ def _entry_paths(name: str, entry: dict[str, Any], source: Source) -> list[str]:
         files = source.listing(path)
     paths = [path] if files is None else [f"{path}/{_safe_path(name, f)}" for f in files]
     if files is not None and not paths:
-        raise FeedError(f"feed '{name}': folder {path} holds no files")
+        raise FeedError("feed '%(feed)s': folder %(folder)s holds no files", feed=name, folder=path)
     if entry.get("csv"):
         paths.append(_safe_path(name, entry["csv"]))
     return paths
@@ -295,7 +319,11 @@ def _entry_paths(name: str, entry: dict[str, Any], source: Source) -> list[str]:
 def file_specs(manifest: dict[str, dict[str, Any]], source: Source) -> list[FileSpec]:
     missing = [name for name in REQUIRED if name not in manifest]
     if missing:
-        raise FeedError(f"{source.label}{MANIFEST} names no {', '.join(missing)} feed")
+        raise FeedError(
+            "%(manifest)s names no %(feeds)s feed",
+            manifest=source.label + MANIFEST,
+            feeds=", ".join(missing),
+        )
     specs: list[FileSpec] = []
     for name, entry in manifest.items():
         for rel in _entry_paths(name, entry, source):
@@ -310,8 +338,12 @@ def _check_sha(fetched: Fetched) -> None:
     want = fetched.spec.sha256
     if want is not None and want != fetched.sha256:
         raise FeedError(
-            f"feed '{fetched.spec.feed}', file {fetched.spec.path}: sha256 is {fetched.sha256}, "
-            f"the manifest says {want} (corrupted or replaced in transit)"
+            "feed '%(feed)s', file %(path)s: sha256 is %(got)s, the manifest says %(want)s "
+            "(corrupted or replaced in transit)",
+            feed=fetched.spec.feed,
+            path=fetched.spec.path,
+            got=fetched.sha256,
+            want=want,
         )
 
 

@@ -175,7 +175,9 @@ def feed_date(entry: dict[str, Any]) -> date:
     try:
         return date.fromisoformat(str(entry["date"]))
     except (KeyError, ValueError) as exc:
-        raise FeedError(f"snapshot manifest entry without a valid date: {entry}") from exc
+        raise FeedError(
+            "snapshot manifest entry without a valid date: %(entry)s", entry=entry
+        ) from exc
 
 
 def load_folder(folder: Path) -> VulnIndex:

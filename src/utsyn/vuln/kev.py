@@ -34,7 +34,7 @@ def load_kev_csv(path: Path, file_date: date) -> KevCatalogue:
         with path.open(encoding="utf-8", newline="") as handle:
             rows = [_entry(row, provenance) for row in csv.DictReader(handle)]
     except FileNotFoundError as exc:
-        raise FeedError(f"feed file not found: {path}") from exc
+        raise FeedError("feed file not found: %(path)s", path=path) from exc
     return KevCatalogue(version=None, released=None, entries={e.cve_id: e for e in rows})
 
 
@@ -48,7 +48,7 @@ def _cwes(value: object) -> tuple[str, ...]:
 def _entry(row: Mapping[str, Any], provenance: Provenance) -> KevEntry:
     added = parse_date(row.get("dateAdded"))
     if added is None:
-        raise FeedError(f"KEV entry {row.get('cveID')} has no valid dateAdded")
+        raise FeedError("KEV entry %(cve)s has no valid dateAdded", cve=row.get("cveID"))
     ransomware = str(row.get("knownRansomwareCampaignUse", "")).strip().lower()
     return KevEntry(
         cve_id=str(row["cveID"]),

@@ -38,7 +38,9 @@ def load_nginx_advisories(path: Path, file_date: date) -> list[Vulnerability]:
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as exc:
-        raise FeedError(f"cannot read nginx advisories {path}: {exc}") from exc
+        raise FeedError(
+            "cannot read nginx advisories %(path)s: %(reason)s", path=path, reason=exc
+        ) from exc
     provenance = Provenance(Feed.NGINX, path.name, file_date)
     return [_item(item, provenance) for item in root.iter("item")]
 

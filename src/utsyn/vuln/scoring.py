@@ -33,8 +33,10 @@ def base_score(vector: str) -> float:
         if version == "4.0":
             return float(CVSS4(vector).base_score)
     except CVSSError as exc:
-        raise FeedError(f"invalid CVSS vector {vector!r}: {exc}") from exc
-    raise FeedError(f"unknown CVSS version in {vector!r}")
+        raise FeedError(
+            "invalid CVSS vector %(vector)r: %(reason)s", vector=vector, reason=exc
+        ) from exc
+    raise FeedError("unknown CVSS version in %(vector)r", vector=vector)
 
 
 def computed(vector: str, source: str, reported: float | None = None) -> CvssScore:

@@ -71,10 +71,16 @@ def _load(name: str, entry: dict[str, Any], folder: Path, key: str, loader: Call
     try:
         return loader(folder / rel, feed_date(entry))
     except FeedError as exc:
-        raise FeedError(f"feed '{name}', file {rel}: {exc}") from exc
+        raise FeedError(
+            "feed '%(feed)s', file %(path)s: %(reason)s", feed=name, path=rel, reason=exc
+        ) from exc
     except _CONTENT_ERRORS as exc:
         raise FeedError(
-            f"feed '{name}', file {rel}: not the expected format ({type(exc).__name__}: {exc})"
+            "feed '%(feed)s', file %(path)s: not the expected format (%(kind)s: %(reason)s)",
+            feed=name,
+            path=rel,
+            kind=type(exc).__name__,
+            reason=exc,
         ) from exc
 
 
@@ -109,11 +115,17 @@ def verify_folder(folder: Path, floor: dict[str, int], min_ratio: float) -> Veri
 
 def _check_count(name: str, path: str, count: int, before: int, min_ratio: float) -> None:
     if count == 0:
-        raise FeedError(f"feed '{name}', file {path}: no records (empty or truncated)")
+        raise FeedError(
+            "feed '%(feed)s', file %(path)s: no records (empty or truncated)", feed=name, path=path
+        )
     if count < before * min_ratio:
         raise FeedError(
-            f"feed '{name}', file {path}: {count} records where the current data has "
-            f"{before}; refusing a feed that shrank this much (truncated upstream?)"
+            "feed '%(feed)s', file %(path)s: %(count)s records where the current data has "
+            "%(before)s; refusing a feed that shrank this much (truncated upstream?)",
+            feed=name,
+            path=path,
+            count=count,
+            before=before,
         )
 
 

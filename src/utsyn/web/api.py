@@ -26,7 +26,7 @@ from utsyn.store.assessments import Shown, shown_rating
 from utsyn.store.models import ApiToken, Asset, Explanation, Organisation, OrgLatest, User
 from utsyn.web import accounts, disputes, verify
 from utsyn.web.deps import Admin, CurrentPrincipal, DbSession, Gettext, Lang, Principal, context
-from utsyn.web.i18n import N_, Language
+from utsyn.web.i18n import N_, Language, error_text
 from utsyn.web.problems import Problem, ProblemDetails, not_found
 from utsyn.web.ratings import ShownFinding, shown_findings
 from utsyn.web.schemas import (
@@ -437,8 +437,9 @@ def verify_asset(
     try:
         verified = verify.check(session, org, asset, principal.email, settings, now_utc())
     except verify.VerificationUnavailable as exc:
+        reason = error_text(exc, translate.lang)
         raise Problem(
-            503, N_("Service unavailable"), N_("DNS lookup failed: %(reason)s"), reason=str(exc)
+            503, N_("Service unavailable"), N_("DNS lookup failed: %(reason)s"), reason=reason
         ) from exc
     return VerifyOut(
         verified=verified,

@@ -18,6 +18,8 @@ from utsyn.i18n import (
     N_,
     Language,
     Translator,
+    error_text,
+    error_values,
     translations,
 )
 
@@ -29,6 +31,8 @@ __all__ = [
     "Language",
     "Translator",
     "accept_language",
+    "error_text",
+    "error_values",
     "language_cookie_middleware",
     "language_of",
     "request_language",

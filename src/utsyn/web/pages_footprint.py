@@ -27,7 +27,7 @@ from utsyn.store import footprint, reads
 from utsyn.store.models import ASSET_STATES, Asset, Organisation
 from utsyn.web import verify
 from utsyn.web.deps import DbSession, Principal, context
-from utsyn.web.i18n import N_, Translator, request_language
+from utsyn.web.i18n import N_, Translator, error_text, request_language
 from utsyn.web.pages import PageOrganisation, PagePrincipal
 from utsyn.web.problems import Problem
 from utsyn.web.schemas import AssetIn
@@ -197,7 +197,8 @@ def verify_now(
     try:
         verified = verify.check(session, org, asset, principal.email, settings, now_utc())
     except verify.VerificationUnavailable as exc:
-        error = _translated(request, N_("DNS lookup failed: %(reason)s"), reason=exc)
+        reason = error_text(exc, request_language(request))
+        error = _translated(request, N_("DNS lookup failed: %(reason)s"), reason=reason)
         return _page(request, principal, org, session, 503, error)
     return _back(org, "verified" if verified else "unverified", asset)
 

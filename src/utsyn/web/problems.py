@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from utsyn.errors import ConfigError, UtsynError
-from utsyn.web.i18n import N_, Translator, request_language
+from utsyn.web.i18n import N_, Translator, error_values, request_language
 from utsyn.web.security import apply_security_headers
 from utsyn.web.templates import render_error
 
@@ -124,7 +124,7 @@ def install(app: FastAPI) -> None:
         status = 422 if isinstance(exc, ConfigError) else 503
         # The error's own message id and values, translated where the problem is shown.
         problem = Problem(status, _TITLES[status], exc.message)
-        problem.variables = dict(exc.values)
+        problem.variables = error_values(exc, request_language(request))
         return problem_response(request, problem)
 
     async def on_crash(request: Request, exc: Exception) -> Response:

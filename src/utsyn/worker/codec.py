@@ -57,7 +57,7 @@ def config_from_json(data: dict[str, Any]) -> ScanConfig:
             user_agent=str(data["user_agent"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"not a scan configuration document: {exc}") from exc
+        raise ConfigError("not a scan configuration document: %(reason)s", reason=exc) from exc
 
 
 def _scope(data: dict[str, Any]) -> ScopePolicy:

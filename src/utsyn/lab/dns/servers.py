@@ -40,7 +40,9 @@ ZONES_KEY = "dns.zones"
 
 def _require_loopback(ip: str) -> None:
     if not ipaddress.ip_address(ip).is_loopback:
-        raise LabError(f"lab DNS: {ip} is not a loopback address; the lab never leaves loopback")
+        raise LabError(
+            "lab DNS: %(ip)s is not a loopback address; the lab never leaves loopback", ip=ip
+        )
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -85,7 +87,12 @@ class DnsEndpoint:
             self._tcp = await asyncio.start_server(self._serve, self.ip, self.port)
         except OSError as exc:
             await self.stop()
-            raise LabError(f"lab DNS: cannot listen on {self.ip}:{self.port}: {exc}") from exc
+            raise LabError(
+                "lab DNS: cannot listen on %(ip)s:%(port)s: %(reason)s",
+                ip=self.ip,
+                port=self.port,
+                reason=exc,
+            ) from exc
 
     async def stop(self) -> None:
         if self._udp is not None:

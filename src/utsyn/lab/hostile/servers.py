@@ -232,7 +232,7 @@ def hostile_lab_process(
             raise LabError("the hostile lab did not start within 120 s")
         message = ours.recv()
         if isinstance(message, str):
-            raise LabError(f"the hostile lab did not start: {message}")
+            raise LabError("the hostile lab did not start: %(reason)s", reason=message)
         lab, hostile = message
         hostile["zones"] = tuple(hostile["zones"])
         hostile["out_of_scope"] = tuple(hostile["out_of_scope"])

@@ -51,7 +51,11 @@ class Response:
 
 def http_spec(service: Service) -> HttpSpec:
     if service.http is None:
-        raise LabError(f"{service.kind} service on port {service.effective_port} has no http spec")
+        raise LabError(
+            "%(kind)s service on port %(port)s has no http spec",
+            kind=service.kind,
+            port=service.effective_port,
+        )
     return service.http
 
 

@@ -78,10 +78,16 @@ def real_version() -> str:
     try:
         done = subprocess.run([NAMED, "-v"], capture_output=True, text=True, timeout=10)
     except OSError as exc:
-        raise LabError(f"cannot run {NAMED}: {exc} (apt-get install bind9)") from exc
+        raise LabError(
+            "cannot run %(program)s: %(reason)s (apt-get install bind9)", program=NAMED, reason=exc
+        ) from exc
     words = done.stdout.split()
     if done.returncode != 0 or len(words) < 2 or words[0] != "BIND":
-        raise LabError(f"{NAMED} -v: unexpected answer {done.stdout.strip()!r}")
+        raise LabError(
+            "%(program)s -v: unexpected answer %(answer)r",
+            program=NAMED,
+            answer=done.stdout.strip(),
+        )
     return words[1]
 
 
@@ -162,7 +168,11 @@ class NamedDaemon(Daemon):
     def start(self) -> None:
         taken = [a for a in self.listens if _accepts(a)]
         if taken:
-            raise LabError(f"{self.name}: {taken} already accept connections: another server")
+            raise LabError(
+                "%(name)s: %(taken)s already accept connections: another server",
+                name=self.name,
+                taken=taken,
+            )
         try:
             for address in self.addresses:
                 if loopback.add(address):

@@ -54,13 +54,25 @@ class Daemon:
         else:
             code = child.wait(timeout=START_TIMEOUT)
             if code != 0:
-                raise LabError(f"{self.name} did not start (exit {code}): {self._tail()}")
+                raise LabError(
+                    "%(name)s did not start (exit %(code)s): %(log)s",
+                    name=self.name,
+                    code=code,
+                    log=self._tail(),
+                )
         if not _until(lambda: self.pid() is not None and all(map(_accepts, self.listens))):
             self.stop()
-            raise LabError(f"{self.name} did not listen on {self.listens}: {self._tail()}")
+            raise LabError(
+                "%(name)s did not listen on %(listens)s: %(log)s",
+                name=self.name,
+                listens=self.listens,
+                log=self._tail(),
+            )
         if self.ready is not None and not _until(self.ready):
             self.stop()
-            raise LabError(f"{self.name} listens but does not serve: {self._tail()}")
+            raise LabError(
+                "%(name)s listens but does not serve: %(log)s", name=self.name, log=self._tail()
+            )
 
     def pid(self) -> int | None:
         """The running daemon's PID, or None when its pid file names no live process."""
@@ -79,7 +91,11 @@ class Daemon:
                 _until(lambda: not alive(pid), STOP_TIMEOUT)
         still = [a for a in self.listens if _accepts(a)]
         if still:
-            raise LabError(f"{self.name} stopped, but {still} still accept connections")
+            raise LabError(
+                "%(name)s stopped, but %(still)s still accept connections",
+                name=self.name,
+                still=still,
+            )
 
     def _tail(self) -> str:
         try:

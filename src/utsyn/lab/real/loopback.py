@@ -31,7 +31,9 @@ def _addresses() -> list[tuple[str, str]]:
     try:
         interfaces = json.loads(shown.stdout or "[]")
     except ValueError as exc:
-        raise LabError(f"cannot read lo's addresses: {shown.stderr.strip()}") from exc
+        raise LabError(
+            "cannot read lo's addresses: %(reason)s", reason=shown.stderr.strip()
+        ) from exc
     return [
         (info["local"], info.get("label", "lo"))
         for interface in interfaces
@@ -54,7 +56,11 @@ def add(address: str) -> bool:
         return LABEL in labels  # ours from a lab that was killed, or someone else's
     done = _ip("addr", "add", f"{address}/32", "dev", "lo", "label", LABEL)
     if done.returncode != 0:
-        raise LabError(f"cannot add {address} to lo: {done.stderr.strip()} (the lab needs root)")
+        raise LabError(
+            "cannot add %(address)s to lo: %(reason)s (the lab needs root)",
+            address=address,
+            reason=done.stderr.strip(),
+        )
     return True
 
 
@@ -63,7 +69,11 @@ def remove(address: str) -> None:
         return
     done = _ip("addr", "del", f"{address}/32", "dev", "lo", "label", LABEL)
     if done.returncode != 0:
-        raise LabError(f"cannot remove {address} from lo: {done.stderr.strip()}")
+        raise LabError(
+            "cannot remove %(address)s from lo: %(reason)s",
+            address=address,
+            reason=done.stderr.strip(),
+        )
 
 
 def ours() -> list[str]:

@@ -142,7 +142,9 @@ class Postfix:
         try:
             owner = pwd.getpwnam(MAIL_OWNER)
         except KeyError as exc:
-            raise LabError(f"the user {MAIL_OWNER} is missing: reinstall postfix") from exc
+            raise LabError(
+                "the user %(user)s is missing: reinstall postfix", user=MAIL_OWNER
+            ) from exc
         os.chown(data, owner.pw_uid, owner.pw_gid)  # the master's lock lives there
         log = logs / "postfix.log"
         ipv6 = any(host.ipv6 for host, _ in served)

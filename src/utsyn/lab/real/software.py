@@ -63,7 +63,8 @@ def require(software: Sequence[RealSoftware]) -> None:
     if packages:
         raise LabError(
             "the real tier needs Debian packages that are not installed: "
-            f"apt-get install {' '.join(packages)}"
+            "apt-get install %(packages)s",
+            packages=" ".join(packages),
         )
 
 
@@ -71,5 +72,5 @@ def which(name: str) -> str:
     """An executable's path, or a LabError naming it."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
     if path is None:
-        raise LabError(f"{name} is not installed")
+        raise LabError("%(name)s is not installed", name=name)
     return path

@@ -138,7 +138,9 @@ class RealTier:
             except LabError as exc:
                 problems.append(str(exc))
         if problems:
-            raise LabError("; ".join(problems))
+            raise LabError(
+                "servers that would not stop: %(problems)s", problems="; ".join(problems)
+            )
 
     def status(self) -> dict[str, str]:
         """Host name → what serves it ("nginx", "postfix+python", ...)."""

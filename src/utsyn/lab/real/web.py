@@ -74,7 +74,11 @@ def refusal(service: Service, software: str) -> str | None:
 
 def http_of(service: Service) -> HttpSpec:
     if service.http is None:
-        raise LabError(f"{service.kind} service on port {service.effective_port} has no http spec")
+        raise LabError(
+            "%(kind)s service on port %(port)s has no http spec",
+            kind=service.kind,
+            port=service.effective_port,
+        )
     return service.http
 
 
@@ -123,10 +127,16 @@ def installed_version(argv: Sequence[str], pattern: str) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     except OSError as exc:
-        raise LabError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        raise LabError(
+            "cannot run %(program)s: %(reason)s", program=argv[0], reason=exc.strerror
+        ) from exc
     found = re.search(pattern, done.stdout + done.stderr)
     if found is None:
-        raise LabError(f"{' '.join(argv)} printed no version: {done.stderr.strip()!r}")
+        raise LabError(
+            "%(command)s printed no version: %(output)r",
+            command=" ".join(argv),
+            output=done.stderr.strip(),
+        )
     return found.group(1)
 
 
@@ -230,7 +240,9 @@ class TlsFiles:
 def tls_files(ctx: LabContext, host: Host, service: Service, folder: Path) -> TlsFiles:
     """The site's certificate from the lab CA, copied under `folder`, and its TLS settings."""
     if service.tls is None:
-        raise LabError(f"{host.name}:{service.effective_port} has no TLS profile")
+        raise LabError(
+            "%(host)s:%(port)s has no TLS profile", host=host.name, port=service.effective_port
+        )
     creds = ctx.ca.issue([host.name, *host.aliases], service.tls.cert)
     folder.mkdir(parents=True, exist_ok=True)
     name = site_name(host, service)

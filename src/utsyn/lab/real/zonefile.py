@@ -109,7 +109,11 @@ def sign_broken(signzone: str, zone: ServedZone, unsigned: Path, keys: Path, out
         argv, cwd=out.parent, capture_output=True, text=True, timeout=SIGN_TIMEOUT, check=False
     )
     if done.returncode != 0:
-        raise LabError(f"dnssec-signzone failed for {zone.origin}: {done.stderr.strip()}")
+        raise LabError(
+            "dnssec-signzone failed for %(zone)s: %(reason)s",
+            zone=zone.origin,
+            reason=done.stderr.strip(),
+        )
     signed = dns.zone.from_file(str(out), zone.origin, relativize=False)
     for _, node in signed.nodes.items():
         for rdataset in node.rdatasets:

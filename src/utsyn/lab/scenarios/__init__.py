@@ -24,7 +24,9 @@ def scenario_path(name: str) -> Path:
     """The file of a shipped scenario; a `ManifestError` lists the known names otherwise."""
     if name not in known_scenarios():
         known = ", ".join(known_scenarios()) or "(none)"
-        raise ManifestError(f"unknown scenario {name!r}; known scenarios: {known}")
+        raise ManifestError(
+            "unknown scenario %(name)r; known scenarios: %(known)s", name=name, known=known
+        )
     # Utsyn is installed as plain files (wheel or editable), never run from a zip, so the
     # resource is a real file the lab and its child processes can reopen by path.
     return Path(str(files(__name__).joinpath(name + _SUFFIX)))

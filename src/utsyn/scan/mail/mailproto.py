@@ -45,7 +45,8 @@ _PLAINTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
 
 
 class MailProtocolError(UtsynError):
-    """The server refused the session or did not speak the protocol expected."""
+    """The server refused the session or did not speak the protocol expected. The message
+    is stored as the probe's evidence, in English: not a catalogue id (tests/words.py)."""
 
 
 @dataclass

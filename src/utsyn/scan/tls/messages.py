@@ -192,6 +192,8 @@ class HandshakeError(UtsynError):
     """The server's answer is not usable TLS: garbage, a wrong length, an abort mid-flight.
 
     A probe turns it into an error observation: it proves nothing about what is offered.
+    The message is that observation's evidence, in English: not a catalogue id
+    (tests/words.py).
     """
 
 
