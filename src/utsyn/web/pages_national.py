@@ -18,9 +18,10 @@ so it holds exactly the rows on screen, in the same order, with every page of a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -145,7 +146,7 @@ def checked_filters(
     return Filters(scope, status or "", order)  # type: ignore[arg-type]  # checked above
 
 
-def area_name(scope: aggregate.Scope, _: Any) -> str | None:
+def area_name(scope: aggregate.Scope, _: Callable[..., str]) -> str | None:
     """The chosen area in words: 'Innlandet', 'Granli · Municipal sector'; None for all."""
     place = municipalities().get(scope.municipality or "") or counties().get(scope.county or "")
     parts = [place, _(SECTOR_NAMES[scope.sector]) if scope.sector else None]
@@ -153,7 +154,7 @@ def area_name(scope: aggregate.Scope, _: Any) -> str | None:
     return " · ".join(named) if named else None
 
 
-def crumbs(scope: aggregate.Scope, _: Any) -> list[tuple[str, str]]:
+def crumbs(scope: aggregate.Scope, _: Callable[..., str]) -> list[tuple[str, str]]:
     """The way down to the chosen area: the national view, its county, municipality, sector."""
     way = [("/nasjonalt", _("National view"))]
     if scope.county:
@@ -222,14 +223,19 @@ def municipality_table(
 def organisation_table(
     request: Request, session: Session, filters: Filters, lang: Language
 ) -> tuple[OrgRow, ...]:
-    """The chosen area's organisations, under the status filter (none without an area)."""
+    """The chosen area's organisations, active and inactive (none without an area)."""
     if not filters.drilled:
         return ()
     window = context(request).book.reachability.days
     rows = drilldown.organisations(session, filters.scope, now_utc(), window)
-    if filters.status:
-        rows = tuple(r for r in rows if r.activity.active == (filters.status == "active"))
     return national.sort_organisations(rows, national.sort_of("organisations", filters.sort), lang)
+
+
+def with_status(rows: tuple[OrgRow, ...], status: Status) -> tuple[OrgRow, ...]:
+    """The rows the status filter keeps (all without one)."""
+    if not status:
+        return rows
+    return tuple(r for r in rows if r.activity.active == (status == "active"))
 
 
 # ---------------------------------------------------------------- the page
@@ -255,12 +261,8 @@ def national_view(
     found = aggregate.dashboard(session, book, aggregate.NATIONAL, scope, since=since)
     counties_shown = county_table(session, filters, lang)
     sectors = sector_table(session, filters, lang)
-    listed = organisation_table(request, session, filters, lang)
-    everyone = (
-        listed
-        if not filters.status
-        else organisation_table(request, session, Filters(scope, "", filters.sort), lang)
-    )
+    everyone = organisation_table(request, session, filters, lang)
+    listed = with_status(everyone, filters.status)
     shapes = {s.number: s.path for s in geo.counties_map().shapes}
     ctx = {
         "principal": principal,
@@ -279,7 +281,6 @@ def national_view(
         "sectors": sectors,
         "municipalities": municipality_table(session, filters, lang),
         "organisations": listed[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-        "listed": len(listed),
         "active": sum(1 for r in everyone if r.activity.active),
         "inactive": sum(1 for r in everyone if not r.activity.active),
         "page": page,
@@ -287,7 +288,6 @@ def national_view(
         "window": book.reachability.days,
         "activity_names": national.ACTIVITY_NAMES,
         "sorts": {t: national.sort_of(t, filters.sort) for t in national.TABLES},
-        "sector_names": SECTOR_NAMES,
         "titles": issue_titles(book, found.critical + found.common, lang),
         "severity_names": SEVERITY_NAMES,
         "trend_chart": charts.trend_chart(found.trend, _),
@@ -326,7 +326,7 @@ def national_download(
     now = now_utc()
     name = f"utsyn-{table}-{now:%Y%m%d}"
     if table == "organisations":
-        orgs = organisation_table(request, session, filters, lang)
+        orgs = with_status(organisation_table(request, session, filters, lang), filters.status)
         if fmt == "stix":
             return _stix(session, principal, filters, orgs, lang, name)
         records = national.organisation_records(orgs, _)
