@@ -4,8 +4,9 @@ Four tables: the counties, the sectors, the municipalities (of the chosen county
 organisations (of the chosen county, municipality or sector: the drill-down). Each is a
 tuple of rows built once per request and sorted by `?sort=<table>:<column>:<asc|desc>`
 (one table at a time; the others keep their default order). The page renders those rows;
-the downloads (`records`, `as_csv`, `as_json`) write the same rows, so a download holds
-exactly what is on screen under the same filter and sort, with every page of a long list.
+the downloads (`area_records` and `organisation_records`, written by `as_csv` or
+`as_json`) write the same rows, so a download holds exactly what is on screen under the
+same filter and sort, with every page of a long list.
 
 Names sort in the page's language (`web.collation`): the English sector table is in
 English alphabetical order. A column without a value (an area without rated organisations,
