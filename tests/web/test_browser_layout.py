@@ -73,8 +73,8 @@ def _custom_scorecard(page: Any) -> str:
     page.locator("#new-scorecard summary").click()
     page.fill("#scorecard-name", "Nettsidene")
     page.locator("#new-scorecard input[type=checkbox]").first.check()
-    page.click("#new-scorecard button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#new-scorecard button[type=submit]")
     return urlsplit(page.url).path
 
 

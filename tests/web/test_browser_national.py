@@ -107,11 +107,11 @@ def test_drill_down_sort_and_download_what_is_on_screen(
 ) -> None:
     log_in_page(page, ANALYST, then="/nasjonalt")
     assert page.locator("#organisation-table").count() == 0  # no area chosen: no list
-    page.click("#sector-table a:text-is('Kommunal sektor')")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#sector-table a:text-is('Kommunal sektor')")
     assert page.locator("h1").inner_text() == "Nasjonalt bilde: Kommunal sektor"
-    page.click("#county-table a:text-is('Innlandet')")  # the sector is kept
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#county-table a:text-is('Innlandet')")  # the sector is kept
     assert page.locator("h1").inner_text() == "Nasjonalt bilde: Innlandet · Kommunal sektor"
     assert page.locator("nav.ds-breadcrumbs a[aria-current=page]").inner_text() == (
         "Kommunal sektor"
@@ -125,15 +125,15 @@ def test_drill_down_sort_and_download_what_is_on_screen(
     name = page.locator("#organisation-table thead th").first
     assert name.get_attribute("aria-sort") == "none"
     name.locator("button").focus()
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     name = page.locator("#organisation-table thead th").first
     assert name.get_attribute("aria-sort") == "ascending"
     names = [row[0] for row in _table(page, "organisation-table")]
     assert names == sorted(names, key=lambda n: sort_key(n, "nb")) and names[-1].startswith("Å")
     assert page.locator("h1").inner_text() == "Nasjonalt bilde: Innlandet · Kommunal sektor"
-    name.locator("button").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        name.locator("button").click()
     assert page.locator("#organisation-table thead th").first.get_attribute("aria-sort") == (
         "descending"
     )
