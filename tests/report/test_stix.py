@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 import stix2
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.report.exports import export
-from utsyn.report.scope import Caller, ExportRefused, Scope
+from utsyn.report.scope import Caller, ExportRefused, Scope, Selection
 from utsyn.report.stix import TLP2_EXTENSION, TLP2_IDS
 from utsyn.rules.rulebook import load_rulebook
+from utsyn.store.models import Organisation
 
-from .conftest import CVE_KEV, CVE_PLAIN, FEATURED, HOSTILE_HOST, DemoStore
+from .conftest import CVE_KEV, CVE_PLAIN, FEATURED, HOSTILE_HOST, DemoStore, featured_org
 
 NATIONAL = Caller("national_admin")
 
@@ -112,3 +114,22 @@ def test_stix_is_streamed_and_national_for_national_roles(session: Session) -> N
     assert inspect.isgenerator(export(session, Scope("national"), NATIONAL, "stix"))
     with pytest.raises(ExportRefused):
         export(session, Scope("national"), Caller("org_admin", FEATURED), "stix")
+
+
+def test_a_national_list_exports_only_its_organisations(
+    session: Session, demo_store: DemoStore
+) -> None:
+    """The national view's list (`Selection`): the bundle holds its organisations alone."""
+    featured = featured_org(session).id
+    others = [o for o in session.scalars(select(Organisation.id)) if o != featured]
+    with_it = Scope("national", within=Selection("county=34", (featured, *others[:3])))
+    data = bundle(session, with_it, now=demo_store.now)
+    orgs = [i for i in of_type(data, "identity") if i["identity_class"] == "organization"]
+    assert [o["name"] for o in orgs] == ["Åsmyra kommune"]
+    assert "national:county=34" in of_type(data, "note")[0]["content"]
+    without = Scope("national", within=Selection("county=03", tuple(others)))
+    assert of_type(bundle(session, without, now=demo_store.now), "vulnerability") == []
+    nobody = Scope("national", within=Selection("status=inactive", ()))
+    assert of_type(bundle(session, nobody, now=demo_store.now), "identity")[1:] == []
+    with pytest.raises(ExportRefused):
+        export(session, with_it, Caller("org_admin", FEATURED), "stix")

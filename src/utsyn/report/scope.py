@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, Integer, bindparam, select, true
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError, UtsynError
@@ -30,10 +30,19 @@ class ExportRefused(UtsynError):
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Some organisations of the national scope: a national view's list, as it is shown."""
+
+    label: str  # what was chosen, for the export's header: "county=34;status=inactive"
+    org_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Scope:
     kind: ScopeKind
     orgnr: str | None = None  # kind "org"
     portfolio_id: int | None = None  # kind "portfolio"
+    within: Selection | None = None  # kind "national": only these organisations
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,17 @@ def resolve(session: Session, scope: Scope, caller: Caller) -> Resolved:
     if scope.kind == "national":
         if not national:
             raise ExportRefused("the national export is for national roles only")
+        if scope.within is not None:
+            # Written into the statement: a county's list may hold more organisations than
+            # a database takes parameters (ids are integers, nothing to escape).
+            ids = bindparam(
+                "ids",
+                list(scope.within.org_ids),
+                type_=Integer,
+                expanding=True,
+                literal_execute=True,
+            )
+            return Resolved(f"national:{scope.within.label}", Organisation.id.in_(ids))
         return Resolved("national", true())
     if scope.kind == "org":
         return _org_scope(session, scope, caller, national)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import RedirectResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -48,7 +49,7 @@ from utsyn.web import (
     pages_users,
     problems,
 )
-from utsyn.web.deps import WebContext
+from utsyn.web.deps import Principal, WebContext, context, find_principal
 from utsyn.web.i18n import language_cookie_middleware
 from utsyn.web.pages import LoginRequired
 from utsyn.web.security import security_headers_middleware
@@ -83,7 +84,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
         dependencies=[Depends(auth.csrf_guard)],
     )
     app.state.web = web
-    problems.install(app)
+    problems.install(app, _logged_in)
     app.add_exception_handler(LoginRequired, _to_login)
     # The last added runs first: security headers wrap everything.
     app.middleware("http")(session_middleware(web.codec))
@@ -126,6 +127,16 @@ def _context(settings: WebSettings, engine: Engine) -> WebContext:
         ),
         throttle=LoginThrottle(settings),
     )
+
+
+def _logged_in(request: Request) -> Principal | None:
+    """Who is logged in, for an error page's navigation; None if the database cannot say
+    (it may be what failed: the page is then shown without the menu, never not at all)."""
+    try:
+        with context(request).sessions() as session:
+            return find_principal(request, session)
+    except SQLAlchemyError:
+        return None
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

@@ -2,12 +2,14 @@
 error page for browsers; never a traceback.
 
 Titles are English message ids, translated into the request's language when the answer
-is written; so are the messages of `UtsynError`s (message id, then its values).
+is written; so are the messages of `UtsynError`s (message id, then its values). The error
+page is a page of the site: it keeps the navigation of the person logged in (`install`
+is given how to find them), their language, and says what to do next (`ADVICE`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,6 +40,33 @@ _TITLES = {
     500: N_("Internal error"),
     503: N_("Service unavailable"),
 }
+
+
+# What a person who met the error can do about it, by status (the error page says it).
+ADVICE = {
+    400: N_("Check the address or what you filled in, and try again."),
+    401: N_("Log in, then try again."),
+    403: N_(
+        "Your account does not give access to this page. If you need it, ask a national"
+        " administrator of Utsyn."
+    ),
+    404: N_(
+        "The page does not exist, or it has moved. Check the address, or find it from the"
+        " menu above."
+    ),
+    405: N_("Use the page's own links and buttons instead."),
+    409: N_("Someone changed this at the same time: reload the page and try again."),
+    422: N_("Check what you filled in, and try again."),
+    429: N_("Too many attempts: wait a few minutes and try again."),
+    500: N_(
+        "Something went wrong on our side; nothing you sent was half-saved. Try again in a"
+        " moment, and tell the operators of Utsyn if it happens again."
+    ),
+    503: N_("Utsyn cannot answer just now. Try again in a few minutes."),
+}
+# Who is logged in, for the error page's navigation: None when nobody is, or when it cannot
+# be known (the database may be what failed).
+PrincipalLookup = Callable[[Request], object | None]
 
 
 class ProblemDetails(BaseModel):
@@ -83,13 +112,20 @@ def wants_json(request: Request) -> bool:
 
 
 def problem_response(
-    request: Request, problem: Problem, errors: list[dict[str, Any]] | None = None
+    request: Request,
+    problem: Problem,
+    errors: list[dict[str, Any]] | None = None,
+    principal_of: PrincipalLookup | None = None,
 ) -> Response:
     translate = Translator(request_language(request))
     title = translate.gettext(problem.title)
     detail = translate.gettext(problem.detail, **problem.variables) if problem.detail else None
     if not wants_json(request):
-        return render_error(request, problem.status, title, detail, problem.headers)
+        principal = principal_of(request) if principal_of is not None else None
+        advice = ADVICE.get(problem.status)
+        return render_error(
+            request, problem.status, title, detail, advice, principal, problem.headers
+        )
     body = ProblemDetails(title=title, status=problem.status, detail=detail, errors=errors)
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -99,17 +135,23 @@ def problem_response(
     )
 
 
-def install(app: FastAPI) -> None:
-    """Every error the app can meet, answered as a problem."""
+def install(app: FastAPI, principal_of: PrincipalLookup | None = None) -> None:
+    """Every error the app can meet, answered as a problem (pages: with `principal_of`'s
+    navigation)."""
+
+    def answer(
+        request: Request, problem: Problem, errors: list[dict[str, Any]] | None = None
+    ) -> Response:
+        return problem_response(request, problem, errors, principal_of)
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(request, exc)
+        return answer(request, exc)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         title = _TITLES.get(exc.status_code, N_("Error"))
-        return problem_response(request, Problem(exc.status_code, title, headers=exc.headers))
+        return answer(request, Problem(exc.status_code, title, headers=exc.headers))
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -117,7 +159,7 @@ def install(app: FastAPI) -> None:
         problem = Problem(
             422, N_("Invalid request"), N_("The request does not match the API schema.")
         )
-        return problem_response(request, problem, errors)
+        return answer(request, problem, errors)
 
     async def on_utsyn(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, UtsynError)
@@ -125,12 +167,12 @@ def install(app: FastAPI) -> None:
         # The error's own message id and values, translated where the problem is shown.
         problem = Problem(status, _TITLES[status], exc.message)
         problem.variables = error_values(exc, request_language(request))
-        return problem_response(request, problem)
+        return answer(request, problem)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback and re-raises; this answer is outside the other
         # middleware, so it carries the security headers itself.
-        response = problem_response(request, Problem(500, N_("Internal error")))
+        response = answer(request, Problem(500, N_("Internal error")))
         apply_security_headers(request, response)
         return response
 

@@ -102,7 +102,19 @@ def render_error(
     status: int,
     title: str,
     detail: str | None,
+    advice: str | None,
+    principal: object | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    context = {"status": status, "title": title, "detail": detail}
+    """The error page: a page of the site, with the navigation of `principal` (when known).
+
+    `advice` (what to do) is a message id, translated by the template.
+    """
+    context = {
+        "status": status,
+        "title": title,
+        "detail": detail,
+        "advice": advice,
+        "principal": principal,
+    }
     return render(request, "error.html", context, status, headers)

@@ -3,12 +3,13 @@
  * The figures come from the server (web/charts.py) in the data-chart attribute: no inline
  * script, so the CSP (script-src 'self') holds. Each canvas has a table beside it with the
  * same figures, which is what screen readers and pages without JavaScript use. Colours are
- * read from utsyn.css (custom properties), so the charts match the map and the badges.
+ * read from utsyn.css (custom properties): a bar takes its grade's colour (--grade-A ...),
+ * the one scale of the map and the badges.
  */
 (function () {
   "use strict";
 
-  var LINE_COLOURS = ["--accent", "--map-F", "--ink", "--map-D"];
+  var LINE_COLOURS = ["--accent", "--grade-F", "--ink", "--grade-D"];
 
   function cssColour(name, fallback) {
     var value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -30,7 +31,7 @@
       if (spec.type === "bar" && spec.grades) {
         // Bars take their grade's colour, as on the map; the edge keeps light ones visible.
         set.backgroundColor = spec.grades.map(function (grade) {
-          return cssColour("--map-" + (grade || "none"), "#8c959f");
+          return cssColour("--grade-" + (grade || "none"), "#8c959f");
         });
         set.borderColor = cssColour("--ink", "#1b1f24");
         set.borderWidth = 1;
@@ -71,6 +72,8 @@
     if (typeof window.Chart !== "function") {
       return; // the tables beside the canvases still hold every figure
     }
+    // The page's typeface (the design system's Inter) in the charts too.
+    window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     document.querySelectorAll("canvas[data-chart]").forEach(draw);
   }
 
