@@ -134,12 +134,31 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Run the shipped migrations up to `revision` (creating the database file if needed)."""
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=False)
+            with connection.begin():
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise DatabaseError("the migration left rows whose references are broken")
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
     finally:
         engine.dispose()
+
+
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """Alembic alters a SQLite table by copying it, dropping the old one and renaming the
+    copy; with foreign keys on, the drop deletes (ON DELETE CASCADE) every row that refers to
+    the old table. SQLite's own procedure for altering tables: foreign keys off outside the
+    transaction, then `foreign_key_check` before committing. The pragma is a no-op inside a
+    transaction, so it goes to the driver's connection, past the BEGIN this module issues."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def current_revision(connection: Connection) -> str | None:
