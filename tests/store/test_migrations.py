@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-import sqlalchemy as sa
 from sqlalchemy import Column, Engine, MetaData, inspect, text
 
 from tests.reads import head_revision
