@@ -28,6 +28,7 @@ from utsyn.portfolio import aggregate
 from utsyn.rating.explain import ImpactLine, area_losses, best_fixes, binding_caps, impacts
 from utsyn.rating.model import Rating
 from utsyn.report import chart
+from utsyn.report.display import shown_value
 from utsyn.report.labels import (
     factor_names,
     labels,
@@ -305,6 +306,7 @@ def _environment() -> Environment:
         autoescape=True,  # every value, including whatever a scanned server said
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown_value,  # no control or bidi-override character reaches the PDF
     )
     env.filters["number"] = number
     env.filters["signed"] = signed
