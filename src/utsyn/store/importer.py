@@ -176,8 +176,8 @@ def _decoded(data: bytes, name: str) -> str:
 
 def parse_organisations(text: str, name: str) -> _Parsed:
     delimiter, header, kind = _header(text.partition("\n")[0], name)
-    columns = OPTIONAL_COLUMNS if kind == "enhetsregisteret" else set(header)
-    parsed = _Parsed(ImportReport(name, kind), frozenset(columns) & set(OPTIONAL_COLUMNS))
+    given = OPTIONAL_COLUMNS if kind == "enhetsregisteret" else header  # every field, or these
+    parsed = _Parsed(ImportReport(name, kind), frozenset(given) & set(OPTIONAL_COLUMNS))
     parse_row = _enhet_row if kind == "enhetsregisteret" else _native_row
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     line = 1  # the line the record being read begins on
@@ -272,7 +272,7 @@ def _check_stored_places(session: Session, parsed: _Parsed) -> None:
             Organisation.orgnr.in_(orgnrs[start : start + _CHUNK]),
             Organisation.municipality.is_not(None),
         )
-        stored.update((orgnr, municipality) for orgnr, municipality in session.execute(query))
+        stored.update(session.execute(query).tuples())
     for line, record in parsed.records.values():
         municipality = stored.get(record.orgnr)
         if municipality is not None and record.county != municipality[:2]:
