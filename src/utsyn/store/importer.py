@@ -272,7 +272,7 @@ def _check_stored_places(session: Session, parsed: _Parsed) -> None:
             Organisation.orgnr.in_(orgnrs[start : start + _CHUNK]),
             Organisation.municipality.is_not(None),
         )
-        stored.update(session.execute(query).tuples())
+        stored.update((orgnr, place) for orgnr, place in session.execute(query))
     for line, record in parsed.records.values():
         municipality = stored.get(record.orgnr)
         if municipality is not None and record.county != municipality[:2]:
