@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
@@ -157,8 +157,8 @@ def _fill_feeds(session: Session) -> None:
     )
 
 
-def _export(session: Session) -> str:
-    out = io.StringIO()
+def _export(session: Session) -> bytes:
+    out = io.BytesIO()
     export_jsonl(session, out)
     session.rollback()
     return out.getvalue()
@@ -183,16 +183,21 @@ def test_export_then_import_round_trips_every_table(
 ) -> None:
     _fill_every_table(session)
     exported = _export(session)
-    tables = {json.loads(line).get("table") for line in exported.splitlines()[1:]}
+    lines = exported.splitlines()
+    tables = {json.loads(line).get("table") for line in lines[1:-1]}
     assert tables == set(models.Base.metadata.tables)
+    trailer = json.loads(lines[-1])
+    assert trailer["rows"] == {t: sum(json.loads(x)["table"] == t for x in lines[1:-1])
+                               for t in models.Base.metadata.tables}  # fmt: skip
+    assert trailer["sha256"] == hashlib.sha256(exported[: -len(lines[-1]) - 1]).hexdigest()
 
     targets = [new_database()]
     if backend == "postgresql":  # across backends: PostgreSQL's export loads into SQLite
         targets.append(f"sqlite:///{tmp_path_factory.mktemp('cross') / 'utsyn.db'}")
     for url in targets:
         with _database(url) as other:
-            rows = import_jsonl(other, io.StringIO(exported))
-            assert rows == len(exported.splitlines()) - 1
+            rows = import_jsonl(other, io.BytesIO(exported))
+            assert rows == len(exported.splitlines()) - 2
             assert _export(other) == exported
             add_orgs(other, 3)  # new ids do not collide with imported ones
 
@@ -201,12 +206,83 @@ def test_import_refuses_a_database_that_is_not_empty(session: Session) -> None:
     _fill_every_table(session)
     exported = _export(session)
     with pytest.raises(ConfigError, match="not empty"):
-        import_jsonl(session, io.StringIO(exported))
+        import_jsonl(session, io.BytesIO(exported))
 
 
 def test_import_refuses_an_export_of_another_schema(session: Session) -> None:
-    header = json.dumps({"format": "utsyn-db", "revision": "0000"}) + "\n"
+    other = _dump(session, revision="0000")
     with pytest.raises(ConfigError, match="upgrade both"):
-        import_jsonl(session, io.StringIO(header))
+        import_jsonl(session, io.BytesIO(other))
     with pytest.raises(ConfigError, match="not a Utsyn database export"):
-        import_jsonl(session, io.StringIO("orgnr,name\n"))
+        import_jsonl(session, io.BytesIO(b"orgnr,name\n"))
+
+
+def _sealed(lines: list[bytes]) -> bytes:
+    """Header and row lines with the trailer an export would write for them."""
+    rows = dict.fromkeys(models.Base.metadata.tables, 0)
+    for line in lines[1:]:
+        rows[json.loads(line)["table"]] += 1
+    digest = hashlib.sha256(b"".join(lines)).hexdigest()
+    trailer = {"end": "utsyn-db", "rows": rows, "sha256": digest}
+    return b"".join(lines) + json.dumps(trailer, sort_keys=True).encode() + b"\n"
+
+
+def _dump(session: Session, **header: object) -> bytes:
+    """The database's dump with its header changed by `header` (and sealed again)."""
+    lines = _export(session).splitlines(keepends=True)
+    head = json.loads(lines[0]) | header
+    return _sealed([json.dumps(head, sort_keys=True).encode() + b"\n", *lines[1:-1]])
+
+
+def _cases(dump: bytes) -> dict[str, tuple[bytes, str]]:
+    """Damaged copies of `dump` and what the refusal must say."""
+    lines = dump.splitlines(keepends=True)
+    half = len(lines) // 2  # as a copy that stopped half way: cut where a line ends
+    finding = next(i for i, x in enumerate(lines) if b'"table": "finding"' in x)
+    header = json.loads(lines[0])
+    old = json.dumps({"format": "utsyn-db", "revision": header["revision"]}).encode() + b"\n"
+    return {
+        "cut at a line end": (b"".join(lines[:half]), rf"cut after line {half}, in table \w+"),
+        "cut within a line": (dump[: len(b"".join(lines[:half])) + 20], r"cut within line"),
+        "without its trailer": (b"".join(lines[:-1]), r"the trailer \(row counts and checksum\)"),
+        "header only": (lines[0], "header only"),
+        "a row left out": (
+            b"".join(lines[:finding] + lines[finding + 1 :]),
+            r"differ from its trailer's counts \(finding 0 of 1\)",
+        ),
+        "altered": (dump.replace(b"Vestland", b"Vestlann"), "SHA-256 does not match"),
+        "another version": (
+            _sealed([lines[0].replace(b'"version": 2', b'"version": 3'), *lines[1:-1]]),
+            "dump format 3; this Utsyn reads format 2",
+        ),
+        "an old dump": (old + b"".join(lines[1:-1]), "older Utsyn, without row counts"),
+    }
+
+
+def test_import_refuses_a_dump_that_does_not_verify_and_writes_nothing(
+    session: Session, new_database: NewDatabase
+) -> None:
+    _fill_every_table(session)
+    dump = _export(session)
+    tables = models.Base.metadata.sorted_tables
+    assert dump.count(b'"table": "finding"') == 1 and b"Vestland" in dump
+    with _database(new_database()) as target:
+        for case, (damaged, expected) in _cases(dump).items():
+            with pytest.raises(ConfigError, match=expected):
+                import_jsonl(target, io.BytesIO(damaged))
+            target.rollback()
+            counts = [target.scalar(select(func.count()).select_from(t)) for t in tables]
+            assert counts == [0] * len(tables), f"{case}: rows were written"
+        assert import_jsonl(target, io.BytesIO(dump)) == dump.count(b"\n") - 2
+
+
+def test_a_cut_dump_names_what_is_missing(session: Session) -> None:
+    _fill_every_table(session)
+    lines = _export(session).splitlines(keepends=True)
+    cut = next(i for i, x in enumerate(lines) if b'"table": "explanation"' in x)
+    with pytest.raises(ConfigError) as refused:
+        import_jsonl(session, io.BytesIO(b"".join(lines[:cut])))
+    before = json.loads(lines[cut - 1])["table"]
+    message = str(refused.value)
+    assert f"cut after line {cut}, in table {before}" in message
+    assert "explanation" in message.split("tables after it")[1]  # named as missing

@@ -41,6 +41,21 @@ def _error_ids() -> set[str]:
     return found
 
 
+def _error_ids() -> set[str]:
+    """The literal message ids of the errors raised in the package (`utsyn.errors`): the
+    catalogues hold those already written as ids."""
+    return {
+        node.args[0].value
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", "").endswith("Error")
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    }
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_message_in_use_is_translated(lang: Language) -> None:
     with (PACKAGE / catalogue_path(lang)).open("rb") as po:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from utsyn.cli.options import LangOpt
 from utsyn.cli.output import console, words
 from utsyn.errors import ConfigError
+from utsyn.files import open_private
 
 app = typer.Typer(help="The database: migrations, export and import.", no_args_is_help=True)
 
@@ -35,14 +36,17 @@ def db_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSON lines file.")],
     lang: LangOpt = "nb",
 ) -> None:
-    """Write every table as JSON lines (a full, restorable copy)."""
+    """Write every table as JSON lines (a full, restorable copy), with a trailer of row
+    counts and a SHA-256 that `db import` verifies. The file is created 0600: it holds
+    password and token hashes."""
     # Lazy (start-up): sqlalchemy, alembic and the store cost ~600 ms CPU.
     from utsyn.store.db import open_session
     from utsyn.store.dump import export_jsonl
 
     _ = words(lang)
     tmp = output.with_name(output.name + ".partial")
-    with open_session() as session, tmp.open("w", encoding="utf-8") as fp:
+    tmp.unlink(missing_ok=True)  # a stale one would keep its mode
+    with open_session() as session, open_private(tmp) as fp:
         rows = export_jsonl(session, fp)
     tmp.replace(output)  # a reader never sees half an export
     console.print(_("Exported %(rows)s rows to %(file)s.", rows=rows, file=escape(str(output))))
@@ -53,7 +57,8 @@ def db_import(
     source: Annotated[Path, typer.Argument(help="A file from `utsyn db export`.")],
     lang: LangOpt = "nb",
 ) -> None:
-    """Load a JSON lines export into an empty database (all or nothing)."""
+    """Load a JSON lines export into an empty database (all or nothing): verified first
+    (row counts and SHA-256), so a dump that is cut or altered writes nothing."""
     # Lazy (start-up): sqlalchemy, alembic and the store cost ~600 ms CPU.
     from utsyn.store.db import open_session
     from utsyn.store.dump import import_jsonl
@@ -61,7 +66,7 @@ def db_import(
     _ = words(lang)
     if not source.is_file():
         raise ConfigError("%(path)s: no such file", path=source)
-    with open_session() as session, source.open(encoding="utf-8") as fp:
+    with open_session() as session, source.open("rb") as fp:
         rows = import_jsonl(session, fp)
     console.print(_("Imported %(rows)s rows from %(file)s.", rows=rows, file=escape(str(source))))
 

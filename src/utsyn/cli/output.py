@@ -2,22 +2,41 @@
 
 Every word a command prints comes from the catalogues (`utsyn.i18n`) in the language of its
 `--lang` option: `_ = words(lang)`, then `_("Name")` or `_("%(rows)s rows", rows=3)`.
-Values (names, numbers, identifiers such as rule ids and asset states) are printed as they are.
+Values (names, numbers, identifiers such as rule ids and asset states) are printed as they are,
+but for the characters that would drive the terminal or reorder the line (`utsyn.text.shown`):
+the consoles remove them from every piece of text they render, whoever wrote it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from rich.box import HEAVY_HEAD
-from rich.console import Console, JustifyMethod
+from rich.console import Console, ConsoleOptions, JustifyMethod, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.segment import Segment
 from rich.table import Table
 
 from utsyn.i18n import FACTOR_NAMES, Translator, checked_language
+from utsyn.text import shown
 
-console = Console()
-err_console = Console(stderr=True)
+
+class SafeConsole(Console):
+    """A console that shows text from outside harmlessly: an organisation's name with an ESC
+    sequence or a U+202E in it (from an import, a banner, a page title) is printed without
+    them. Rich's own colours and cursor moves are added after this, so they stay."""
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            text = segment.text if segment.control else shown(segment.text)
+            yield segment if text is segment.text else Segment(text, segment.style)
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 class Words(Protocol):

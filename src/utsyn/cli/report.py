@@ -15,6 +15,7 @@ import typer
 from utsyn.cli.options import LangOpt
 from utsyn.cli.output import words
 from utsyn.errors import ConfigError
+from utsyn.files import open_private_text, write_private
 
 app = typer.Typer(
     help="Board summaries (PDF) and exports (CSV, JSON, STIX 2.1).", no_args_is_help=True
@@ -102,7 +103,7 @@ def _day(text: str | None) -> date | None:
 
 def _write(path: Path, data: bytes) -> None:
     try:
-        path.write_bytes(data)
+        write_private(path, data)  # 0600: a report names an organisation's weaknesses
     except OSError as exc:
         raise ConfigError(
             "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror
@@ -111,8 +112,8 @@ def _write(path: Path, data: bytes) -> None:
 
 def _open(path: Path) -> TextIO:
     try:
-        # newline="": the CSV writer chose its line ends (CRLF, RFC 4180).
-        return path.open("w", encoding="utf-8", newline="")
+        # Line ends as the CSV writer chose them (CRLF, RFC 4180); 0600, as the PDF.
+        return open_private_text(path)
     except OSError as exc:
         raise ConfigError(
             "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror

@@ -25,6 +25,7 @@ from utsyn.cli.options import (
 )
 from utsyn.cli.output import Words, console, err_console, progress_bar, table, words
 from utsyn.errors import ConfigError
+from utsyn.files import open_private_text
 from utsyn.scan.model import Footprint, TargetResult, now_iso
 from utsyn.scan.output import report_json
 
@@ -301,7 +302,8 @@ def _report(
     document = report_json(results, started, config.scope.mode, stats, footprints)
     text = json.dumps(document, indent=1, ensure_ascii=False)
     if request.output:
-        request.output.write_text(text + "\n", encoding="utf-8")
+        with open_private_text(request.output) as out:  # 0600: it lists the weaknesses found
+            out.write(text + "\n")
     if request.as_json:
         sys.stdout.write(text + "\n")
         return

@@ -29,6 +29,7 @@ from utsyn.rating.actions import ActionPlan, Group, action_plan
 from utsyn.rating.explain import area_losses, binding_caps
 from utsyn.rating.model import Rating
 from utsyn.report import chart
+from utsyn.report.display import shown_value
 from utsyn.report.labels import (
     effort_names,
     factor_names,
@@ -333,6 +334,7 @@ def _environment() -> Environment:
         autoescape=True,  # every value, including whatever a scanned server said
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown_value,  # no control or bidi-override character reaches the PDF
     )
     env.filters["number"] = number
     env.filters["signed"] = signed

@@ -12,8 +12,6 @@ a STIX Note. Exports list open findings (not resolved), as the rating counts the
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.i18n import checked_language
+from utsyn.report.csvfile import CsvLines
 from utsyn.report.scope import Caller, ExportMeta, Resolved, Scope, resolve
 from utsyn.report.stix import check_tlp, vulnerability_bundle
 from utsyn.rules.rulebook import Rulebook, load_rulebook
@@ -51,9 +50,6 @@ FINDING_COLUMNS = (
     "last_seen",
     "key",
 )
-# Text a scanned server chose; a spreadsheet would run it as a formula if it began so.
-_SCANNED = ("asset", "detail", "evidence")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export(
@@ -135,27 +131,14 @@ def finding_record(row: Row[Any], book: Rulebook, lang: str) -> dict[str, Any]:
 def findings_csv(
     session: Session, resolved: Resolved, meta: ExportMeta, book: Rulebook, lang: str
 ) -> Iterator[str]:
-    line = io.StringIO()
-    writer = csv.writer(line, lineterminator="\r\n")  # RFC 4180
-
-    def render(values: list[str]) -> str:
-        line.seek(0)
-        line.truncate()
-        writer.writerow(values)
-        return line.getvalue()
-
-    yield render([*META_COLUMNS, *FINDING_COLUMNS])
+    """Every cell through `csvfile` (formula-looking text quoted): names and sectors come
+    from imports, details and evidence from scanned servers."""
+    lines = CsvLines()
+    yield lines.line([*META_COLUMNS, *FINDING_COLUMNS])
     context = [meta.scope, meta.exported_at.isoformat(), meta.rulebook_version]
     for row in session.execute(open_findings(resolved)):
         record = finding_record(row, book, lang)
-        yield render([*context, *(_cell(name, record[name]) for name in FINDING_COLUMNS)])
-
-
-def _cell(name: str, value: str) -> str:
-    """A scanned value that a spreadsheet would evaluate is quoted (OWASP CSV injection)."""
-    if name in _SCANNED and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+        yield lines.line([*context, *(record[name] for name in FINDING_COLUMNS)])
 
 
 def findings_json(

@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, SessionTransactionOrigin, sessionmaker
 
 from utsyn.errors import ConfigError, UtsynError
+from utsyn.files import create_private_file
 from utsyn.settings import Settings, get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -60,7 +61,7 @@ def make_engine(url: str | None = None) -> Engine:
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(database))  # 0600 in 0700 (and so its -wal, -shm): hashes
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)

@@ -14,6 +14,7 @@ from utsyn.rules.model import Finding
 from utsyn.rules.rulebook import DEFAULT_DECAY_DAYS, Rulebook
 from utsyn.store import models
 from utsyn.store.db import atomic
+from utsyn.store.fields import check_text
 from utsyn.store.models import Organisation
 from utsyn.store.users import add_audit
 
@@ -148,6 +149,8 @@ def explain(
     expires: datetime,
 ) -> models.Explanation:
     """Comply or explain; a false-positive claim is a dispute waiting for review."""
+    check_text(reason, models.Explanation.reason, lines=True)
+    check_text(author, models.Explanation.author)
     made = lifecycle.Explanation.make(kind, reason, author, now, expires)  # validates
     with atomic(session):
         finding = _finding(session, org, key)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.store.db import atomic
+from utsyn.store.fields import check_text
 from utsyn.store.models import ASSET_KINDS, Asset, Organisation
 from utsyn.store.orgs import set_asset_state
 from utsyn.store.users import add_audit
@@ -28,6 +29,7 @@ def claim_asset(
     now: datetime,
 ) -> Asset:
     """The organisation says `value` is theirs: a claimed asset awaiting verification."""
+    check_text(value, Asset.value)
     if kind not in ASSET_KINDS:
         raise ConfigError(
             "unknown asset kind %(kind)r; one of %(choices)s",

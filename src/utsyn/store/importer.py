@@ -6,16 +6,27 @@ Two formats, told apart by their header:
   2021 *name*; it is mapped to a 2024 number through `utsyn.geo` where the name is
   unambiguous (the county follows from the number). Names that are gone, shared by two
   municipalities (Herøy, Våler) or blank are flagged and imported without a place.
-- Native: `orgnr,name,sector,county,municipality,domains` (domains separated by spaces or
-  semicolons; the first is the primary website), with 2024 numbers.
+- Native: `orgnr,name` and any of `sector,county,municipality,domains` (domains separated
+  by spaces or semicolons; the first is the primary website), with 2024 numbers. A column
+  the file leaves out is left as it is for the organisations already stored: a file of
+  `orgnr,name,sector` sets sectors and nothing else. A municipality brings its county; a
+  county given without the municipality must agree with the municipality stored.
+
+The file is UTF-8 CSV, its columns separated by commas, semicolons (as spreadsheets with a
+Norwegian locale save it) or tabs, told by the header line. It is read strictly: a quote
+left open, a field beyond the CSV reader's limit or text that is not UTF-8 stops the import
+with the line it happened on, before anything is written. Names and other text must fit
+their columns and hold no control characters (`store.fields`).
 
 An *error* rejects the whole file (nothing is written): a bad organisation number (mod
 11), a missing name, an unknown municipality or county number, a county that disagrees with
-the municipality, a malformed domain in the native format, or one organisation number given
-twice with different data. A *flag* is imported and listed for a human to fix: an unmapped
-2021 name, a pre-2024 county (Viken, Vestfold og Telemark, Troms og Finnmark) mapped through
-the municipality or left empty, a homepage that is a path on another body's domain (marked
-shared) or not a domain name at all. Re-importing a file changes nothing (upsert by orgnr).
+the municipality (given or stored), a malformed domain in the native format, one
+organisation number given twice with different data, text too long for its column or
+holding a control character, a field that runs over several lines (a quote left open). A
+*flag* is imported and listed for a human to fix: an unmapped 2021 name, a pre-2024 county
+(Viken, Vestfold og Telemark, Troms og Finnmark) mapped through the municipality or left
+empty, a homepage that is a path on another body's domain (marked shared) or not a domain
+name at all. Re-importing a file changes nothing (upsert by orgnr).
 """
 
 from __future__ import annotations
@@ -23,19 +34,30 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from utsyn import geo
 from utsyn.errors import ConfigError
 from utsyn.orgnr import is_valid_orgnr
-from utsyn.store.orgs import OrgRecord, Upserted, upsert_organisations
+from utsyn.store.models import Organisation
+from utsyn.store.orgs import (
+    OPTIONAL_COLUMNS,
+    OrgRecord,
+    Upserted,
+    check_record,
+    upsert_organisations,
+)
 
 ENHET_COLUMNS = ("entityName", "homepage", "orgForm", "orgDescr", "municipality", "orgNumber")
 NATIVE_COLUMNS = ("orgnr", "name", "sector", "county", "municipality", "domains")
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+_CHUNK = 1000
 
 # Counties merged in 2020 and split again in 2024: their numbers and names no longer exist.
 PRE_2024_COUNTIES = {
@@ -95,6 +117,7 @@ class ImportReport:
 @dataclass
 class _Parsed:
     report: ImportReport
+    columns: frozenset[str]  # of OPTIONAL_COLUMNS: what the file gives besides orgnr and name
     records: dict[str, tuple[int, OrgRecord]] = field(default_factory=dict)
 
     def error(self, line: int, orgnr: str, reason: str) -> None:
@@ -104,6 +127,11 @@ class _Parsed:
         self.report.flags.append(RowProblem(line, orgnr, reason))
 
     def add(self, line: int, record: OrgRecord) -> None:
+        try:
+            check_record(record)
+        except ConfigError as exc:
+            self.error(line, record.orgnr, str(exc))
+            return
         earlier = self.records.get(record.orgnr)
         if earlier is None:
             self.records[record.orgnr] = (line, record)
@@ -118,53 +146,142 @@ def import_organisations(
 ) -> ImportReport:
     """Parse the whole file, then write it in one transaction only if no row has an error."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
-            "%(path)s: cannot read (%(reason)s)", path=path, reason=exc.strerror
+            "%(file)s: cannot read (%(reason)s)", file=str(path), reason=exc.strerror
         ) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            "%(path)s: not UTF-8 text (%(reason)s at byte %(byte)s)",
-            path=path,
-            reason=exc.reason,
-            byte=exc.start,
-        ) from exc
-    parsed = parse_organisations(text, str(path))
+    parsed = parse_organisations(_decoded(data, str(path)), str(path))
+    if not parsed.report.errors:
+        _check_stored_places(session, parsed)
     if not parsed.report.errors:
         records = [record for _line, record in parsed.records.values()]
         label = source or f"import:{path.name}"
-        parsed.report.written = upsert_organisations(session, records, label, now)
+        parsed.report.written = upsert_organisations(session, records, label, now, parsed.columns)
     return parsed.report
 
 
-def parse_organisations(text: str, name: str) -> _Parsed:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = tuple(h.strip() for h in next(reader, []))
-    if set(ENHET_COLUMNS) <= set(header):
-        parsed = _Parsed(ImportReport(name, "enhetsregisteret"))
-        parse_row = _enhet_row
-    elif {"orgnr", "name"} <= set(header) and set(header) <= set(NATIVE_COLUMNS):
-        parsed = _Parsed(ImportReport(name, "native"))
-        parse_row = _native_row
-    else:
+def _decoded(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise ConfigError(
-            "%(name)s: unknown columns %(columns)s; expected %(enhet)s or %(native)s",
-            name=name,
-            columns=", ".join(header),
-            enhet=",".join(ENHET_COLUMNS),
-            native=",".join(NATIVE_COLUMNS),
-        )
-    for fields in reader:
-        line = reader.line_num  # the line a record ends on (a quoted field may span lines)
-        if not fields:
-            continue
-        parsed.report.rows += 1
-        if len(fields) != len(header):
-            parsed.error(line, "", f"has {len(fields)} fields, the header {len(header)}")
-            continue
-        parse_row(parsed, line, dict(zip(header, (f.strip() for f in fields), strict=True)))
+            "%(file)s, line %(line)s: not UTF-8 text (byte %(byte)s): save it as UTF-8 CSV; "
+            "nothing was imported",
+            file=name,
+            line=data[: exc.start].count(b"\n") + 1,
+            byte=exc.start,
+        ) from exc
+
+
+def parse_organisations(text: str, name: str) -> _Parsed:
+    delimiter, header, kind = _header(text.partition("\n")[0], name)
+    given = OPTIONAL_COLUMNS if kind == "enhetsregisteret" else header  # every field, or these
+    parsed = _Parsed(ImportReport(name, kind), frozenset(given) & set(OPTIONAL_COLUMNS))
+    parse_row = _enhet_row if kind == "enhetsregisteret" else _native_row
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    line = 1  # the line the record being read begins on
+    try:
+        next(reader)  # the header, read above
+        line = reader.line_num + 1
+        for fields in reader:
+            start, line = line, reader.line_num + 1
+            if fields:
+                parsed.report.rows += 1
+                _record(parsed, start, header, fields, delimiter, parse_row)
+    except csv.Error as exc:
+        raise _csv_error(name, line, str(exc)) from exc
     return parsed
+
+
+def _header(first: str, name: str) -> tuple[str, tuple[str, ...], str]:
+    """The delimiter, the columns and the format that the header line names."""
+    for delimiter in DELIMITERS:
+        header = tuple(h.strip() for h in next(csv.reader([first], delimiter=delimiter), []))
+        if len(set(header)) != len(header):
+            continue
+        if set(ENHET_COLUMNS) <= set(header):
+            return delimiter, header, "enhetsregisteret"
+        if {"orgnr", "name"} <= set(header) and set(header) <= set(NATIVE_COLUMNS):
+            return delimiter, header, "native"
+    raise ConfigError(
+        "%(file)s, line 1: unknown columns %(columns)s; expected %(enhet)s or orgnr,name and "
+        "any of %(native)s, separated by commas, semicolons or tabs; nothing was imported",
+        file=name,
+        columns=first.strip()[:200],
+        enhet=",".join(ENHET_COLUMNS),
+        native=",".join(NATIVE_COLUMNS[2:]),
+    )
+
+
+def _csv_error(name: str, line: int, problem: str) -> ConfigError:
+    """The CSV reader's complaint as an error a user can act on (the record's first line)."""
+    if problem.startswith("field larger than field limit"):
+        return ConfigError(
+            "%(file)s, line %(line)s: a field is longer than %(limit)s characters; "
+            "nothing was imported",
+            file=name,
+            line=line,
+            limit=csv.field_size_limit(),
+        )
+    if problem == "unexpected end of data" or "expected after '\"'" in problem:
+        return ConfigError(
+            '%(file)s, line %(line)s: a quote (") opened in this row is not closed where its '
+            "field ends; nothing was imported",
+            file=name,
+            line=line,
+        )
+    return ConfigError(
+        "%(file)s, line %(line)s: not valid CSV (%(problem)s); nothing was imported",
+        file=name,
+        line=line,
+        problem=problem,
+    )
+
+
+def _record(
+    parsed: _Parsed,
+    line: int,
+    header: tuple[str, ...],
+    fields: list[str],
+    delimiter: str,
+    parse_row: Callable[[_Parsed, int, dict[str, str]], None],
+) -> None:
+    if len(fields) != len(header):
+        reason = f"has {len(fields)} fields, the header {len(header)}"
+        joined = delimiter.join(fields)
+        for other, named in DELIMITERS.items():
+            if other != delimiter and len(joined.split(other)) == len(header):
+                reason += f" (separated by {named}? the header is by {DELIMITERS[delimiter]})"
+        parsed.error(line, "", reason)
+        return
+    if any("\n" in f or "\r" in f for f in fields):
+        parsed.error(line, "", 'a field runs over several lines: a quote (") left open?')
+        return
+    parse_row(parsed, line, dict(zip(header, (f.strip() for f in fields), strict=True)))
+
+
+def _check_stored_places(session: Session, parsed: _Parsed) -> None:
+    """A county given without its municipality must agree with the municipality stored."""
+    if "county" not in parsed.columns or "municipality" in parsed.columns:
+        return
+    orgnrs = list(parsed.records)
+    stored: dict[str, str | None] = {}
+    for start in range(0, len(orgnrs), _CHUNK):
+        query = select(Organisation.orgnr, Organisation.municipality).where(
+            Organisation.orgnr.in_(orgnrs[start : start + _CHUNK]),
+            Organisation.municipality.is_not(None),
+        )
+        stored.update((orgnr, place) for orgnr, place in session.execute(query))
+    for line, record in parsed.records.values():
+        municipality = stored.get(record.orgnr)
+        if municipality is not None and record.county != municipality[:2]:
+            parsed.error(
+                line,
+                record.orgnr,
+                f"county {record.county or '(empty)'} is not the county of the stored "
+                f"municipality {municipality}: give the municipality too",
+            )
 
 
 def _enhet_row(parsed: _Parsed, line: int, row: dict[str, str]) -> None:

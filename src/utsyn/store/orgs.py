@@ -14,9 +14,12 @@ from utsyn.errors import ConfigError
 from utsyn.scan.model import Footprint
 from utsyn.store import rollup
 from utsyn.store.db import atomic
+from utsyn.store.fields import check_text
 from utsyn.store.models import ASSET_STATES, Asset, Organisation
 
 _CHUNK = 1000  # orgnr IN (...) lists stay well below both backends' parameter limits
+# What a record may carry besides its organisation number and name (`upsert_organisations`).
+OPTIONAL_COLUMNS = ("org_form", "sector", "county", "municipality", "domains")
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,50 @@ def organisation(session: Session, orgnr: str) -> Organisation:
 
 
 def upsert_organisations(
-    session: Session, records: Iterable[OrgRecord], source: str, now: datetime
+    session: Session,
+    records: Iterable[OrgRecord],
+    source: str,
+    now: datetime,
+    columns: Iterable[str] = OPTIONAL_COLUMNS,
 ) -> Upserted:
-    """Create or update by orgnr, in one transaction; domains become claimed assets."""
+    """Create or update by orgnr, in one transaction; domains become claimed assets.
+
+    `columns` (of `OPTIONAL_COLUMNS`) are the fields the records carry, besides orgnr and
+    name: an existing organisation keeps the others as they are, so a file that does not
+    mention a field never erases it. Domains are only ever added (an asset's state is the
+    footprint's, not the register's); the first becomes the primary website, and a record
+    without domains keeps the primary it had. Text is checked against the columns
+    (`store.fields`) before anything is written.
+    """
+    given = frozenset(columns)
     counts: Counter[str] = Counter()
     records = list(records)
+    for record in records:
+        check_record(record)
     with atomic(session):
         for start in range(0, len(records), _CHUNK):
-            counts.update(_upsert_chunk(session, records[start : start + _CHUNK], source, now))
+            chunk = records[start : start + _CHUNK]
+            counts.update(_upsert_chunk(session, chunk, source, now, given))
     return Upserted(counts["created"], counts["updated"], counts["unchanged"])
 
 
+def check_record(record: OrgRecord) -> None:
+    """Refuse (ConfigError) a record whose text does not fit its columns (`store.fields`)."""
+
+    def field(name: str) -> str:
+        return f"organisation.{name} ({record.orgnr})"
+
+    check_text(record.name, Organisation.name, field=field("name"))
+    for name in ("org_form", "sector", "county", "municipality"):
+        value = getattr(record, name)
+        if value is not None:
+            check_text(value, getattr(Organisation, name), field=field(name))
+    for domain in record.domains:
+        check_text(domain, Organisation.primary_domain, field=field("domains"))
+
+
 def _upsert_chunk(
-    session: Session, records: list[OrgRecord], source: str, now: datetime
+    session: Session, records: list[OrgRecord], source: str, now: datetime, given: frozenset[str]
 ) -> Counter[str]:
     # A few statements per thousand organisations, not a few per organisation.
     existing = {
@@ -84,7 +118,7 @@ def _upsert_chunk(
         org = orgs[record.orgnr]
         added = _add_domains(session, org, record, domains[org.id], source, now)
         if record.orgnr in existing:
-            updated = _update(org, record, now) or added > 0
+            updated = _update(org, record, now, given) or added > 0
             outcomes["updated" if updated else "unchanged"] += 1
             changed += [org] if updated else []
     session.flush()
@@ -104,8 +138,14 @@ def _fields(record: OrgRecord) -> dict[str, str | None]:
     }
 
 
-def _update(org: Organisation, record: OrgRecord, now: datetime) -> bool:
-    changed = {k: v for k, v in _fields(record).items() if getattr(org, k) != v}
+def _update(org: Organisation, record: OrgRecord, now: datetime, given: frozenset[str]) -> bool:
+    """Only the fields the import gave: the rest of what is stored stays."""
+    fields = {k: v for k, v in _fields(record).items() if k == "name" or k in given}
+    if "municipality" in given and record.municipality is not None:
+        fields["county"] = record.county  # the municipality's county comes with it
+    if "domains" in given and record.domains:
+        fields["primary_domain"] = record.domains[0]
+    changed = {k: v for k, v in fields.items() if getattr(org, k) != v}
     for key, value in changed.items():
         setattr(org, key, value)
     if changed:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from utsyn.errors import ConfigError
 from utsyn.store.db import atomic
+from utsyn.store.fields import check_text
 from utsyn.store.models import Organisation, Portfolio, PortfolioMember
 from utsyn.store.users import add_audit
 
@@ -21,6 +22,7 @@ NAME_LENGTH = 100
 
 
 def create(session: Session, owner_id: int, name: str, actor: str, now: datetime) -> Portfolio:
+    check_text(name, Portfolio.name)
     name = name.strip()
     if not name or len(name) > NAME_LENGTH:
         raise ConfigError("a portfolio's name has 1 to %(length)s characters", length=NAME_LENGTH)

@@ -30,6 +30,7 @@ from utsyn.rating.model import Rating, rate
 from utsyn.rules.model import Assessment
 from utsyn.rules.rulebook import Rulebook
 from utsyn.store.db import atomic
+from utsyn.store.fields import check_text
 from utsyn.store.models import Asset, Organisation, Scorecard, ScorecardAsset
 from utsyn.store.users import add_audit
 
@@ -136,6 +137,7 @@ def create(
     now: datetime,
 ) -> Scorecard:
     """A new scorecard of `org` holding `asset_ids`, which must all be the organisation's."""
+    check_text(name, Scorecard.name)
     name = name.strip()
     if not name or len(name) > NAME_LENGTH:
         raise ConfigError("a scorecard's name has 1 to %(length)s characters", length=NAME_LENGTH)

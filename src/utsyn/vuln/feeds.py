@@ -45,6 +45,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy.orm import Session
 
+from utsyn.files import private_directory
 from utsyn.settings import Settings, get_settings
 from utsyn.store.feed_state import (
     FileProvenance,
@@ -140,7 +141,7 @@ def update_feeds(
     create the alerts its new KEV entries and CVEs call for. See the module docstring."""
     settings = settings or get_settings()
     root = feeds_root(settings)
-    root.mkdir(parents=True, exist_ok=True)
+    private_directory(root)  # the data directory's first maker creates it 0700
     with _locked(root), open_source(where, settings) as source:
         return _update(session, source, settings, root, now or datetime.now(UTC))
 

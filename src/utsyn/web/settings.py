@@ -32,6 +32,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from utsyn.files import private_directory
 from utsyn.settings import Settings
 
 
@@ -88,7 +89,7 @@ class WebSettings(Settings):
 def _kept_key(path: Path) -> str:
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     key = secrets.token_urlsafe(48)
     # Created 0600 from the start: the key is never readable by others, even briefly.
     with open(path, "x", encoding="utf-8", opener=_private_opener) as out:

@@ -1,9 +1,12 @@
 """HTML rendering: Jinja2 with autoescaping always on, gettext in the request's language.
 
 Everything a scanned server sent (titles, banners, evidence) reaches pages as plain
-strings and is escaped by autoescaping; nothing here marks such text safe. The rulebook's
-texts are the one exception: Markdown, made safe HTML by `report.markdown`. Templates live
-in `web/templates/` and extend `base.html`; see `render` for what every template gets.
+strings and is escaped by autoescaping; nothing here marks such text safe. Every value put
+in a page, and every string of the JSON `tojson` writes for the charts, is also rid of the
+control and bidirectional-override characters (`utsyn.text.shown`, through `shown_value`),
+so an imported name cannot show "evil" as "live". The rulebook's texts are the one
+exception to "nothing marked safe": Markdown, made safe HTML by `report.markdown`. Templates
+live in `web/templates/` and extend `base.html`; see `render` for what every template gets.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from utsyn.rating.explain import area_losses, binding_caps
+from utsyn.report.display import shown_json, shown_value
 from utsyn.report.markdown import to_html, to_inline_html
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.web.evidence import readable
@@ -46,7 +50,9 @@ def environment() -> Environment:
         autoescape=True,  # every template, whatever its name
         undefined=StrictUndefined,  # a misspelt variable fails loudly, not as ""
         extensions=["jinja2.ext.i18n"],
+        finalize=shown_value,
     )
+    env.policies["json.dumps_function"] = shown_json
     # newstyle: {{ _("Hello %(name)s", name=x) }} escapes x before it is put in.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     # How a rating is explained: the same functions as `utsyn rating show` and the board.
