@@ -172,17 +172,16 @@ def callback(
         until = datetime.fromtimestamp(int(claims["exp"]) + leeway, UTC)
         if not identities.spend_nonce(session, _digest(flow.nonce), until, now):
             raise OidcRefused("replay", REPLAYED)
-        user = _account(session, provider, claims, now)
+        user, rule = _account(session, provider, claims, now)
     except OidcRefused as refused:
         return _refuse(request, session, provider, refused, claims)
     start_session(request, session, user.id, user.password_hash)
-    decision = decide(provider, claims)
     detail = {
         "address": client_address(request),
         "provider": name,
         "subject": claims["sub"],
         "acr": claims.get("acr"),
-        "rule": decision.rule if decision else None,
+        "rule": rule,
         "role": user.role,
     }
     users.audit(session, user.email, "login:success", user.email, now, detail)
@@ -198,8 +197,11 @@ def _client(oidc: OidcRuntime, name: str) -> ProviderClient:
     return client
 
 
-def _account(session: DbSession, provider: Provider, claims: dict[str, Any], now: datetime) -> User:
-    """The local account the claims sign in to, with the role the operator's rules give."""
+def _account(
+    session: DbSession, provider: Provider, claims: dict[str, Any], now: datetime
+) -> tuple[User, int]:
+    """The local account the claims sign in to, with the role the operator's rules give,
+    and the rule that gave it."""
     decision = decide(provider, claims)
     if decision is None:
         raise OidcRefused("unknown", NO_ACCESS)
@@ -213,7 +215,7 @@ def _account(session: DbSession, provider: Provider, claims: dict[str, Any], now
         raise OidcRefused("mapping", NO_ACCESS, error=exc.message) from exc
     if user.disabled:
         raise OidcRefused("disabled", DISABLED)
-    return user
+    return user, decision.rule
 
 
 def _email(provider: Provider, claims: dict[str, Any]) -> str:

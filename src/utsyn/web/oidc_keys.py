@@ -3,8 +3,9 @@ endpoint), published as a JWK set at `/.well-known/jwks.json`.
 
 `UTSYN_OIDC_SIGNING_KEYS` names PEM files (EC P-256 or RSA); the first signs and all are
 published, so a key is rotated by putting the new one first, waiting until every provider
-has fetched the set again, then dropping the old one. Unset: one EC P-256 key is made once
-and kept beside the data (mode 0600). A key's id is its RFC 7638 thumbprint.
+has fetched the set again, then dropping the old one. Unset, and a provider uses
+`private_key_jwt`: one EC P-256 key is made once and kept beside the data (mode 0600).
+A key's id is its RFC 7638 thumbprint.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ class SigningKeys:
 
 
 def load_signing_keys(settings: WebSettings) -> SigningKeys:
-    paths = settings.oidc_signing_keys or (_kept_key(settings.data_dir / KEPT_KEY),)
+    """The configured keys; one kept beside the data when a provider needs one; else none."""
+    paths = settings.oidc_signing_keys
+    if not paths and any(p.auth_method == "private_key_jwt" for p in settings.oidc_providers):
+        paths = (_kept_key(settings.data_dir / KEPT_KEY),)
     return SigningKeys(tuple(_read(path) for path in paths))
 
 
