@@ -116,6 +116,11 @@ def _fill_logins(session: Session, user_id: int) -> None:
                 key="address:192.0.2.1", failures=3, last_failure=T0, blocked_until=later
             ),
             models.LoginAddress(account="a@x.test", address="192.0.2.1", last_success=T0),
+            # Single sign-on (store/identities.py).
+            models.OidcIdentity(
+                provider="idporten", subject="s-1", user_id=user_id, created=T0, last_login=T0
+            ),
+            models.OidcNonce(nonce_hash="2" * 64, until=later),
         ]
     )
 

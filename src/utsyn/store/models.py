@@ -288,6 +288,27 @@ class SessionRevocation(Base):
     until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class OidcIdentity(Base):
+    """A person at an OpenID provider (its name and their `sub`) and their local account."""
+
+    __tablename__ = "oidc_identity"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created: Mapped[datetime]
+    last_login: Mapped[datetime]
+
+
+class OidcNonce(Base):
+    """The nonce of an ID token already used (its SHA-256), kept until the token expires."""
+
+    __tablename__ = "oidc_nonce"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class LoginThrottle(Base):
     """Failed logins of one key (`address:…`, `pair:…`, `account:…`) and its back-off."""
 

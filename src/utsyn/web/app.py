@@ -10,7 +10,8 @@ Proxies: `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from the ad
 127.0.0.1, is off in `utsyn serve`): otherwise any client could pick the address it is
 throttled by.
 
-Routers: `auth` (login, logout), `pages` (front page, security.txt), `pages_dashboard`
+Routers: `auth` (login, logout), `oidc` (login through OpenID providers, Utsyn's JWKS),
+`pages` (front page, security.txt), `pages_dashboard`
 (overview, scorecards), `pages_users` (accounts, password reset links), `api`,
 `api_dashboards` and `api_users` (/api/v1).
 Static files are served from `web/static` under /static.
@@ -36,6 +37,7 @@ from utsyn.web import (
     api_scorecards,
     api_users,
     auth,
+    oidc,
     pages,
     pages_alerts,
     pages_board,
@@ -84,6 +86,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
         dependencies=[Depends(auth.csrf_guard)],
     )
     app.state.web = web
+    app.state.oidc = oidc.OidcRuntime(settings)
     problems.install(app, _logged_in)
     app.add_exception_handler(LoginRequired, _to_login)
     # The last added runs first: security headers wrap everything.
@@ -93,6 +96,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.include_router(auth.router)
+    app.include_router(oidc.router)
     app.include_router(pages.router)
     app.include_router(pages_dashboard.router)
     app.include_router(pages_national.router)

@@ -90,8 +90,16 @@ def _login_form(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    context = {"principal": principal, "next": safe_next(next_path), "email": email, "error": error}
-    return render(request, "login.html", context, status_code, headers)
+    settings = context(request).settings
+    values = {
+        "principal": principal,
+        "next": safe_next(next_path),
+        "email": email,
+        "error": error,
+        "providers": settings.oidc_providers,
+        "local_passwords": settings.local_passwords,
+    }
+    return render(request, "login.html", values, status_code, headers)
 
 
 @router.post("/login")
@@ -104,6 +112,9 @@ def login(
 ) -> Response:
     web = context(request)
     translate = Translator(request_language(request))
+    if not web.settings.local_passwords:
+        error = translate.gettext("Passwords are switched off here: log in with your provider.")
+        return _login_form(request, None, next, email, error, 403)
     # NUL cannot be stored in PostgreSQL text (the audit row); no address contains one.
     account = users.normal_email(email.replace("\x00", ""))
     address, now = client_address(request), now_utc()
@@ -126,7 +137,7 @@ def login(
     web.throttle.succeeded(session, account, address, now)
     if needs_rehash(user.password_hash):
         users.set_password_hash(session, user, hash_password(password))
-    _start_session(request, session, user.id, user.password_hash)
+    start_session(request, session, user.id, user.password_hash)
     users.audit(session, user.email, "login:success", user.email, now, {"address": address})
     return RedirectResponse(safe_next(next), status_code=303)
 
@@ -139,8 +150,9 @@ def _wait_text(translate: Translator, wait: int) -> str:
                              minutes=(wait + 59) // 60)  # fmt: skip
 
 
-def _start_session(request: Request, session: DbSession, user_id: int, password_hash: str) -> None:
-    """Rotate: a new id and a new CSRF token; a logged-in session it replaces is revoked."""
+def start_session(request: Request, session: DbSession, user_id: int, password_hash: str) -> None:
+    """Log in (by password or through an OpenID provider). Rotate: a new id and a new CSRF
+    token; a logged-in session it replaces is revoked."""
     old = ensure_session(request)
     if old.user_id is not None:
         revoke(request, session, old.sid)

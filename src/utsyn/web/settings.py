@@ -19,6 +19,11 @@
 | `UTSYN_PASSWORD_RESET_HOURS` | 24 | a password reset link works this long, once |
 | `UTSYN_PUBLIC_URL` | `http://127.0.0.1:8000` | where users reach Utsyn (reset links) |
 | `UTSYN_SECURITY_CONTACT` | `mailto:security@utsyn.example` | Contact: of security.txt |
+| `UTSYN_OIDC_PROVIDERS` | `[]` | OpenID Connect providers (JSON list, `web.oidc_settings`) |
+| `UTSYN_OIDC_SIGNING_KEYS` | unset: made once | keys for `private_key_jwt` (`web.oidc_keys`) |
+| `UTSYN_OIDC_TIMEOUT_SECONDS` | 10 | a request to a provider |
+| `UTSYN_OIDC_CLOCK_SKEW_SECONDS` | 60 | leeway when checking an ID token's times |
+| `UTSYN_LOCAL_PASSWORDS` | true | false: only the OpenID Connect providers log in |
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pydantic_settings import NoDecode
 
 from utsyn.files import private_directory
 from utsyn.settings import Settings
+from utsyn.web.oidc_settings import Provider
 
 
 class WebSettings(Settings):
@@ -57,8 +63,13 @@ class WebSettings(Settings):
     password_reset_hours: int = Field(default=24, ge=1, le=24 * 14)
     public_url: str = "http://127.0.0.1:8000"
     security_contact: str = "mailto:security@utsyn.example"
+    oidc_providers: tuple[Provider, ...] = ()
+    oidc_signing_keys: Annotated[tuple[Path, ...], NoDecode] = ()
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    oidc_clock_skew_seconds: int = Field(default=60, ge=0, le=300)
+    local_passwords: bool = True
 
-    @field_validator("dns_servers", "trusted_proxies", mode="before")
+    @field_validator("dns_servers", "trusted_proxies", "oidc_signing_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -78,6 +89,17 @@ class WebSettings(Settings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("an http:// or https:// address")
         return value.rstrip("/")
+
+    @field_validator("oidc_providers")
+    @classmethod
+    def _distinct(cls, value: tuple[Provider, ...]) -> tuple[Provider, ...]:
+        names = [provider.name for provider in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two OpenID Connect providers with one name")
+        return value
+
+    def oidc_provider(self, name: str) -> Provider | None:
+        return next((p for p in self.oidc_providers if p.name == name), None)
 
     def signing_key(self) -> str:
         """The configured key, or one made once and kept beside the data (mode 0600)."""
