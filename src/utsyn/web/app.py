@@ -60,7 +60,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     if engine is None:
         url = database_url(settings)
         upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, busy_seconds=settings.web_busy_seconds)
     web = _context(settings, engine)
     app = FastAPI(
         title="Utsyn",

@@ -11,6 +11,7 @@
 | `UTSYN_LOGIN_ATTEMPTS_PER_ADDRESS` | 20 | failed logins per client address per window |
 | `UTSYN_LOGIN_WINDOW_SECONDS` | 900 | the window |
 | `UTSYN_SECURITY_CONTACT` | `mailto:security@utsyn.example` | Contact: of security.txt |
+| `UTSYN_WEB_BUSY_SECONDS` | 10 | SQLite: a request waits this long for another writer, then 503 |
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class WebSettings(Settings):
     login_attempts_per_address: int = Field(default=20, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
     security_contact: str = "mailto:security@utsyn.example"
+    # SQLite: how long a request waits for another writer's lock before answering 503.
+    web_busy_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("dns_servers", mode="before")
     @classmethod
