@@ -1,7 +1,9 @@
 """The web application: `create_app` builds it; `utsyn serve` runs it with uvicorn.
 
-    request ─▶ security headers ─▶ language cookie ─▶ session cookie ─▶ CSRF guard ─▶ route
-                (every answer)                        (signed, sliding)  (app-wide dependency)
+    request ─▶ security headers ─▶ language cookie ─▶ session cookie ─▶ body limit ─▶
+                (every answer)                        (signed, sliding)  (413, unread)
+            ─▶ CSRF guard ─▶ route
+               (app-wide dependency)
 
 Routers: `auth` (login, logout), `pages` (front page, security.txt), `pages_dashboard`
 (overview, scorecards), `api` and
@@ -26,6 +28,7 @@ from utsyn.web import (
     api_dashboards,
     api_scorecards,
     auth,
+    limits,
     pages,
     pages_alerts,
     pages_board,
@@ -75,6 +78,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     problems.install(app)
     app.add_exception_handler(LoginRequired, _to_login)
     # The last added runs first: security headers wrap everything.
+    limits.install(app, settings.max_body_bytes, settings.max_anonymous_body_bytes)
     app.middleware("http")(session_middleware(web.codec))
     app.middleware("http")(language_cookie_middleware())
     app.middleware("http")(security_headers_middleware())

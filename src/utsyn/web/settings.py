@@ -12,6 +12,8 @@
 | `UTSYN_LOGIN_WINDOW_SECONDS` | 900 | the window |
 | `UTSYN_SECURITY_CONTACT` | `mailto:security@utsyn.example` | Contact: of security.txt |
 | `UTSYN_WEB_BUSY_SECONDS` | 10 | SQLite: a request waits this long for another writer, then 503 |
+| `UTSYN_MAX_BODY_BYTES` | 10485760 (10 MiB) | largest request body with credentials, else 413 |
+| `UTSYN_MAX_ANONYMOUS_BODY_BYTES` | 65536 (64 KiB) | largest request body without credentials |
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class WebSettings(Settings):
     security_contact: str = "mailto:security@utsyn.example"
     # SQLite: how long a request waits for another writer's lock before answering 503.
     web_busy_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Request bodies (`web.limits`): with credentials, and without (the login form's size).
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_anonymous_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @field_validator("dns_servers", mode="before")
     @classmethod
