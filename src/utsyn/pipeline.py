@@ -5,6 +5,8 @@
 
 Every stage is one of the packages' own functions; this module only puts them in order.
 An interrupted scan leaves its run 'interrupted' and resumes with only the missing targets.
+A scan waits for the database while another writer holds it (`store.db.patiently`): a busy
+SQLite file slows it down and never aborts it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from utsyn.scan.model import Footprint, TargetResult
 from utsyn.scan.output import read_report
 from utsyn.store import assessments, rollup, scans, scorecards
 from utsyn.store import findings as store_findings
-from utsyn.store.db import atomic, one_transaction
+from utsyn.store.db import atomic, one_transaction, patiently
 from utsyn.store.models import Organisation, OrgLatest, ScanRun
 from utsyn.store.orgs import organisation
 from utsyn.store.rescore import Scored, save_snapshots
@@ -71,25 +73,28 @@ async def scan_and_store(
     book = book or load_rulebook()
     started = now_utc()
     if run is None:
-        run = scans.start_run(session, {"mode": config.scope.mode}, book.version, started)
+        scope = {"mode": config.scope.mode}
+        run = patiently(scans.start_run, session, scope, book.version, started)
         skip: set[tuple[str, str, str]] = set()
     else:
-        skip = scans.resume_run(session, run)
+        skip = patiently(scans.resume_run, session, run)
     index = load_current()  # the feeds `utsyn feeds update` installed, else the snapshot
     scanner = Scanner(config)
     written = 0
     try:
         async for result in scanner.scan(footprints, skip=skip):
-            store_result(session, run, enrich(result, index), book)
+            patiently(store_result, session, run, enrich(result, index), book)
             written += 1
             if progress is not None:
                 progress(result)
     except BaseException:
-        scans.finish_run(session, run, now_utc(), status="interrupted")
+        patiently(scans.finish_run, session, run, now_utc(), status="interrupted")
         raise
-    ratings = {fp.org: rate_organisation(session, fp.org, book, run) for fp in footprints}
+    ratings = {
+        fp.org: patiently(rate_organisation, session, fp.org, book, run) for fp in footprints
+    }
     stats = _stats(scanner, written, len(skip))
-    scans.finish_run(session, run, now_utc(), stats=stats)
+    patiently(scans.finish_run, session, run, now_utc(), stats=stats)
     return ScanOutcome(run.id, written, len(skip), ratings, stats)
 
 

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # None: one SQLite file, data_dir / "utsyn.db" (embedded). At national scale:
     # "postgresql+psycopg://user@host:5432/utsyn" (see utsyn.store.db).
     database_url: str | None = None
+    # SQLite: how long a writer waits for another's write lock before "database is locked"
+    # (the web waits `web_busy_seconds` instead, then answers 503; a scan waits on).
+    database_busy_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Vulnerability feed updates (utsyn.vuln.feeds). None: `utsyn feeds update` installs
     # the snapshot shipped with Utsyn (offline); otherwise a mirror laid out like it.

@@ -21,7 +21,9 @@ from utsyn.rating.lifecycle import (
     Explanation,
     ExplanationKind,
     FindingState,
+    Review,
     Status,
+    needs_review,
     observe,
     patching_cadence,
     review,
@@ -30,6 +32,7 @@ from utsyn.rating.methodology import EXAMPLE_ASSETS, EXAMPLE_FINDINGS, render
 from utsyn.rating.model import rate
 from utsyn.rules.model import Assessment
 from utsyn.rules.rulebook import load_rulebook
+from utsyn.rules.weights import Severity
 from utsyn.scan.output import report_json
 
 BOOK = load_rulebook()
@@ -111,14 +114,14 @@ def test_comply_or_explain_and_disputes() -> None:
     state = FindingState("k", "web.csp.missing", "www:443", NOW, NOW)
     accepted = Explanation.make(
         ExplanationKind.ACCEPTED_RISK, "Legacy portal retired in Q1", "it@fjordvik.test",
-        NOW, NOW + timedelta(days=90),
+        NOW, NOW + timedelta(days=90), severity=Severity.LOW,
     )  # fmt: skip
     explained = FindingState(**{**state.__dict__, "explanation": accepted})
     assert not explained.counts(NOW, 30)
     assert explained.counts(NOW + timedelta(days=91), 365)  # expired: counts again
     claim = Explanation.make(
         ExplanationKind.FALSE_POSITIVE, "This host is a CDN we do not run", "it@fjordvik.test",
-        NOW, NOW + timedelta(days=30),
+        NOW, NOW + timedelta(days=30), severity=Severity.LOW,
     )  # fmt: skip
     disputed = FindingState(**{**state.__dict__, "explanation": claim})
     assert disputed.status(NOW, 30) == Status.DISPUTED and disputed.counts(NOW, 30)
@@ -127,12 +130,38 @@ def test_comply_or_explain_and_disputes() -> None:
     rejected = FindingState(**{**state.__dict__, "explanation": review(claim, accept=False)})
     assert rejected.counts(NOW, 30)
     with pytest.raises(ConfigError, match="reason"):
-        Explanation.make(ExplanationKind.ACCEPTED_RISK, "ok", "x", NOW, NOW + timedelta(days=1))
+        Explanation.make(
+            ExplanationKind.ACCEPTED_RISK, "ok", "x", NOW, NOW + timedelta(days=1), severity=None
+        )
     with pytest.raises(ConfigError, match="at most 365"):
         Explanation.make(
             ExplanationKind.ACCEPTED_RISK, "a long enough reason", "x", NOW,
-            NOW + timedelta(days=400),
+            NOW + timedelta(days=400), severity=Severity.LOW,
         )  # fmt: skip
+
+
+def test_only_a_reviewer_explains_a_serious_finding_away() -> None:
+    """Accepted risk and compensating controls apply at once on low and medium findings; on
+    high and critical ones (and of a rule whose severity is unknown) they wait for a national
+    reviewer, as every false-positive claim does."""
+    state = FindingState("k", "tls.protocol.ssl3", "www:443", NOW, NOW)
+    for kind in ExplanationKind:
+        for severity in (*Severity, None):
+            made = Explanation.make(
+                kind, "A reason long enough.", "it@fjordvik.test", NOW,
+                NOW + timedelta(days=30), severity=severity,
+            )  # fmt: skip
+            expected = kind == ExplanationKind.FALSE_POSITIVE or severity in (
+                Severity.HIGH,
+                Severity.CRITICAL,
+                None,
+            )
+            assert needs_review(kind, severity) == expected
+            explained = FindingState(**{**state.__dict__, "explanation": made})
+            assert made.review == (Review.PENDING if expected else Review.ACCEPTED)
+            assert explained.counts(NOW, 30) == expected  # a pending one still counts
+            upheld = FindingState(**{**state.__dict__, "explanation": review(made, accept=True)})
+            assert not upheld.counts(NOW, 30)
 
 
 def test_patching_cadence_is_the_median() -> None:

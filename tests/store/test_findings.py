@@ -14,6 +14,7 @@ from utsyn.rating import lifecycle
 from utsyn.rating.lifecycle import ExplanationKind, Review, Status
 from utsyn.rules.model import Finding
 from utsyn.rules.rulebook import load_rulebook
+from utsyn.rules.weights import Severity
 from utsyn.store.findings import (
     apply_findings,
     counting_findings,
@@ -27,8 +28,12 @@ from .builders import add_orgs
 from .conftest import T0
 
 BOOK = load_rulebook()
-RULE = BOOK.rules[0].id
-DECAY = BOOK.rules[0].decay_days
+# A low-severity rule: its explanations apply at once (a high or critical one's wait for a
+# national reviewer: test_a_serious_finding_is_explained_only_after_review).
+LOW = next(r for r in BOOK.rules if r.severity == Severity.LOW)
+RULE = LOW.id
+DECAY = LOW.decay_days
+SERIOUS = next(r for r in BOOK.rules if r.severity == Severity.CRITICAL).id
 WWW = Finding(RULE, "www.org0.test:443", "www")
 MAIL = Finding(RULE, "mail.org0.test:443", "mail")
 DAY = timedelta(days=1)
@@ -206,3 +211,40 @@ def test_an_explanation_ends_with_its_episode(session: Session) -> None:
     _scan(session, org, [WWW], {WWW.asset}, T0 + 2 * DAY)  # back again
     assert finding_states(session, org)[WWW.key].explanation is None
     assert counting_findings(session, org, BOOK, T0 + 2 * DAY) == (WWW,)
+
+
+def test_a_serious_finding_is_explained_only_after_review(session: Session) -> None:
+    """An organisation's accepted risk of a critical finding waits for a national reviewer;
+    accepted, the finding stops counting."""
+    [org] = add_orgs(session, 1)
+    serious = Finding(SERIOUS, "www.org0.test:443", "www")
+    _scan(session, org, [serious, WWW], {WWW.asset}, T0)
+    risk = explain(
+        session,
+        org,
+        serious.key,
+        ExplanationKind.ACCEPTED_RISK,
+        "The board accepts it for now.",
+        "it@org0.test",
+        T0,
+        T0 + 30 * DAY,
+        BOOK,
+    )
+    low = explain(
+        session,
+        org,
+        WWW.key,
+        ExplanationKind.ACCEPTED_RISK,
+        "The board accepts it for now.",
+        "it@org0.test",
+        T0,
+        T0 + 30 * DAY,
+        BOOK,
+    )
+    assert (risk.review, low.review) == ("pending", "accepted")
+    assert counting_findings(session, org, BOOK, T0 + DAY) == (serious,)
+    assert [d.id for d in pending_disputes(session)] == [risk.id]
+    with pytest.raises(ConfigError, match="already reviewed"):
+        review_dispute(session, low.id, accept=True, reviewer="analyst@utsyn.test", now=T0)
+    review_dispute(session, risk.id, accept=True, reviewer="analyst@utsyn.test", now=T0)
+    assert counting_findings(session, org, BOOK, T0 + DAY) == ()

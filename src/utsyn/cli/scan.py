@@ -168,7 +168,7 @@ async def _scan_stored(
     from utsyn.lab.orgs import prepare_scenario_orgs
     from utsyn.pipeline import scan_and_store
     from utsyn.scan.engine import units
-    from utsyn.store.db import open_session
+    from utsyn.store.db import open_session, patiently
     from utsyn.store.orgs import organisation
     from utsyn.store.scans import resumable_run
 
@@ -176,7 +176,7 @@ async def _scan_stored(
     results: list[TargetResult] = []
     with open_session() as session:
         if request.scenario:
-            prepare_scenario_orgs(session, request.scenario)
+            patiently(prepare_scenario_orgs, session, request.scenario)
         footprints = [
             replace(fp, primary=organisation(session, fp.org).primary_domain) for fp in footprints
         ]

@@ -2,6 +2,10 @@
 
 Pure rules about time and state; `store/` persists them. A finding counts towards the score
 while it is open, was seen within its rule's decay window, and has no valid explanation.
+
+An organisation explains its own findings, but not its serious ones away: an explanation of
+a high or critical finding waits for a national reviewer (`needs_review`), as every
+false-positive claim does; until accepted, the finding counts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from utsyn.errors import ConfigError
+from utsyn.rules.weights import Severity
 
 
 class ExplanationKind(StrEnum):
@@ -22,7 +27,7 @@ class ExplanationKind(StrEnum):
 
 
 class Review(StrEnum):
-    """A national reviewer's decision on a false-positive claim (a dispute)."""
+    """A national reviewer's decision on an explanation that needs one (`needs_review`)."""
 
     PENDING = "pending"
     ACCEPTED = "accepted"
@@ -30,6 +35,19 @@ class Review(StrEnum):
 
 
 MAX_EXPLANATION_DAYS = 365  # an explanation is reconsidered at least yearly
+# Without this, an organisation could accept every one of its own findings (0.0 F → 80.0 D).
+REVIEWED_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
+
+
+def needs_review(kind: ExplanationKind, severity: Severity | None) -> bool:
+    """A false-positive claim always; an accepted risk or a compensating control when the
+    finding is high or critical (or its rule has left the rulebook: severity unknown). A
+    compensating control is reviewed too: else it would be the way around the rule."""
+    return (
+        kind == ExplanationKind.FALSE_POSITIVE
+        or severity is None
+        or severity in REVIEWED_SEVERITIES
+    )
 
 
 @dataclass(frozen=True)
@@ -43,8 +61,17 @@ class Explanation:
 
     @classmethod
     def make(
-        cls, kind: ExplanationKind, reason: str, author: str, now: datetime, expires: datetime
+        cls,
+        kind: ExplanationKind,
+        reason: str,
+        author: str,
+        now: datetime,
+        expires: datetime,
+        *,
+        severity: Severity | None,
     ) -> Explanation:
+        """A new explanation of a finding of `severity` (None: unknown); it waits for a
+        national reviewer when `needs_review`, else it applies at once."""
         if len(reason.strip()) < 10:
             raise ConfigError("an explanation needs a reason of at least 10 characters")
         if expires <= now:
@@ -53,8 +80,7 @@ class Explanation:
             raise ConfigError(
                 "an explanation may last at most %(days)s days", days=MAX_EXPLANATION_DAYS
             )
-        # A false-positive claim is a dispute: it waits for a national reviewer.
-        review = Review.PENDING if kind == ExplanationKind.FALSE_POSITIVE else Review.ACCEPTED
+        review = Review.PENDING if needs_review(kind, severity) else Review.ACCEPTED
         return cls(kind, reason.strip(), author, now, expires, review)
 
     def valid(self, now: datetime) -> bool:
@@ -127,8 +153,8 @@ def observe(
 
 
 def review(explanation: Explanation, accept: bool) -> Explanation:
-    if explanation.kind != ExplanationKind.FALSE_POSITIVE:
-        raise ConfigError("only false-positive claims are reviewed")
+    """A national reviewer's decision on an explanation waiting for one (the store refuses
+    to review any other)."""
     return replace(explanation, review=Review.ACCEPTED if accept else Review.REJECTED)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from utsyn.rating.lifecycle import REVIEWED_SEVERITIES
 from utsyn.rating.model import rate
 from utsyn.rules.model import Assessment, Asset, Factor, Finding
 from utsyn.rules.rulebook import Rulebook
@@ -72,8 +73,10 @@ _TEXT: dict[str, dict[str, Any]] = {
             "det lenger. Et funn som ikke er sett igjen innen regelens foreldelsestid "
             "(30 dager om ikke annet er angitt) slutter å telle. Virksomheten kan forklare "
             "et funn (akseptert risiko eller kompenserende tiltak) med begrunnelse og "
-            "utløpsdato; da teller det ikke før forklaringen utløper. Et krav om falsk "
-            "positiv er en tvist: funnet teller til en nasjonal kontrollør godtar kravet."
+            "utløpsdato; da teller det ikke før forklaringen utløper. En forklaring av et "
+            "funn med alvorlighet {reviewed} gjelder først når en nasjonal kontrollør har "
+            "godtatt den; til da teller funnet. Et krav om falsk positiv er en tvist: funnet "
+            "teller til en nasjonal kontrollør godtar kravet."
         ),
         "grades": "Karakterer",
         "grade": "Karakter",
@@ -130,8 +133,10 @@ _TEXT: dict[str, dict[str, Any]] = {
             "longer sees it. A finding not seen again within its rule's decay window (30 days "
             "unless stated) stops counting. The organisation may explain a finding (accepted "
             "risk or compensating control) with a reason and an expiry; it then does not "
-            "count until the explanation expires. A false-positive claim is a dispute: the "
-            "finding counts until a national reviewer accepts the claim."
+            "count until the explanation expires. An explanation of a finding of {reviewed} "
+            "severity applies only once a national reviewer has accepted it; until then the "
+            "finding counts. A false-positive claim is a dispute: the finding counts until a "
+            "national reviewer accepts the claim."
         ),
         "grades": "Grades",
         "grade": "Grade",
@@ -168,6 +173,7 @@ FORMULA = {
         "factor score = max(0, 100 − Σ penalty(rules of the factor))"
     ),
 }
+_OR = {"nb": " eller ", "en": " or "}
 SEVERITY_NAMES = {
     "nb": {"critical": "kritisk", "high": "høy", "medium": "middels", "low": "lav", "info": "info"},
     "en": {
@@ -208,11 +214,17 @@ def _section(book: Rulebook, lang: str) -> str:
         if rule.cap is not None:
             where = f" ({t['primary_only']})" if rule.cap.assets == "primary" else ""
             lines.append(f"- `{rule.id}` → {rule.cap.grade}{where}: {rule.title.get(lang)}")
-    lines += ["", f"## {t['lifecycle']}", "", str(t["lifecycle_text"])]
+    lines += ["", f"## {t['lifecycle']}", "", _lifecycle_text(lang)]
     lines += ["", f"## {t['reachability']}", "", book.reachability.reason.get(lang)]
     lines += ["", f"## {t['roles']}", "", str(t["roles_text"])]
     lines += ["", *_example(book, lang), "", *_rules_table(book, lang), ""]
     return "\n".join(lines)
+
+
+def _lifecycle_text(lang: str) -> str:
+    """The life of a finding, naming the severities whose explanations are reviewed."""
+    reviewed = [SEVERITY_NAMES[lang][s] for s in SEVERITY_WEIGHT if s in REVIEWED_SEVERITIES]
+    return str(_TEXT[lang]["lifecycle_text"]).format(reviewed=_OR[lang].join(reviewed))
 
 
 def _example(book: Rulebook, lang: str) -> list[str]:

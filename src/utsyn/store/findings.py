@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from utsyn.errors import ConfigError
 from utsyn.rating import lifecycle
 from utsyn.rules.model import Finding
-from utsyn.rules.rulebook import DEFAULT_DECAY_DAYS, Rulebook
+from utsyn.rules.rulebook import DEFAULT_DECAY_DAYS, Rulebook, load_rulebook
+from utsyn.rules.weights import Severity
 from utsyn.store import models
 from utsyn.store.db import atomic
 from utsyn.store.fields import check_text
@@ -147,11 +148,16 @@ def explain(
     author: str,
     now: datetime,
     expires: datetime,
+    book: Rulebook | None = None,
 ) -> models.Explanation:
-    """Comply or explain; a false-positive claim is a dispute waiting for review."""
+    """Comply or explain; a false-positive claim, and any explanation of a high or critical
+    finding (its severity from `book`, default the shipped rulebook), waits for review."""
     check_text(reason, models.Explanation.reason, lines=True)
     check_text(author, models.Explanation.author)
-    made = lifecycle.Explanation.make(kind, reason, author, now, expires)  # validates
+    severity = _severity(session, org, key, book or load_rulebook())
+    made = lifecycle.Explanation.make(  # validates
+        kind, reason, author, now, expires, severity=severity
+    )
     with atomic(session):
         finding = _finding(session, org, key)
         if finding.resolved is not None:
@@ -178,7 +184,7 @@ def review_dispute(
     now: datetime,
     note: str = "",
 ) -> models.Explanation:
-    """A national reviewer accepts or rejects a pending false-positive claim.
+    """A national reviewer accepts or rejects an explanation waiting for review.
 
     The reviewer's `note` (why) is kept in the audit row's detail.
     """
@@ -194,12 +200,23 @@ def review_dispute(
             )
         if reviewer == row.author:
             raise ConfigError("a dispute is reviewed by someone other than its author")
-        decided = lifecycle.review(_explanation(row), accept)  # only false-positive claims
+        decided = lifecycle.review(_explanation(row), accept)
         row.review, row.reviewer, row.reviewed_at = str(decided.review), reviewer, now
         subject = f"explanation/{row.id}"
         detail = {"note": note} if note else {}
         add_audit(session, reviewer, f"review:{decided.review}", subject, now, detail)
     return row
+
+
+def _severity(session: Session, org: Organisation, key: str, book: Rulebook) -> Severity | None:
+    """The severity of the finding's rule; None when the rule has left the rulebook (or
+    there is no such finding: `explain` then says so)."""
+    rule = session.scalar(
+        select(models.Finding.rule).where(
+            models.Finding.org_id == org.id, models.Finding.key == key
+        )
+    )
+    return book.rule(rule).severity if rule is not None and book.has(rule) else None
 
 
 def _finding(session: Session, org: Organisation, key: str) -> models.Finding:

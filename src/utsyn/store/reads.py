@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, func, select, true
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from utsyn.store import findings, models
@@ -153,11 +153,31 @@ def _explained() -> Select[Explanation, models.Finding, Organisation]:
     )
 
 
+# The explanations a national reviewer decides (`rating.lifecycle.needs_review`): every
+# false-positive claim, and any other that waited for review (pending, or decided and so
+# with a reviewer). An organisation's own explanations are accepted as made, by no one.
+REVIEWED: ColumnElement[bool] = or_(
+    Explanation.kind == "false_positive",
+    Explanation.review != "accepted",
+    Explanation.reviewer.is_not(None),
+)
+
+
+def under_review(explanation: Explanation) -> bool:
+    """`REVIEWED`, of one explanation."""
+    return (
+        explanation.kind == "false_positive"
+        or explanation.review != "accepted"
+        or explanation.reviewer is not None
+    )
+
+
 def disputes(
     session: Session, scope: Scope, review: str | None, limit: int, offset: int
 ) -> Paged[ExplainedFinding]:
-    """False-positive claims in scope (of one review state, when given), oldest first."""
-    query = _explained().where(Explanation.kind == "false_positive").where(scope.where())
+    """The explanations for national review in scope (of one review state, when given):
+    false-positive claims and explanations of high or critical findings, oldest first."""
+    query = _explained().where(REVIEWED).where(scope.where())
     if review is not None:
         query = query.where(Explanation.review == review)
     rows = session.execute(

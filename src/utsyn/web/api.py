@@ -299,7 +299,9 @@ def post_explanation(
     session: DbSession,
     request: Request,
 ) -> ExplainedOut:
-    """A false-positive claim is a dispute: it counts until a national admin accepts it."""
+    """A false-positive claim is a dispute: it counts until a national admin accepts it. So
+    is an accepted risk or a compensating control of a high or critical finding; of a
+    lower one it applies at once, until it expires."""
     require_editor(org, principal)
     if body.key not in reads.finding_rows(session, org):
         raise Problem(404, N_("Not found"), N_("The organisation has no such finding."))
@@ -308,10 +310,11 @@ def post_explanation(
     before = (latest.score, latest.grade) if latest else (None, None)
     kind = lifecycle.ExplanationKind(body.kind)
     now = now_utc()
+    book = context(request).book
     row = findings.explain(
-        session, org, body.key, kind, body.reason, principal.email, now, body.expires
+        session, org, body.key, kind, body.reason, principal.email, now, body.expires, book
     )
-    rating = rate_organisation(session, org.orgnr, context(request).book)
+    rating = rate_organisation(session, org.orgnr, book)
     return ExplainedOut(
         explanation=_explanation(row, org.orgnr, body.key),
         score_before=before[0],
@@ -327,7 +330,7 @@ def post_explanation(
 @router.get(
     "/disputes",
     response_model=Paged[ExplanationOut],
-    summary="False-positive claims in scope (the national reviewers' queue)",
+    summary="Explanations for national review in scope (the reviewers' queue)",
 )
 def list_disputes(
     principal: CurrentPrincipal,

@@ -1,7 +1,9 @@
 """The web application: `create_app` builds it; `utsyn serve` runs it with uvicorn.
 
-    request ─▶ trusted proxy ─▶ security headers ─▶ language cookie ─▶ session cookie
+    request ─▶ trusted proxy ─▶ security headers ─▶ language cookie ─▶ session cookie ─▶
                (only if named)   (every answer)                         (signed, sliding)
+            ─▶ body limit ─▶
+               (413, unread)
             ─▶ CSRF guard ─▶ route
                (app-wide dependency)
 
@@ -37,6 +39,7 @@ from utsyn.web import (
     api_scorecards,
     api_users,
     auth,
+    limits,
     oidc,
     pages,
     pages_alerts,
@@ -74,7 +77,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     if engine is None:
         url = database_url(settings)
         upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, busy_seconds=settings.web_busy_seconds)
     web = _context(settings, engine)
     app = FastAPI(
         title="Utsyn",
@@ -90,6 +93,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     problems.install(app, _logged_in)
     app.add_exception_handler(LoginRequired, _to_login)
     # The last added runs first: security headers wrap everything.
+    limits.install(app, settings.max_body_bytes, settings.max_anonymous_body_bytes)
     app.middleware("http")(session_middleware(web.codec))
     app.middleware("http")(language_cookie_middleware())
     app.middleware("http")(security_headers_middleware())

@@ -1,8 +1,10 @@
 """Deciding a dispute: the one path for POST /api/v1/disputes/{id}/review and /tvister.
 
-A dispute is a false-positive claim; a national admin other than its author accepts or
-rejects it (`store.findings.review_dispute`, audited with the reviewer's note), and the
-organisation is re-rated at once so its score follows the decision.
+A dispute is an explanation that waits for a national review (`rating.lifecycle.
+needs_review`): a false-positive claim, or an accepted risk or compensating control of a
+high or critical finding. A national admin other than its author accepts or rejects it
+(`store.findings.review_dispute`, audited with the reviewer's note), and the organisation
+is re-rated at once so its score follows the decision.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def decide(
     if not principal.is_admin:
         raise Problem(403, N_("Forbidden"), N_("Only a national administrator may do this."))
     found = reads.explanation(session, principal.scope, explanation_id)
-    if found is None or found.explanation.kind != "false_positive":
+    if found is None or not reads.under_review(found.explanation):
         raise not_found()
     if found.explanation.review != "pending":
         raise Problem(409, N_("Conflict"), N_("This dispute has been reviewed already."))

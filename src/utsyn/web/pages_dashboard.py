@@ -212,7 +212,7 @@ def scorecard(
         "eligible": scorecards.eligible_assets(session, org) if principal.may_edit(org) else [],
         "kind_names": KIND_NAMES,
         "explain_days": EXPLAIN_DAYS,
-        "explained": request.query_params.get("explained") == "1",
+        "explained": request.query_params.get("explained"),
         "plan": plan,
         "effort_names": EFFORT_NAMES,
     }
@@ -256,15 +256,16 @@ def explain_finding(
         raise Problem(404, N_("Not found"), N_("The organisation has no such finding."))
     if len(reason.strip()) < 10:
         raise Problem(400, N_("Bad request"), N_("The reason must be at least 10 characters."))
-    now = now_utc()
+    now, book = now_utc(), context(request).book
     try:
-        findings.explain(
-            session, org, key, kind, reason, principal.email, now, now + timedelta(days=days)
+        made = findings.explain(
+            session, org, key, kind, reason, principal.email, now, now + timedelta(days=days), book
         )
     except ConfigError as exc:
         raise Problem(400, N_("Bad request"), N_("This finding cannot be explained.")) from exc
-    rate_organisation(session, org.orgnr, context(request).book)
-    return RedirectResponse(f"/org/{org.orgnr}?explained=1#plan", status_code=303)
+    rate_organisation(session, org.orgnr, book)
+    shown = "review" if made.review == lifecycle.Review.PENDING else "1"
+    return RedirectResponse(f"/org/{org.orgnr}?explained={shown}#plan", status_code=303)
 
 
 @router.get("/issue/{rule_id}")

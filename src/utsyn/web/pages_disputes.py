@@ -1,7 +1,8 @@
-"""The dispute review page (/tvister): the national reviewers' queue of false-positive claims.
+"""The dispute review page (/tvister): the national reviewers' queue of false-positive claims
+and of explanations of high or critical findings (`rating.lifecycle.needs_review`).
 
-National roles read the queue (organisation, finding, rule, evidence, the claim's reason,
-author and dates); only a national admin, not the claim's author, decides. A decision is
+National roles read the queue (organisation, finding, kind, rule, evidence, the claim's
+reason, author and dates); only a national admin, not the claim's author, decides. A decision is
 `web.disputes.decide`, the same path as POST /api/v1/disputes/{id}/review: audited with
 the note, and the organisation re-rated. Organisation roles get 403.
 """
@@ -19,6 +20,7 @@ from utsyn.web import disputes
 from utsyn.web.deps import DbSession, Principal, context
 from utsyn.web.i18n import N_, request_language
 from utsyn.web.pages import PagePrincipal
+from utsyn.web.pages_dashboard import KIND_NAMES
 from utsyn.web.problems import Problem
 from utsyn.web.templates import render
 
@@ -61,6 +63,7 @@ def dispute_queue(
         "rules": rules,
         "may_decide": principal.is_admin,
         "severity_names": SEVERITY_NAMES,
+        "kind_names": KIND_NAMES,
         "decided": DECIDED.get(decided),
         "text": lambda t: t.get(lang),
         "when": lambda at: at.strftime("%Y-%m-%d %H:%M"),

@@ -5,6 +5,9 @@ Titles are English message ids, translated into the request's language when the 
 is written; so are the messages of `UtsynError`s (message id, then its values). The error
 page is a page of the site: it keeps the navigation of the person logged in (`install`
 is given how to find them), their language, and says what to do next (`ADVICE`).
+
+A database busy with another writer (SQLite: the lock was not free within the web's busy
+timeout, `UTSYN_WEB_BUSY_SECONDS`) answers 503 with Retry-After, never 500.
 """
 
 from __future__ import annotations
@@ -16,16 +19,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from utsyn.errors import ConfigError, UtsynError
+from utsyn.store.db import is_busy
 from utsyn.web.i18n import N_, Translator, error_values, request_language
 from utsyn.web.security import apply_security_headers
 from utsyn.web.templates import render_error
 
 PROBLEM_JSON = "application/problem+json"
 API_PREFIX = "/api/"
+BUSY_RETRY_AFTER = 5  # seconds: a busy database is another writer's turn, soon over
 
 # Titles for statuses Starlette raises itself (unknown path, wrong method).
 _TITLES = {
@@ -169,6 +175,19 @@ def install(app: FastAPI, principal_of: PrincipalLookup | None = None) -> None:
         problem.variables = error_values(exc, request_language(request))
         return answer(request, problem)
 
+    async def on_database(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OperationalError)
+        if not is_busy(exc):
+            raise exc  # a real failure: answered by on_crash, with its traceback logged
+        headers = {"Retry-After": str(BUSY_RETRY_AFTER)}
+        problem = Problem(
+            503,
+            N_("Service unavailable"),
+            N_("The database is busy. Try again in a few seconds."),
+            headers,
+        )
+        return problem_response(request, problem)
+
     async def on_crash(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback and re-raises; this answer is outside the other
         # middleware, so it carries the security headers itself.
@@ -180,6 +199,7 @@ def install(app: FastAPI, principal_of: PrincipalLookup | None = None) -> None:
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(UtsynError, on_utsyn)
+    app.add_exception_handler(OperationalError, on_database)
     app.add_exception_handler(Exception, on_crash)
 
 

@@ -24,6 +24,9 @@
 | `UTSYN_OIDC_TIMEOUT_SECONDS` | 10 | a request to a provider |
 | `UTSYN_OIDC_CLOCK_SKEW_SECONDS` | 60 | leeway when checking an ID token's times |
 | `UTSYN_LOCAL_PASSWORDS` | true | false: only the OpenID Connect providers log in |
+| `UTSYN_WEB_BUSY_SECONDS` | 10 | SQLite: a request waits this long for another writer, then 503 |
+| `UTSYN_MAX_BODY_BYTES` | 10485760 (10 MiB) | largest request body with credentials, else 413 |
+| `UTSYN_MAX_ANONYMOUS_BODY_BYTES` | 65536 (64 KiB) | largest request body without credentials |
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ class WebSettings(Settings):
     oidc_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     oidc_clock_skew_seconds: int = Field(default=60, ge=0, le=300)
     local_passwords: bool = True
+    # SQLite: how long a request waits for another writer's lock before answering 503.
+    web_busy_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Request bodies (`web.limits`): with credentials, and without (the login form's size).
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_anonymous_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @field_validator("dns_servers", "trusted_proxies", "oidc_signing_keys", mode="before")
     @classmethod

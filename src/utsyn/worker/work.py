@@ -21,6 +21,7 @@ from utsyn.scan.engine import Scanner, Unit, mx_units, split_host_port
 from utsyn.scan.family import ScanConfig
 from utsyn.scan.model import TargetResult
 from utsyn.store import distributed
+from utsyn.store.db import one_transaction
 from utsyn.vuln.enrich import enrich
 from utsyn.vuln.feeds import load_current
 from utsyn.worker.database import with_retry
@@ -102,7 +103,7 @@ def rate_org(run_id: int, orgnr: str) -> bool:
 
 def _rate(session: Session, run_id: int, orgnr: str) -> None:
     book = load_rulebook()
-    with session.begin():  # one transaction: the findings, snapshot and rollups, or nothing
+    with one_transaction(session):  # the findings, snapshot and rollups, or nothing
         distributed.lock_organisation(session, orgnr)
         run = distributed.light_run(session, run_id)
         rating = rate_organisation(session, orgnr, book, run)
