@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .browser import accessible
+from .browser import accessible, log_in_page
+from .conftest import A_VIEWER, ORG_A
 
 
 def test_the_csf_pages_pass_axe_in_both_languages(page: Any) -> None:
@@ -32,3 +33,12 @@ def test_the_csf_pages_pass_axe_in_both_languages(page: Any) -> None:
     accessible(page, "csf-function-en", full_page=False)
     page.goto("/csf/sok?q=backups&lang=en")
     accessible(page, "csf-search-en")
+
+
+def test_the_csf_profile_passes_axe(page: Any) -> None:
+    log_in_page(page, A_VIEWER, then=f"/org/{ORG_A}/csf")
+    assert page.url.endswith(f"/org/{ORG_A}/csf")
+    assert page.locator("#csf-profile tbody tr").count() > 0
+    accessible(page, "csf-profile-nb")
+    page.goto(f"/org/{ORG_A}/csf?lang=en")
+    accessible(page, "csf-profile-en")
