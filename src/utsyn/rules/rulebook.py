@@ -6,7 +6,6 @@ subcategories that exist, texts in Norwegian bokmål and English.
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from enum import StrEnum
 from functools import cache, cached_property
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from utsyn.errors import ConfigError
+from utsyn.frameworks.library import NIST_CSF, load_framework
 from utsyn.rules.model import Factor
 from utsyn.rules.outcomes import PASSING, Outcome, factor_of
 from utsyn.rules.weights import SEVERITY_WEIGHT, Grade, Severity
@@ -211,10 +211,8 @@ def _variant(raw: dict[str, Any], role: str, spec: dict[str, Any]) -> dict[str, 
 
 @cache
 def csf_subcategories() -> frozenset[str]:
-    """Active NIST CSF 2.0 subcategory ids (US government work, public domain)."""
-    text = files("utsyn.data").joinpath("csf", "nist_csf_2.0_core.csv").read_text("utf-8")
-    rows = csv.DictReader(text.splitlines())
-    return frozenset(r["subcategory_id"] for r in rows if r["withdrawn"] == "False")
+    """The NIST CSF 2.0 subcategory ids of the framework library (`utsyn.frameworks`)."""
+    return frozenset(n.ref_id for n in load_framework(NIST_CSF).of_kind("subcategory"))
 
 
 def load_rulebook(path: Path | None = None) -> Rulebook:

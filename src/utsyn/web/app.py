@@ -13,9 +13,9 @@ Proxies: `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from the ad
 throttled by.
 
 Routers: `auth` (login, logout), `oidc` (login through OpenID providers, Utsyn's JWKS),
-`pages` (front page, security.txt), `pages_dashboard`
-(overview, scorecards), `pages_users` (accounts, password reset links), `api`,
-`api_dashboards` and `api_users` (/api/v1).
+`pages` (front page, security.txt), `pages_dashboard` (overview, scorecards), `pages_csf`
+(NIST CSF 2.0 in bokmål and English, public), `pages_users` (accounts, password reset
+links), `api`, `api_dashboards` and `api_users` (/api/v1).
 Static files are served from `web/static` under /static.
 """
 
@@ -30,6 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from utsyn import __version__
+from utsyn.frameworks.search import index as csf_search_index
 from utsyn.rules.rulebook import load_rulebook
 from utsyn.store.db import database_url, make_engine, session_factory, upgrade
 from utsyn.web import (
@@ -44,6 +45,7 @@ from utsyn.web import (
     pages,
     pages_alerts,
     pages_board,
+    pages_csf,
     pages_dashboard,
     pages_disputes,
     pages_footprint,
@@ -79,6 +81,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
         upgrade(url)
         engine = make_engine(url, busy_seconds=settings.web_busy_seconds)
     web = _context(settings, engine)
+    csf_search_index()  # built now (~50 ms), not by the first visitor's search
     app = FastAPI(
         title="Utsyn",
         version=__version__,
@@ -111,6 +114,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     app.include_router(pages_footprint.router)
     app.include_router(pages_alerts.router)
     app.include_router(pages_board.router)
+    app.include_router(pages_csf.router)
     app.include_router(api_alerts.router)
     app.include_router(pages_disputes.router)
     app.include_router(pages_portfolios.router)
