@@ -4,8 +4,10 @@ cheap (`utsyn --help` imports none of the heavy libraries)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -87,3 +89,24 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
         check=True,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_rows_problem_is_in_the_commands_language(tmp_path: Path) -> None:
+    """`orgs import` reports each bad row in the language of --lang (nb by default)."""
+    bad = tmp_path / "orgs.csv"
+    bad.write_text("orgnr,name\n123,Et navn\n", encoding="utf-8")
+    env = {**os.environ, "UTSYN_DATA_DIR": str(tmp_path / "data")}
+    for lang, expected in (
+        ("nb", "ugyldig organisasjonsnummer (ikke ni sifre)"),
+        ("en", "invalid organisation number (not nine digits)"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "utsyn", "orgs", "import", str(bad), "--lang", lang],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2
+        assert expected in done.stderr

@@ -38,7 +38,7 @@ def test_the_2021_list_imports_with_its_flags_listed(session: Session) -> None:
     assert report.written == Upserted(created=1158, updated=0, unchanged=0)
     flags = {p.line: p.reason for p in report.flags}
     assert flags[2] == "municipality 'SVALBARD' has no 2024 number: left empty"
-    assert any("ambiguous (1515 or 1818)" in reason for reason in flags.values())  # HERØY
+    assert any("ambiguous (1515 / 1818)" in reason for reason in flags.values())  # HERØY
     assert _count(session, Organisation) == 1158
     # 2021 names map to 2024 numbers, Sami names included (TRONDHEIM → Trondheim - Tråante).
     trondheim = session.scalars(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from utsyn.cli.options import LangOpt
-from utsyn.cli.output import console, err_console, words
+from utsyn.cli.output import Words, console, err_console, words
 from utsyn.clock import now_utc
 from utsyn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from utsyn.store.importer import RowProblem
 
 app = typer.Typer(help="Organisations and their footprints.", no_args_is_help=True)
 
@@ -46,11 +49,13 @@ def orgs_import(
     with open_session() as session:
         report = import_organisations(session, source, now_utc())
     for problem in report.errors[:50]:
-        line = _("line %(line)s: %(reason)s", line=problem.line, reason=escape(problem.reason))
+        line = _("line %(line)s: %(reason)s", line=problem.line, reason=escape(_reason(_, problem)))
         err_console.print(f"  {line}", soft_wrap=True)
     for problem in report.flags[:50]:
         line = _(
-            "line %(line)s (flag): %(reason)s", line=problem.line, reason=escape(problem.reason)
+            "line %(line)s (flag): %(reason)s",
+            line=problem.line,
+            reason=escape(_reason(_, problem)),
         )
         console.print(f"  {line}", soft_wrap=True)
     if not report.committed:
@@ -72,3 +77,8 @@ def orgs_import(
             flagged=report.flagged_rows,
         )
     )
+
+
+def _reason(words: Words, problem: RowProblem) -> str:
+    """A row's problem in the command's language (its message id, then its values)."""
+    return words(problem.message, **problem.values)

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from utsyn import geo
 from utsyn.errors import ConfigError
+from utsyn.i18n import N_
 from utsyn.orgnr import is_valid_orgnr
 from utsyn.store.models import Organisation
 from utsyn.store.orgs import (
@@ -57,6 +58,31 @@ from utsyn.store.orgs import (
 ENHET_COLUMNS = ("entityName", "homepage", "orgForm", "orgDescr", "municipality", "orgNumber")
 NATIVE_COLUMNS = ("orgnr", "name", "sector", "county", "municipality", "domains")
 DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+# A row that would fit the header with another delimiter says so (other, the header's).
+_FIELDS_HINTED = {
+    (";", ","): N_(
+        "has %(fields)s fields, the header %(header)s "
+        "(separated by semicolons? the header is by commas)"
+    ),
+    ("\t", ","): N_(
+        "has %(fields)s fields, the header %(header)s (separated by tabs? the header is by commas)"
+    ),
+    (",", ";"): N_(
+        "has %(fields)s fields, the header %(header)s "
+        "(separated by commas? the header is by semicolons)"
+    ),
+    ("\t", ";"): N_(
+        "has %(fields)s fields, the header %(header)s "
+        "(separated by tabs? the header is by semicolons)"
+    ),
+    (",", "\t"): N_(
+        "has %(fields)s fields, the header %(header)s (separated by commas? the header is by tabs)"
+    ),
+    (";", "\t"): N_(
+        "has %(fields)s fields, the header %(header)s "
+        "(separated by semicolons? the header is by tabs)"
+    ),
+}
 _CHUNK = 1000
 
 # Counties merged in 2020 and split again in 2024: their numbers and names no longer exist.
@@ -84,9 +110,17 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 
 @dataclass(frozen=True)
 class RowProblem:
+    """What is wrong with a row: a message id (English, `%(name)s` placeholders) and its
+    values, translated where shown (`utsyn orgs import`); `reason` is the English."""
+
     line: int
     orgnr: str
-    reason: str
+    message: str
+    values: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return self.message % self.values if self.values else self.message
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.orgnr or '(no orgnr)'}: {self.reason}"
@@ -120,25 +154,35 @@ class _Parsed:
     columns: frozenset[str]  # of OPTIONAL_COLUMNS: what the file gives besides orgnr and name
     records: dict[str, tuple[int, OrgRecord]] = field(default_factory=dict)
 
-    def error(self, line: int, orgnr: str, reason: str) -> None:
-        self.report.errors.append(RowProblem(line, orgnr, reason))
+    def error(self, line: int, orgnr: str, message: str, /, **values: object) -> None:
+        self.report.errors.append(RowProblem(line, orgnr, message, values))
 
-    def flag(self, line: int, orgnr: str, reason: str) -> None:
-        self.report.flags.append(RowProblem(line, orgnr, reason))
+    def flag(self, line: int, orgnr: str, message: str, /, **values: object) -> None:
+        self.report.flags.append(RowProblem(line, orgnr, message, values))
 
     def add(self, line: int, record: OrgRecord) -> None:
         try:
             check_record(record)
         except ConfigError as exc:
-            self.error(line, record.orgnr, str(exc))
+            self.error(line, record.orgnr, exc.message, **exc.values)
             return
         earlier = self.records.get(record.orgnr)
         if earlier is None:
             self.records[record.orgnr] = (line, record)
         elif earlier[1] == record:
-            self.flag(line, record.orgnr, f"repeats line {earlier[0]}; imported once")
+            self.flag(
+                line,
+                record.orgnr,
+                N_("repeats line %(earlier)s; imported once"),
+                earlier=earlier[0],
+            )
         else:
-            self.error(line, record.orgnr, f"differs from line {earlier[0]} (same orgnr)")
+            self.error(
+                line,
+                record.orgnr,
+                N_("differs from line %(earlier)s (same orgnr)"),
+                earlier=earlier[0],
+            )
 
 
 def import_organisations(
@@ -248,15 +292,18 @@ def _record(
     parse_row: Callable[[_Parsed, int, dict[str, str]], None],
 ) -> None:
     if len(fields) != len(header):
-        reason = f"has {len(fields)} fields, the header {len(header)}"
         joined = delimiter.join(fields)
-        for other, named in DELIMITERS.items():
-            if other != delimiter and len(joined.split(other)) == len(header):
-                reason += f" (separated by {named}? the header is by {DELIMITERS[delimiter]})"
-        parsed.error(line, "", reason)
+        hinted = (o for o in DELIMITERS if o != delimiter and len(joined.split(o)) == len(header))
+        other = next(hinted, None)
+        message = (
+            _FIELDS_HINTED[other, delimiter]
+            if other
+            else N_("has %(fields)s fields, the header %(header)s")
+        )
+        parsed.error(line, "", message, fields=len(fields), header=len(header))
         return
     if any("\n" in f or "\r" in f for f in fields):
-        parsed.error(line, "", 'a field runs over several lines: a quote (") left open?')
+        parsed.error(line, "", N_('a field runs over several lines: a quote (") left open?'))
         return
     parse_row(parsed, line, dict(zip(header, (f.strip() for f in fields), strict=True)))
 
@@ -279,8 +326,12 @@ def _check_stored_places(session: Session, parsed: _Parsed) -> None:
             parsed.error(
                 line,
                 record.orgnr,
-                f"county {record.county or '(empty)'} is not the county of the stored "
-                f"municipality {municipality}: give the municipality too",
+                N_(
+                    "county %(county)s is not the county of the stored municipality "
+                    "%(municipality)s: give the municipality too"
+                ),
+                county=record.county or "-",
+                municipality=municipality,
             )
 
 
@@ -311,12 +362,12 @@ def _native_row(parsed: _Parsed, line: int, row: dict[str, str]) -> None:
     errors_before = len(parsed.report.errors)
     municipality = row.get("municipality") or None
     if municipality is not None and municipality not in geo.municipalities():
-        parsed.error(line, orgnr, _unknown_municipality(municipality))
+        _unknown_municipality(parsed, line, orgnr, municipality)
     county = _county(parsed, line, orgnr, row.get("county") or None, municipality)
     domains = tuple(d.lower().rstrip(".") for d in re.split(r"[\s;]+", row.get("domains", "")) if d)
     for domain in domains:
         if not _DOMAIN.match(domain):
-            parsed.error(line, orgnr, f"{domain!r} is not a domain name")
+            parsed.error(line, orgnr, N_("%(domain)r is not a domain name"), domain=domain)
     if len(parsed.report.errors) == errors_before:
         record = OrgRecord(
             orgnr=orgnr,
@@ -331,20 +382,31 @@ def _native_row(parsed: _Parsed, line: int, row: dict[str, str]) -> None:
 
 def _check_identity(parsed: _Parsed, line: int, orgnr: str, name: str) -> bool:
     if not is_valid_orgnr(orgnr):
-        why = "not nine digits" if not (len(orgnr) == 9 and orgnr.isdigit()) else "bad mod-11"
-        parsed.error(line, orgnr, f"invalid organisation number ({why})")
+        if len(orgnr) == 9 and orgnr.isdigit():
+            parsed.error(line, orgnr, N_("invalid organisation number (bad mod-11)"))
+        else:
+            parsed.error(line, orgnr, N_("invalid organisation number (not nine digits)"))
         return False
     if not name:
-        parsed.error(line, orgnr, "has no name")
+        parsed.error(line, orgnr, N_("has no name"))
         return False
     return True
 
 
-def _unknown_municipality(number: str) -> str:
+def _unknown_municipality(parsed: _Parsed, line: int, orgnr: str, number: str) -> None:
     old = PRE_2024_COUNTIES.get(number[:2])
     if old is not None:
-        return f"municipality {number} is a pre-2024 number in {old[0]}: give the 2024 number"
-    return f"unknown municipality number {number!r} (2024 numbers)"
+        parsed.error(
+            line,
+            orgnr,
+            N_("municipality %(number)s is a pre-2024 number in %(county)s: give the 2024 number"),
+            number=number,
+            county=old[0],
+        )
+    else:
+        parsed.error(
+            line, orgnr, N_("unknown municipality number %(number)r (2024 numbers)"), number=number
+        )
 
 
 def _county(
@@ -358,15 +420,18 @@ def _county(
     if county in PRE_2024_COUNTIES:
         old_name, successors = PRE_2024_COUNTIES[county]
         if implied in successors:
-            parsed.flag(line, orgnr, f"pre-2024 county {old_name} mapped to {implied}")
+            message = N_("pre-2024 county %(county)s mapped to %(implied)s")
+            parsed.flag(line, orgnr, message, county=old_name, implied=implied)
             return implied
-        parsed.flag(line, orgnr, f"pre-2024 county {old_name}: county left empty (no municipality)")
+        message = N_("pre-2024 county %(county)s: county left empty (no municipality)")
+        parsed.flag(line, orgnr, message, county=old_name)
         return None
     if county not in geo.counties():
-        parsed.error(line, orgnr, f"unknown county {county!r} (2024 numbers)")
+        parsed.error(line, orgnr, N_("unknown county %(county)r (2024 numbers)"), county=county)
         return None
     if implied is not None and implied != county:
-        parsed.error(line, orgnr, f"municipality {municipality} is not in county {county}")
+        message = N_("municipality %(municipality)s is not in county %(county)s")
+        parsed.error(line, orgnr, message, municipality=municipality, county=county)
     return county
 
 
@@ -379,16 +444,17 @@ def _county_number(value: str) -> str:
 
 def _municipality_by_name(parsed: _Parsed, line: int, orgnr: str, name: str) -> str | None:
     if not name:
-        parsed.flag(line, orgnr, "no municipality given: imported without a place")
+        parsed.flag(line, orgnr, N_("no municipality given: imported without a place"))
         return None
     numbers = _municipality_names().get(name.casefold(), [])
     if len(numbers) == 1:
         return numbers[0]
     if numbers:
-        listed = " or ".join(numbers)
-        parsed.flag(line, orgnr, f"municipality {name!r} is ambiguous ({listed}): left empty")
+        message = N_("municipality %(name)r is ambiguous (%(numbers)s): left empty")
+        parsed.flag(line, orgnr, message, name=name, numbers=" / ".join(numbers))
     else:
-        parsed.flag(line, orgnr, f"municipality {name!r} has no 2024 number: left empty")
+        message = N_("municipality %(name)r has no 2024 number: left empty")
+        parsed.flag(line, orgnr, message, name=name)
     return None
 
 
@@ -410,9 +476,11 @@ def _homepage(parsed: _Parsed, line: int, orgnr: str, homepage: str) -> tuple[st
         return None, False
     host = host.removeprefix("www.")
     if not _DOMAIN.match(host):
-        parsed.flag(line, orgnr, f"homepage {homepage!r} is not a domain name: no domain")
+        message = N_("homepage %(homepage)r is not a domain name: no domain")
+        parsed.flag(line, orgnr, message, homepage=homepage)
         return None, False
     if path.strip("/"):
-        parsed.flag(line, orgnr, f"homepage {homepage!r} is a path on {host}: marked shared")
+        message = N_("homepage %(homepage)r is a path on %(host)s: marked shared")
+        parsed.flag(line, orgnr, message, homepage=homepage, host=host)
         return host, True
     return host, False
