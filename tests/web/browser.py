@@ -7,19 +7,16 @@ tests skip, or fail when UTSYN_REQUIRE_SERVICES is set.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from utsyn.store.db import make_engine
 from utsyn.web.app import create_app
 from utsyn.web.settings import WebSettings
+
+from .served import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOST = "127.119.0.1"
@@ -43,22 +40,10 @@ def served(database: Path) -> Iterator[str]:
     settings = WebSettings(
         data_dir=folder / "data", cache_dir=folder / "cache", secret_key="browser-test-" * 4
     )
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, engine), host=HOST, port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://{HOST}:{port}"
+        with serving(create_app(settings, engine), HOST) as base_url:
+            yield base_url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
 
 

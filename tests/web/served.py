@@ -22,18 +22,18 @@ from fastapi import FastAPI
 HOST = "127.0.0.1"
 
 
-def _free_port() -> int:
+def _free_port(host: str = HOST) -> int:
     with socket.socket() as probe:
-        probe.bind((HOST, 0))
+        probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """The app served on a free port of 127.0.0.1; yields its base URL."""
-    port = _free_port()
-    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning")
+def serving(app: FastAPI, host: str = HOST) -> Iterator[str]:
+    """The app served on a free port of `host` (127.0.0.1); yields its base URL."""
+    port = _free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -42,7 +42,7 @@ def serving(app: FastAPI) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield f"http://{HOST}:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
