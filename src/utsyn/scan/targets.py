@@ -32,6 +32,12 @@ def from_file(path: Path) -> Footprint:
         raise ConfigError(
             "%(path)s: cannot read the targets file (%(reason)s)", path=path, reason=exc.strerror
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "%(path)s: the targets file is not UTF-8 text (byte %(offset)s)",
+            path=path,
+            offset=exc.start,
+        ) from exc
     names = []
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
