@@ -29,7 +29,13 @@ def test_a_binary_targets_file_is_refused(tmp_path: Path) -> None:
 def test_a_directory_as_targets_file_is_refused(tmp_path: Path) -> None:
     done = _scan("--targets", str(tmp_path), "--resolver", "127.0.0.1")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert str(tmp_path) in done.stderr
+    assert f"{tmp_path}: kan ikke lese målfilen (det er en mappe)" in " ".join(done.stderr.split())
+
+
+def test_a_missing_targets_file_is_named(tmp_path: Path) -> None:
+    done = _scan("--targets", str(tmp_path / "nope.txt"), "--resolver", "127.0.0.1", "--lang", "en")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "no such file or directory" in done.stderr
 
 
 @pytest.mark.parametrize("lang", ["nb", "en"])

@@ -46,7 +46,9 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         get_settings.cache_clear()
         out = Console(file=io.StringIO(), width=200)
         run_demo(out, Console(file=io.StringIO()), True, 0, words("nb"), PLACE)
-        assert "En ukes historikk" in out.file.getvalue()  # type: ignore[attr-defined]
+        printed = out.file.getvalue()  # type: ignore[attr-defined]
+        assert "En ukes historikk" in printed
+        assert re.search(r"Gjennomsnittlig score \d+,\d\.", printed)  # bokmål's decimal comma
         yield data
     get_settings.cache_clear()
 

@@ -84,7 +84,7 @@ def run_demo(
                 _(
                     "[green]Lab up[/] in %(seconds)s s: %(orgs)s organisations, %(hosts)s hosts "
                     "on 127.20.x.y.",
-                    seconds=format(info.started_in, ".2f"),
+                    seconds=_.number(info.started_in, 2),
                     orgs=len(manifest.organisations),
                     hosts=hosts,
                 )
@@ -179,12 +179,12 @@ def _print(
         _("Utsyn — demo portfolio"), _("Organisation"), _("Org. no."), _("Score"), _("Grade")
     )
     for org, (score, grade) in sorted(ratings.items(), key=lambda kv: -kv[1][0]):
-        shown.add_row(names.get(org, org), org, f"{score:.1f}", grade)
+        shown.add_row(names.get(org, org), org, _.number(score), grade)
     console.print(shown)
     grades = Counter(g for _score, g in ratings.values())
     mean = sum(s for s, _grade in ratings.values()) / max(1, len(ratings))
     spread = "  ".join(f"{g}: {grades.get(g, 0)}" for g in "ABCDF")
-    console.print(_("Average score %(average)s.", average=format(mean, ".1f")) + f"  {spread}")
+    console.print(_("Average score %(average)s.", average=_.number(mean)) + f"  {spread}")
 
 
 def _serve(console: Console, port: int, password: str, info: LabInfo, _: Words) -> None:

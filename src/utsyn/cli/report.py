@@ -14,7 +14,7 @@ import typer
 
 from utsyn.cli.options import LangOpt
 from utsyn.cli.output import words
-from utsyn.errors import ConfigError
+from utsyn.errors import ConfigError, os_reason
 
 app = typer.Typer(
     help="Board summaries (PDF) and exports (CSV, JSON, STIX 2.1).", no_args_is_help=True
@@ -105,7 +105,7 @@ def _write(path: Path, data: bytes) -> None:
         path.write_bytes(data)
     except OSError as exc:
         raise ConfigError(
-            "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror
+            "%(path)s: cannot write (%(reason)s)", path=path, reason=os_reason(exc)
         ) from exc
 
 
@@ -115,5 +115,5 @@ def _open(path: Path) -> TextIO:
         return path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise ConfigError(
-            "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror
+            "%(path)s: cannot write (%(reason)s)", path=path, reason=os_reason(exc)
         ) from exc
