@@ -107,15 +107,15 @@ def run_demo(
             )
             console.print(
                 _(
-                    "A week of history: two scans, a feed update with %(alerts)s new alerts, "
-                    "a dispute, an explanation, a portfolio and a custom scorecard.",
+                    "A week of history: two scans, a feed update (new alerts: %(alerts)s), a "
+                    "dispute, an explanation, a portfolio and a custom scorecard.",
                     alerts=len(update.alert_ids),
                 )
             )
             console.print(
                 _(
                     "Scanned, stored and rated in %(seconds)s s.",
-                    seconds=format(time.perf_counter() - began, ".1f"),
+                    seconds=_.number(time.perf_counter() - began),
                 )
             )
             if not once:
