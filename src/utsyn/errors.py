@@ -14,6 +14,8 @@ word of the interface, stay English (listed with their reason in `tests/words.py
 The CLI maps each class to an exit code and prints the message without a traceback.
 """
 
+import errno
+
 
 class UtsynError(Exception):
     """Base class of every error Utsyn raises on purpose."""
@@ -46,3 +48,15 @@ class ScopeError(UtsynError):
     """A connection was refused by the scope guard."""
 
     exit_code = 4
+
+
+def os_reason(exc: OSError) -> UtsynError | str:
+    """Why an operation on a path failed: the common reasons as messages the user's language
+    has (the operating system's `strerror` is English), any other as the system says it."""
+    if exc.errno == errno.EISDIR:
+        return UtsynError("it is a directory")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return UtsynError("permission denied")
+    if exc.errno == errno.ENOENT:
+        return UtsynError("no such file or directory")
+    return exc.strerror or str(exc)

@@ -14,7 +14,7 @@ import typer
 
 from tests.words import help_texts
 from utsyn.cli import app, main, translate_help
-from utsyn.i18n import Translator
+from utsyn.cli.output import words
 
 
 def _help(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -67,7 +67,7 @@ def test_no_help_text_is_left_in_english() -> None:
     command = typer.main.get_command(app)
     assert isinstance(command, typer.core.TyperGroup)
     english = help_texts(command)
-    translate_help(command, Translator("nb").gettext)
+    translate_help(command, words("nb"))
     norwegian = help_texts(command)
     assert len(english) > 150 and norwegian.keys() == english.keys()
     assert [where for where, text in norwegian.items() if text == english[where]] == []

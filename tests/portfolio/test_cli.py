@@ -59,7 +59,8 @@ def test_portfolio_show_prints_the_figures_in_norwegian(loaded: aggregate.Dashbo
     assert result.exit_code == 0, result.output
     out = result.output
     assert loaded.summary.average is not None
-    assert f"Gjennomsnittlig score: {loaded.summary.average:.1f} ({loaded.summary.grade})" in out
+    average = f"{loaded.summary.average:.1f}".replace(".", ",")  # bokmål's decimal comma
+    assert f"Gjennomsnittlig score: {average} ({loaded.summary.grade})" in out
     assert f"Aktive (verifisert eiendel): {loaded.summary.active}" in out
     assert loaded.worst[0].orgnr in out
     book = load_rulebook()

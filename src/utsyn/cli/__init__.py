@@ -47,9 +47,9 @@ from utsyn.cli import (
     web,
     worker,
 )
-from utsyn.cli.output import Words, console, err_console
+from utsyn.cli.output import Words, console, err_console, words
 from utsyn.errors import UtsynError
-from utsyn.i18n import Translator, error_text, language_or_default
+from utsyn.i18n import error_text, language_or_default
 
 app = typer.Typer(
     help="Utsyn: an open Cyber Risk Score service for the Norwegian public sector.",
@@ -65,7 +65,7 @@ def main() -> None:
     lang = language_or_default(_asked_language(args) or os.environ.get("UTSYN_LANG"))
     command = typer.main.get_command(app)  # what `app()` runs, built afresh
     assert isinstance(command, TyperGroup)
-    translate_help(command, Translator(lang).gettext)
+    translate_help(command, words(lang))
     if "--help" in args:
         # The help's language is taken: a group without --lang (`utsyn lab --help --lang en`)
         # would refuse the option.

@@ -1,24 +1,24 @@
 """`utsyn demo` (`make demo`): the main job on the embedded default, in one command.
 
-Lab up → scan of the demo scenario into SQLite → findings and ratings → the dashboard on
-http://127.0.0.1:8000 — until Ctrl-C.
+Lab up → a week of history (`demo_history`: two scans, a feed update, users' doings) in
+SQLite → findings, ratings and alerts → the dashboard on http://127.0.0.1:8000 — until
+Ctrl-C.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from utsyn.cli.options import LangOpt
-from utsyn.cli.output import Words, console, err_console, progress_bar, table, words
-from utsyn.cli.scan import ScanRequest, prepare_scenario
+from utsyn.cli.output import Words, console, err_console, table, words
 from utsyn.clock import now_utc
 from utsyn.errors import LabError
 
@@ -26,6 +26,16 @@ if TYPE_CHECKING:
     from utsyn.lab.manifest import Manifest
     from utsyn.lab.manifest import Organisation as LabOrganisation
     from utsyn.lab.runtime import LabInfo
+
+
+@dataclass(frozen=True, slots=True)
+class LabPlace:
+    """Where the demo's lab serves: its fixed addresses, or others for a test that runs
+    beside the session's demo lab."""
+
+    dns_ip: str = "127.53.0.1"
+    dns_port: int = 53
+    first_octet: int = 20
 
 
 def demo(
@@ -37,11 +47,19 @@ def demo(
     run_demo(console, err_console, once, port, words(lang))
 
 
-def run_demo(console: Console, err: Console, once: bool, port: int, _: Words) -> None:
-    # Lazy (start-up): the lab's servers cost ~420 ms CPU, the DNS verification ~1,000 ms.
+def run_demo(
+    console: Console, err: Console, once: bool, port: int, _: Words, place: LabPlace = LabPlace()
+) -> None:
+    # Lazy (start-up): the lab's servers cost ~420 ms CPU, the DNS verification ~1,000 ms,
+    # the pipeline and the store ~900 ms.
+    from utsyn.cli import demo_history as history
+    from utsyn.clock import shifted
+    from utsyn.lab.orgs import prepare_scenario_orgs
     from utsyn.lab.runtime import read_state, running_lab, write_state
     from utsyn.lab.scenarios import load_scenario
     from utsyn.settings import get_settings
+    from utsyn.store.db import open_session
+    from utsyn.web.demo import DEMO_EMAIL, ensure_demo_user
     from utsyn.web.verify import RECORD_LABEL
 
     settings = get_settings()
@@ -49,8 +67,16 @@ def run_demo(console: Console, err: Console, once: bool, port: int, _: Words) ->
     if read_state(state) is not None:
         raise LabError("a lab is already running; `utsyn lab down` first")
     manifest = load_scenario("demo")
+    where = (place.dns_ip, place.dns_port, place.first_octet)
     began = time.perf_counter()
-    with running_lab(manifest, state.parent, settings.cache_dir) as info:
+    with open_session() as session:
+        prepare_scenario_orgs(session, "demo")
+        before = history.earlier(manifest)  # the lab a week ago, scanned then
+        with shifted(-history.WEEK), running_lab(before, state.parent, settings.cache_dir,
+                                                 *where) as info:  # fmt: skip
+            history.scan_lab(session, before, info, err, _)
+        update = history.replay_kev(session, settings)
+    with running_lab(manifest, state.parent, settings.cache_dir, *where) as info:
         write_state(state, info, os.getpid())  # `utsyn scan --scenario demo` elsewhere reuses it
         try:
             hosts = sum(len(o.hosts) for o in manifest.organisations)
@@ -58,13 +84,17 @@ def run_demo(console: Console, err: Console, once: bool, port: int, _: Words) ->
                 _(
                     "[green]Lab up[/] in %(seconds)s s: %(orgs)s organisations, %(hosts)s hosts "
                     "on 127.20.x.y.",
-                    seconds=format(info.started_in, ".2f"),
+                    seconds=_.number(info.started_in, 2),
                     orgs=len(manifest.organisations),
                     hosts=hosts,
                 )
             )
-            ratings = _scan(err, _)
-            verified = verify_published(manifest, info)
+            with open_session() as session:
+                ratings = history.scan_lab(session, manifest, info, err, _)
+            verified = verify_published(manifest, info, leave={history.LEFT_TO_VERIFY})
+            password, owner_id = ensure_demo_user()
+            with open_session() as session:
+                history.user_actions(session, owner_id, DEMO_EMAIL)
             _print(console, ratings, manifest, _)
             console.print(
                 _(
@@ -77,42 +107,30 @@ def run_demo(console: Console, err: Console, once: bool, port: int, _: Words) ->
             )
             console.print(
                 _(
+                    "A week of history: two scans, a feed update (new alerts: %(alerts)s), a "
+                    "dispute, an explanation, a portfolio and a custom scorecard.",
+                    alerts=len(update.alert_ids),
+                )
+            )
+            console.print(
+                _(
                     "Scanned, stored and rated in %(seconds)s s.",
-                    seconds=format(time.perf_counter() - began, ".1f"),
+                    seconds=_.number(time.perf_counter() - began),
                 )
             )
             if not once:
-                _serve(console, port, _)
+                _serve(console, port, password, info, _)
         finally:
             state.unlink(missing_ok=True)
 
 
-def _scan(err: Console, _: Words) -> dict[str, tuple[float, str]]:
-    # Lazy (start-up): the pipeline and the store cost ~900 ms CPU.
-    from utsyn.lab.orgs import prepare_scenario_orgs
-    from utsyn.pipeline import scan_and_store
-    from utsyn.store.db import open_session
-
-    with open_session() as session:
-        prepare_scenario_orgs(session, "demo")
-        with ExitStack() as stack:
-            footprints, config = prepare_scenario(ScanRequest(scenario="demo"), stack)
-            with progress_bar(err, _) as bar:
-                task = bar.add_task("", total=sum(len(f.domains) + len(f.hostnames)
-                                                  for f in footprints))  # fmt: skip
-                outcome = asyncio.run(
-                    scan_and_store(
-                        session, footprints, config,
-                        progress=lambda r: bar.update(task, advance=1, description=r.target),
-                    )
-                )  # fmt: skip
-    return {org: (r.score, r.grade) for org, r in outcome.ratings.items()}
-
-
-def verify_published(manifest: Manifest, info: LabInfo) -> int:
+def verify_published(
+    manifest: Manifest, info: LabInfo, leave: Collection[str] = frozenset()
+) -> int:
     """Check the tokens the lab's organisations published, the way `utsyn footprint verify`
     does: the token is the one Utsyn issued at the claim (the scenario's record holds it),
-    the lookup a real DNS query to the lab's name server. Returns the organisations verified."""
+    the lookup a real DNS query to the lab's name server. Returns the organisations verified.
+    Those in `leave` get their tokens unchecked, for "verify now" in the dashboard."""
     # Lazy (start-up): the store and the DNS verification cost ~1,000 ms CPU.
     from utsyn.store import footprint, reads
     from utsyn.store.db import open_session
@@ -128,6 +146,8 @@ def verify_published(manifest: Manifest, info: LabInfo) -> int:
                 if asset is None:
                     continue
                 footprint.set_verification_token(session, asset, token)
+                if lab_org.orgnr in leave:
+                    continue
                 name = txt.record_name(domain)
                 values = txt.txt_values(name, [info.dns_ip], info.dns_port, timeout=3.0)
                 if txt.is_verified(values, token):
@@ -159,21 +179,20 @@ def _print(
         _("Utsyn — demo portfolio"), _("Organisation"), _("Org. no."), _("Score"), _("Grade")
     )
     for org, (score, grade) in sorted(ratings.items(), key=lambda kv: -kv[1][0]):
-        shown.add_row(names.get(org, org), org, f"{score:.1f}", grade)
+        shown.add_row(names.get(org, org), org, _.number(score), grade)
     console.print(shown)
     grades = Counter(g for _score, g in ratings.values())
     mean = sum(s for s, _grade in ratings.values()) / max(1, len(ratings))
     spread = "  ".join(f"{g}: {grades.get(g, 0)}" for g in "ABCDF")
-    console.print(_("Average score %(average)s.", average=format(mean, ".1f")) + f"  {spread}")
+    console.print(_("Average score %(average)s.", average=_.number(mean)) + f"  {spread}")
 
 
-def _serve(console: Console, port: int, _: Words) -> None:
-    """The dashboard until Ctrl-C; the lab in its thread serves on behind it."""
-    # Lazy (start-up): the demo login (the store, and argon2 hashing a dummy password at
-    # import) costs ~770 ms CPU, which every other command would pay.
-    from utsyn.web.demo import DEMO_EMAIL, ensure_demo_user, serve_dashboard
+def _serve(console: Console, port: int, password: str, info: LabInfo, _: Words) -> None:
+    """The dashboard until Ctrl-C; the lab in its thread serves on behind it, and answers
+    the footprint verification's DNS queries."""
+    # Lazy (start-up): the web app costs seconds of imports (`web.demo`).
+    from utsyn.web.demo import DEMO_EMAIL, serve_dashboard
 
-    password = ensure_demo_user()
     url = f"http://127.0.0.1:{port}/"
     console.print(
         _(
@@ -184,4 +203,4 @@ def _serve(console: Console, port: int, _: Words) -> None:
             password=password,
         )
     )
-    serve_dashboard(port)
+    serve_dashboard(port, (info.dns_ip,), info.dns_port)

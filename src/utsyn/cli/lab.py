@@ -124,7 +124,7 @@ def _serve_foreground(manifest: Manifest, source: str, core: Lab, _: Words) -> N
         console.print(
             _(
                 "[green]Lab up[/] in %(seconds)s s. Ctrl-C stops it.",
-                seconds=format(info.started_in, ".2f"),
+                seconds=_.number(info.started_in, 2),
             )
         )
         stop.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -50,6 +51,14 @@ def scan_config(
     from utsyn.scan.guard import ScopePolicy
 
     policy = ScopePolicy.lab() if checked_scope(scope) == "lab" else ScopePolicy.internet()
+    for resolver in resolvers:
+        try:
+            ipaddress.ip_address(resolver)
+        except ValueError:
+            raise ConfigError(
+                "--resolver %(value)r is not an IP address (a name server is given by its address)",
+                value=resolver,
+            ) from None
     resolvers = resolvers or system_nameservers()
     if not resolvers:
         raise ConfigError("no name server: pass --resolver IP")

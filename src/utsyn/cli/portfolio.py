@@ -161,7 +161,7 @@ def _print_dashboard(
 
 
 def _print_summary(summary: Summary, title: str, _: Words) -> None:
-    average = "–" if summary.average is None else f"{summary.average:.1f} ({summary.grade})"
+    average = "–" if summary.average is None else f"{_.number(summary.average)} ({summary.grade})"
     console.print(f"[bold]{escape(title)}[/]")
     figures = (
         (_("Organisations"), summary.orgs),
@@ -169,10 +169,10 @@ def _print_summary(summary: Summary, title: str, _: Words) -> None:
         (_("Inactive"), summary.inactive),
     )
     console.print(_("Average score") + f": [bold]{average}[/]")
-    console.print("   ".join(f"{name}: {value}" for name, value in figures))
+    console.print("   ".join(f"{name}: {_.number(value, 0)}" for name, value in figures))
     shown = table(None, _("Grade"), _("Organisations"), _("Share"), plain=True, justify="right")
     for share in summary.grades:
-        shown.add_row(share.grade, str(share.orgs), f"{share.percent:.1f} %")
+        shown.add_row(share.grade, _.number(share.orgs, 0), f"{_.number(share.percent)} %")
     console.print(shown)
 
 
@@ -187,7 +187,7 @@ def _print_worst(board: Dashboard, _: Words) -> None:
     )
     for org in board.worst:
         county = _place(counties(), org.county, _)
-        shown.add_row(org.orgnr, escape(org.name), f"{org.score:.1f}", org.grade, county)
+        shown.add_row(org.orgnr, escape(org.name), _.number(org.score), org.grade, county)
     console.print(shown)
 
 
@@ -198,14 +198,17 @@ def _print_issues(
     for share in shares:
         name = book.rule(share.rule).title.get(lang) if book.has(share.rule) else share.rule
         severity = _(SEVERITY_NAMES[share.severity]) if share.severity in SEVERITY_NAMES else "–"
-        shown.add_row(severity, escape(name), str(share.orgs), f"{share.percent:.1f} %")
+        shown.add_row(
+            severity, escape(name), _.number(share.orgs, 0), f"{_.number(share.percent)} %"
+        )
     console.print(shown)
 
 
 def _print_trend(board: Dashboard, _: Words, days: int) -> None:
     shown = table(_("Trend"), _("Day"), _("Score"), _("Grade"), _("Organisations"))
     for point in board.trend[-days:] if days > 0 else ():
-        shown.add_row(point.day.isoformat(), f"{point.average:.1f}", point.grade, str(point.orgs))
+        shown.add_row(point.day.isoformat(), _.number(point.average), point.grade,
+                      _.number(point.orgs, 0))  # fmt: skip
     console.print(shown)
 
 
@@ -218,9 +221,9 @@ def _print_areas(areas: tuple[Area, ...], by: str, _: Words) -> None:
     )  # fmt: skip
     for area in areas:
         s = area.summary
-        average = "–" if s.average is None else f"{s.average:.1f}"
-        shares = [f"{g.percent:.0f} %" for g in s.grades]
-        shown.add_row(escape(_label(area.key, by, names, _)), str(s.orgs), average,
+        average = _.number(s.average)
+        shares = [f"{_.number(g.percent, 0)} %" for g in s.grades]
+        shown.add_row(escape(_label(area.key, by, names, _)), _.number(s.orgs, 0), average,
                       s.grade or "–", *shares)  # fmt: skip
     console.print(shown)
 

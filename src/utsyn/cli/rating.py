@@ -106,7 +106,9 @@ def rating_show(
     for item in rated:
         r = item.rating
         rulebook = _("Rulebook %(version)s", version=r.rulebook_version)
-        console.print(f"[bold]{escape(r.org)}[/]: {r.score:.1f} [bold]{r.grade}[/] ({rulebook})")
+        console.print(
+            f"[bold]{escape(r.org)}[/]: {_.number(r.score)} [bold]{r.grade}[/] ({rulebook})"
+        )
         for cap in binding_caps(r):
             title = book.rule(cap.rule).title.get(language) if book.has(cap.rule) else cap.rule
             capped = _(
@@ -120,7 +122,7 @@ def rating_show(
         if item.patching_days is not None:
             cadence = _(
                 "Patching cadence: %(days)s days (median, high/critical CVEs)",
-                days=format(item.patching_days, ".1f"),
+                days=_.number(item.patching_days),
             )
             console.print(f"  {cadence}")
         shown = table(None, _("Points"), _("If fixed"), _("Rule"), _("Asset"), plain=True)
@@ -128,7 +130,10 @@ def rating_show(
             title = book.rule(line.rule).title.get(language)
             asset = line.asset + (f" ({line.detail})" if line.detail else "")
             shown.add_row(
-                f"{line.points:.2f}", f"+{line.recover:.2f}", escape(title), escape(asset)
+                _.number(line.points),
+                _.number(line.recover, signed=True),
+                escape(title),
+                escape(asset),
             )
         console.print(shown)
 
@@ -141,19 +146,19 @@ def _losses_line(rating: Rating, _: Words) -> str:
     if not losses.parts:
         return _("No points lost.")
     parts = " + ".join(
-        f"{factor_name(_, area)} {points:.1f}" for area, points in losses.parts.items()
+        f"{factor_name(_, area)} {_.number(points)}" for area, points in losses.parts.items()
     )
     if losses.stopped_at_zero:
         return _(
             "Points lost: %(parts)s = %(total)s (over 100: the score stops at 0)",
             parts=parts,
-            total=format(losses.total, ".1f"),
+            total=_.number(losses.total),
         )
     return _(
         "Points lost: %(parts)s = %(total)s (100 − %(score)s)",
         parts=parts,
-        total=format(losses.total, ".1f"),
-        score=format(rating.score, ".1f"),
+        total=_.number(losses.total),
+        score=_.number(rating.score),
     )
 
 
@@ -183,8 +188,8 @@ def rating_plan(
     result = plan(item.assessment, book, fix)
     if result.unknown:
         raise ConfigError("no finding matches: %(fixes)s", fixes=", ".join(result.unknown))
-    now = f"{result.current:.1f} {result.grade_now}"
-    then = f"{result.projected:.1f} {result.grade_projected}"
+    now = f"{_.number(result.current)} {result.grade_now}"
+    then = f"{_.number(result.projected)} {result.grade_projected}"
     fixed = len(result.fixed)
     console.print(
         _("%(now)s → %(then)s by fixing %(count)s finding(s)", now=now, then=then, count=fixed)
@@ -302,9 +307,9 @@ def rating_diff(
         a, b = old[org], new[org]
         shown.add_row(
             org,
-            f"{a.score:.1f} {a.grade} ({a.rulebook_version})",
-            f"{b.score:.1f} {b.grade} ({b.rulebook_version})",
-            f"{b.score - a.score:+.1f}",
+            f"{_.number(a.score)} {a.grade} ({a.rulebook_version})",
+            f"{_.number(b.score)} {b.grade} ({b.rulebook_version})",
+            f"{_.number(b.score - a.score, signed=True)}",
         )
     console.print(shown)
 
@@ -353,10 +358,9 @@ def rating_change(
     (a,) = _rated(before, org)
     (b,) = _rated(after, org)
     change = diff(a.rating, b.rating)
-    console.print(
-        f"{change.before:.1f} {change.grade_before} → {change.after:.1f} {change.grade_after} "
-        f"({change.delta:+.1f})"
-    )
+    was = f"{_.number(change.before)} {change.grade_before}"
+    now = f"{_.number(change.after)} {change.grade_after}"
+    console.print(f"{was} → {now} ({_.number(change.delta, signed=True)})")
     for c in change.changes:
         kind = _(CHANGES[c.change]) if c.change in CHANGES else c.change
-        console.print(f"  {-c.points:+6.2f}  {kind:15} {c.rule}  {c.asset}")
+        console.print(f"  {_.number(-c.points, signed=True):>6}  {kind:15} {c.rule}  {c.asset}")

@@ -14,7 +14,7 @@ import typer
 
 from utsyn.cli.options import LangOpt
 from utsyn.cli.output import words
-from utsyn.errors import ConfigError
+from utsyn.errors import ConfigError, os_reason
 from utsyn.files import open_private_text, write_private
 
 app = typer.Typer(
@@ -106,7 +106,7 @@ def _write(path: Path, data: bytes) -> None:
         write_private(path, data)  # 0600: a report names an organisation's weaknesses
     except OSError as exc:
         raise ConfigError(
-            "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror
+            "%(path)s: cannot write (%(reason)s)", path=path, reason=os_reason(exc)
         ) from exc
 
 
@@ -116,5 +116,5 @@ def _open(path: Path) -> TextIO:
         return open_private_text(path)
     except OSError as exc:
         raise ConfigError(
-            "%(path)s: cannot write (%(reason)s)", path=path, reason=exc.strerror
+            "%(path)s: cannot write (%(reason)s)", path=path, reason=os_reason(exc)
         ) from exc

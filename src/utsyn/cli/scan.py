@@ -24,7 +24,7 @@ from utsyn.cli.options import (
     scan_config,
 )
 from utsyn.cli.output import Words, console, err_console, progress_bar, table, words
-from utsyn.errors import ConfigError
+from utsyn.errors import ConfigError, UtsynError, os_reason
 from utsyn.files import open_private_text
 from utsyn.scan.model import Footprint, TargetResult, now_iso
 from utsyn.scan.output import report_json
@@ -128,6 +128,8 @@ def _with_vulnerabilities(results: list[TargetResult]) -> list[TargetResult]:
 def run_scan_command(request: ScanRequest, console: Console, err: Console, _: Words) -> None:
     with ExitStack() as stack:
         footprints, config = _prepare(request, stack)
+        if not request.scenario:  # a scenario's name server is the lab's, just started
+            _check_name_servers(config, err, _)
         store = (
             request.store if request.store is not None else bool(request.scenario or request.org)
         )
@@ -142,6 +144,49 @@ def run_scan_command(request: ScanRequest, console: Console, err: Console, _: Wo
         _report(request, done, config, console, _)
         if ratings and not request.as_json:
             _print_ratings(console, ratings, _)
+    names = {r.target for r in done.results}
+    missing = sorted(n for n in names if all(not_in_dns(r) for r in done.results if r.target == n))
+    if missing and len(missing) == len(names):
+        raise UtsynError(
+            "nothing could be scanned: no target exists in DNS (%(names)s)",
+            names=", ".join(missing),
+        )
+
+
+def _check_name_servers(config: ScanConfig, err: Console, _: Words) -> None:
+    """Ask each name server once before the scan: a silent one is named within its
+    timeout instead of holding every target for it."""
+    # Lazy (start-up): the guarded resolver costs ~75 ms CPU.
+    from utsyn.scan.reach import silent_servers
+
+    servers = config.nameservers
+    timeout = config.timeouts.dns
+    silent = silent_servers(servers, config.dns_port, config.scope, timeout)
+    if len(silent) == len(servers):
+        raise ConfigError(
+            "no name server answered within %(seconds)s s (%(servers)s): check --resolver",
+            seconds=_.number(timeout),
+            servers=", ".join(f"{s}:{config.dns_port}" for s in silent),
+        )
+    if silent:
+        err.print(
+            _(
+                "[yellow]No answer[/] from the name server(s) %(servers)s within %(seconds)s "
+                "s: the scan asks the others.",
+                servers=", ".join(silent),
+                seconds=_.number(timeout),
+            )
+        )
+
+
+def not_in_dns(result: TargetResult) -> bool:
+    """The name does not exist in DNS: its zone lookup said NXDOMAIN, or the host has no
+    address (and no lookup failed)."""
+    return any(
+        (o.check == "dns.zone" and o.value is None and o.evidence.endswith(": NXDOMAIN"))
+        or (o.check == "dns.resolve" and o.value == [] and not o.error)
+        for o in result.observations
+    )
 
 
 def _stored_footprints(request: ScanRequest, footprints: list[Footprint]) -> list[Footprint]:
@@ -200,7 +245,7 @@ def _print_ratings(console: Console, ratings: dict[str, Rating], _: Words) -> No
     shown = table(_("Ratings (stored)"), _("Organisation"), _("Score"), _("Grade"), _("Capped by"))
     for org, rating in sorted(ratings.items(), key=lambda kv: kv[1].score):
         caps = ", ".join(c.rule for c in rating.caps)
-        shown.add_row(org, f"{rating.score:.1f}", rating.grade, caps)
+        shown.add_row(org, _.number(rating.score), rating.grade, caps)
     console.print(shown)
 
 
@@ -302,8 +347,13 @@ def _report(
     document = report_json(results, started, config.scope.mode, stats, footprints)
     text = json.dumps(document, indent=1, ensure_ascii=False)
     if request.output:
-        with open_private_text(request.output) as out:  # 0600: it lists the weaknesses found
-            out.write(text + "\n")
+        try:
+            with open_private_text(request.output) as out:  # 0600: it lists the weaknesses found
+                out.write(text + "\n")
+        except OSError as exc:
+            raise ConfigError(
+                "%(path)s: cannot write (%(reason)s)", path=request.output, reason=os_reason(exc)
+            ) from exc
     if request.as_json:
         sys.stdout.write(text + "\n")
         return
@@ -332,6 +382,8 @@ _HIGHLIGHTS = (
 
 
 def _scanned_as(result: TargetResult, _: Words) -> str:
+    if not_in_dns(result):
+        return _("not found in DNS")
     if result.via.startswith("mx:"):
         return _("mail exchanger of %(domain)s", domain=result.via[3:])
     if result.kind == "host":

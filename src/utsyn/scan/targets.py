@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from utsyn.errors import ConfigError
+from utsyn.errors import ConfigError, os_reason
 from utsyn.scan.engine import split_host_port
 from utsyn.scan.model import Footprint, is_ip
 
@@ -30,7 +30,13 @@ def from_file(path: Path) -> Footprint:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(
-            "%(path)s: cannot read the targets file (%(reason)s)", path=path, reason=exc.strerror
+            "%(path)s: cannot read the targets file (%(reason)s)", path=path, reason=os_reason(exc)
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "%(path)s: the targets file is not UTF-8 text (byte %(offset)s)",
+            path=path,
+            offset=exc.start,
         ) from exc
     names = []
     for number, line in enumerate(lines, 1):

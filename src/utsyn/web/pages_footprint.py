@@ -80,12 +80,17 @@ def _page(
     form: Mapping[str, str] | None = None,
 ) -> Response:
     assets = reads.assets(session, org, MAX_ASSETS, 0).items
+    may_edit = principal.may_edit(org)
+    if may_edit:  # the record to publish is shown before the first check, not after it
+        for asset in assets:
+            if asset.state == "claimed" and asset.kind in NAME_KINDS:
+                verify.token_of(session, asset)
     done = request.query_params.get("done", "")
     ctx = {
         "principal": principal,
         "org": org,
         "groups": _groups(assets),
-        "may_edit": principal.may_edit(org),
+        "may_edit": may_edit,
         "state_names": STATE_NAMES,
         "kind_names": KIND_NAMES,
         "name_kinds": NAME_KINDS,
