@@ -14,7 +14,8 @@ throttled by.
 
 Routers: `auth` (login, logout), `oidc` (login through OpenID providers, Utsyn's JWKS),
 `pages` (front page, security.txt), `pages_dashboard` (overview, scorecards), `pages_csf`
-(NIST CSF 2.0 in bokmål and English, public), `pages_users` (accounts, password reset
+(NIST CSF 2.0 in bokmål and English, public), `pages_resources` (the public security
+resources page), `pages_users` (accounts, password reset
 links), `api`, `api_dashboards` and `api_users` (/api/v1).
 Static files are served from `web/static` under /static.
 """
@@ -52,6 +53,7 @@ from utsyn.web import (
     pages_national,
     pages_portfolios,
     pages_reports,
+    pages_resources,
     pages_scorecards,
     pages_users,
     problems,
@@ -115,6 +117,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     app.include_router(pages_alerts.router)
     app.include_router(pages_board.router)
     app.include_router(pages_csf.router)
+    app.include_router(pages_resources.router)
     app.include_router(api_alerts.router)
     app.include_router(pages_disputes.router)
     app.include_router(pages_portfolios.router)

@@ -3,13 +3,16 @@
     /csf            the six functions and their categories, the search form
     /csf/sok?q=     full-text search in both languages (`frameworks.search`)
     /csf/alle       the whole core on one page, for printing
+    /csf/nsm        NSM's Grunnprinsipper for IKT-sikkerhet 2.1, each principle with the CSF
+                    subcategories Utsyn maps it to (`frameworks.crosswalk`)
     /csf/{id}       a function or a category; a subcategory's id redirects to its anchor on
                     its category's page (/csf/GV.OC#GV.OC-01)
     /org/{orgnr}/csf   (logged in) the organisation's CSF profile, `?format=csv|json` to
                     download it (`web.csf_profile`)
 
 Each subcategory lists the rulebook's rules mapped to it (`csf:` in rulebook.yaml): what
-Utsyn observes from outside that bears on the outcome. The language is the site's
+Utsyn observes from outside that bears on the outcome; and the NSM principles mapped to it,
+so a Norwegian body sees its own baseline beside the framework. The language is the site's
 (`?lang=`, the cookie); an implementation example not yet translated is shown in English
 and marked so.
 """
@@ -23,6 +26,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from utsyn.clock import now_utc
+from utsyn.frameworks.crosswalk import crosswalk
 from utsyn.frameworks.glossary import glossary
 from utsyn.frameworks.library import Framework, Node, load_framework
 from utsyn.frameworks.search import index
@@ -58,6 +62,7 @@ def _page(request: Request, principal: MaybePrincipal, template: str, **values: 
         "principal": principal,
         "csf": csf,
         "rules": rules_by_subcategory(context(request).book),
+        "nsm": crosswalk(),
         "severity_names": SEVERITY_NAMES,
         "href": href,
         **values,
@@ -80,6 +85,11 @@ def csf_search(request: Request, principal: MaybePrincipal, q: SearchQuery = "")
 def csf_all(request: Request, principal: MaybePrincipal) -> Response:
     csf = load_framework()
     return _page(request, principal, "csf_node.html", node=None, sections=csf.children(None))
+
+
+@router.get("/csf/nsm")
+def csf_nsm(request: Request, principal: MaybePrincipal) -> Response:
+    return _page(request, principal, "csf_nsm.html")
 
 
 @router.get("/csf/{ref_id}")
