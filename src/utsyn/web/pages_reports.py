@@ -51,7 +51,7 @@ def exports(
     scope: Annotated[Literal["org", "portfolio", "national"], Query()] = "org",
     fmt: Annotated[Literal["csv", "json", "stix"], Query(alias="format")] = "json",
     orgnr: Annotated[str | None, Query(pattern=r"^[0-9]{9}$")] = None,
-    portfolio: Annotated[int | None, Query(ge=1)] = None,
+    portfolio: Annotated[int | None, Query(ge=1, le=2**53)] = None,
 ) -> StreamingResponse:
     caller = Caller(principal.role, _own_orgnr(session, principal), principal.user_id)
     try:
