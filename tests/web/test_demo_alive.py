@@ -34,6 +34,9 @@ from utsyn.web.settings import WebSettings
 
 from .conftest import csrf_of, log_in
 
+# The demo's set-up (two scans, a feed update) runs the real demo: minutes on a loaded machine.
+pytestmark = pytest.mark.timeout(900)
+
 PLACE = LabPlace(dns_ip="127.54.0.1", dns_port=53, first_octet=60)
 
 
